@@ -1,0 +1,21 @@
+# The README's two commands: `make demo` (main job on the embedded default) and `make test` (whole suite).
+# Both create .venv and install everything on first use.
+.PHONY: demo test env bench clean
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+env:
+	@bash scripts/ensure_env.sh
+
+demo: env
+	@bash scripts/demo.sh
+
+test: env
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q
+
+bench: env
+	@for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf out build install log .pytest_cache

@@ -1,0 +1,113 @@
+"""The ``handx-robot`` command line.
+
+Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
+``run(args) -> int``; this file only routes. Module-level imports of those modules
+stay light (numpy at most) so that ``--help`` is fast; heavy imports go inside ``run``.
+A subcommand whose module does not exist yet says so and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from handx_robot import __version__
+from handx_robot.errors import HandXError
+
+__all__ = ["main", "SUBCOMMANDS"]
+
+#: name -> (module implementing it, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("handx_robot.generate.cli", "text prompt -> bimanual human motion file"),
+    "convert": ("handx_robot.cli_data", "convert HandX / MediaPipe / MANO files to a motion file"),
+    "describe": ("handx_robot.cli_data", "describe a motion: contacts, pinches, timing"),
+    "show": ("handx_robot.cli_data", "render a motion's skeletons to video / plot its contacts"),
+    "robots": ("retarget.cli", "list the robot hands available for retargeting"),
+    "retarget": ("retarget.cli", "retarget a human motion to robot hands"),
+    "replay": ("sim.cli", "replay a robot motion in MuJoCo (kinematic or physics), video, metrics"),
+    "train-tracker": ("sim.cli_tracking", "train an RL residual tracking policy (PPO)"),
+    "track": ("sim.cli_tracking", "track a robot motion with a trained policy"),
+    "run": ("handx_robot.pipeline", "sentence -> motion -> robot -> MuJoCo video and summary"),
+    "ros-run": ("ros_nodes.cli", "run the ROS 2 text-to-hand node graph in one process"),
+}
+
+EXIT_NOT_IMPLEMENTED = 2
+EXIT_ERROR = 1
+
+log = logging.getLogger("handx_robot")
+
+
+def _load(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handx-robot",
+        description="Text -> bimanual human hand motion -> dexterous robot hands (retargeting, "
+        "MuJoCo replay, RL tracking, ROS 2).",
+    )
+    parser.add_argument("--version", action="version", version=f"handx-robot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module = _load(module_name)
+        adder = getattr(module, f"add_arguments_{name.replace('-', '_')}", None) or getattr(
+            module, "add_arguments", None
+        )
+        if module is not None and adder is not None:
+            adder(p)
+            p.set_defaults(_module=module_name)
+        else:
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(_module=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.command:
+        parser.print_help()
+        return EXIT_NOT_IMPLEMENTED
+    if args._module is None:
+        print(f"handx-robot {args.command}: not implemented yet", file=sys.stderr)
+        return EXIT_NOT_IMPLEMENTED
+    module = importlib.import_module(args._module)
+    runner = getattr(module, f"run_{args.command.replace('-', '_')}", None) or module.run
+    try:
+        return int(runner(args) or 0)
+    except HandXError as exc:
+        if args.verbose:
+            log.exception("%s failed", args.command)
+        print(f"handx-robot {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"handx-robot {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # unexpected: one line unless --verbose
+        if args.verbose:
+            raise
+        print(
+            f"handx-robot {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+            "(rerun with --verbose for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install everything handx-robot needs; fast when already done.
+# Called by `make test` and `make demo`. Idempotent: a stamp records the hash of the dependency files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.handx-installed
+HASH=$(cat requirements.txt requirements-dev.txt setup.py setup.cfg package.xml | sha256sum | cut -d' ' -f1)
+
+# System libraries: headless OpenGL for MuJoCo rendering (EGL, OSMesa fallback).
+need_apt=()
+ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need_apt+=(libegl1)
+ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || need_apt+=(libgl1)
+ldconfig -p 2>/dev/null | grep -q 'libOSMesa' || need_apt+=(libosmesa6)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[ensure_env] installing system packages: ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null \
+      || echo "[ensure_env] warning: apt-get failed; rendering may be unavailable" >&2
+  else
+    echo "[ensure_env] warning: missing ${need_apt[*]} (install them for headless rendering)" >&2
+  fi
+fi
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && [ -x "$VENV/bin/handx-robot" ]; then
+  exit 0
+fi
+echo "[ensure_env] setting up $VENV (first run takes a few minutes)"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
+"$VENV/bin/python" -m pip install -q -r requirements-dev.txt
+"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+"$VENV/bin/python" -c "import handx_robot, retarget, sim, ros_nodes, mujoco, torch, rclpy, dex_retargeting"
+echo "$HASH" > "$STAMP"
+echo "[ensure_env] ready: $VENV"

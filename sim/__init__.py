@@ -1,0 +1,3 @@
+"""MuJoCo scenes, replay, rendering and the Gymnasium tracking env."""
+
+__all__: list[str] = []
