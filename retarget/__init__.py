@@ -1,3 +1,55 @@
-"""Robot hand models, kinematics and retargeting (pure Python / NumPy / torch, no ROS)."""
+"""Robot hand models, kinematics and retargeting (pure Python / NumPy, no ROS).
 
-__all__: list[str] = []
+Public API (imported lazily so ``handx-robot --help`` stays fast)::
+
+    from retarget import get_robot, list_robots, retarget_motion, StreamingRetargeter
+    spec = get_robot("shadow_builtin_right")                      # registry (retarget.robots)
+    robot_motion, report = retarget_motion(motion, left_robot="shadow_builtin_left",
+                                           right_robot="shadow_builtin_right")   # offline, both hands
+    stream = StreamingRetargeter(spec)                            # one frame at a time (ROS)
+    qpos, converged, objective = stream.step(kp_wrist)            # (21, 3) HandX, human wrist frame
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "RobotSpec",
+    "get_robot",
+    "list_robots",
+    "register_robot",
+    "fingertip_links",
+    "KinematicTree",
+    "load_tree",
+    "HandProblem",
+    "SolverOptions",
+    "SolveResult",
+    "solve_sequence",
+    "StreamingRetargeter",
+    "retarget_motion",
+    "retarget_hand",
+]
+
+_WHERE = {
+    "RobotSpec": "retarget.robots",
+    "get_robot": "retarget.robots",
+    "list_robots": "retarget.robots",
+    "register_robot": "retarget.robots",
+    "fingertip_links": "retarget.robots",
+    "KinematicTree": "retarget.kinematics",
+    "load_tree": "retarget.kinematics",
+    "HandProblem": "retarget.solver",
+    "SolverOptions": "retarget.solver",
+    "SolveResult": "retarget.solver",
+    "solve_sequence": "retarget.solver",
+    "StreamingRetargeter": "retarget.solver",
+    "retarget_motion": "retarget.bimanual",
+    "retarget_hand": "retarget.bimanual",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'retarget' has no attribute {name!r}")

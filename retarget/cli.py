@@ -1,0 +1,122 @@
+"""``handx-robot robots`` and ``handx-robot retarget`` subcommands (heavy imports inside ``run_*``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+__all__ = ["add_arguments_robots", "run_robots", "add_arguments_retarget", "run_retarget"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments_robots(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assets", metavar="DIR", help="robot asset directory (dex-urdf layout); "
+                        "default $HANDX_ROBOT_ASSETS")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run_robots(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from retarget.robots import list_robots
+
+    infos = list_robots(args.assets)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
+        return 0
+    width = max(len(i.id) for i in infos)
+    for i in infos:
+        state = "available  " if i.available else "unavailable"
+        extra = i.model_path if i.available else i.reason
+        print(f"{i.id:<{width}}  {i.side:<5}  {state}  {i.source:<32}  {extra}")
+    print("\nvariants: ID@position (dex offline config), ID@dexpilot; a YAML config path also works as an id")
+    return 0
+
+
+def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("motion", metavar="MOTION", help="human motion file (our .npz or any format `convert` reads)")
+    g = parser.add_argument_group("robots")
+    g.add_argument("--robot", help="robot id for both hands, or a family shorthand (shadow -> shadow_left + "
+                   "shadow_right; without --assets: the built-in Shadow). Default: shadow")  # fmt: skip
+    g.add_argument("--left-robot", metavar="ID", help="robot id for the left hand")
+    g.add_argument("--right-robot", metavar="ID", help="robot id for the right hand")
+    g.add_argument("--assets", metavar="DIR", help="robot asset directory; default $HANDX_ROBOT_ASSETS")
+    parser.add_argument("--solver", choices=("handx", "dex-retargeting"), default="handx",
+                        help="handx (batched, default) or the dex-retargeting reference")  # fmt: skip
+    parser.add_argument("--temporal-weight", type=float, default=None,
+                        help="lambda of lambda*|q_t - q_{t-1}|^2 (default: the config's normal_delta)")  # fmt: skip
+    parser.add_argument("--low-pass", action="store_true", help="apply the config's low_pass_alpha filter")
+    parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
+
+
+def _read(path: str):
+    from pathlib import Path
+
+    from handx_robot.errors import MotionFormatError
+
+    p = Path(path)
+    if not p.is_file():
+        raise MotionFormatError(f"{p}: motion file not found")
+    try:
+        from handx_robot.readers import read_motion
+    except ImportError:  # readers not in this tree yet: our own .npz format only
+        from handx_robot.motion import load_motion
+
+        return load_motion(p)
+    return read_motion(p)
+
+
+def run_retarget(args: argparse.Namespace) -> int:
+    from retarget.bimanual import retarget_motion
+    from retarget.robot_motion import save_robot_motion
+    from retarget.robots import get_robot, resolve_robot_ids
+    from retarget.solver import SolverOptions
+
+    motion = _read(args.motion)
+    ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
+    specs = {s: get_robot(i, args.assets) for s, i in ids.items()}
+    for s in ("left", "right"):
+        if s in specs:
+            log.info("%s hand -> %s (%s, %s)", s, specs[s].id, specs[s].model_path, specs[s].source)
+    total = motion.num_frames * len(specs)
+    bar = None
+    if not args.no_progress and total >= 2000 and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="frame", desc="retarget", file=sys.stderr)
+    opts = SolverOptions(temporal_weight=args.temporal_weight, low_pass=args.low_pass)
+    try:
+        robot_motion, report = retarget_motion(
+            motion, specs.get("left"), specs.get("right"), assets=args.assets, solver=args.solver, options=opts,
+            metrics=True, progress=bar.update if bar is not None else None,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    out = save_robot_motion(robot_motion, args.output)
+    for side, h in report["hands"].items():
+        nc = h["non_converged_frames"]
+        print(
+            f"{side}: {h['robot']}  {h['num_frames']} frames  {h['frames_per_second']:.0f} frames/s  "
+            f"objective {h['objective']['mean']:.3g}  tip shape err {h['fingertip_shape_error_m']['mean'] * 1000:.1f} mm  "
+            f"non-converged {nc['count']}  limit violations {h['joint_limit_violations']['count']}"
+        )
+    if "bimanual" in report:
+        pen = report["bimanual"].get("interpenetration", {})
+        if "max_depth_m" in pen:
+            print(f"interpenetration: max {pen['max_depth_m'] * 1000:.1f} mm in {pen['frames_with_penetration']} "
+                  f"of {pen['frames_checked']} frames checked")  # fmt: skip
+    if args.metrics:
+        from pathlib import Path
+
+        from handx_robot.motion import atomic_write
+
+        text = json.dumps(report, indent=1)
+        atomic_write(args.metrics, lambda tmp: Path(tmp).write_text(text))
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,134 @@
+"""Batched kinematics: FK against pinocchio, Jacobians and second-order terms against finite differences,
+mimic joints and MJCF couplings resolved by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handx_robot.errors import ModelLoadError
+from retarget.kinematics import load_tree, matrix_to_quat_wxyz, quat_wxyz_to_matrix, rpy_to_matrix
+from retarget.robots import builtin_shadow_model
+
+HANDS = ["allegro_hand/allegro_hand_right.urdf", "inspire_hand/inspire_hand_right.urdf", "leap_hand/leap_hand_left.urdf"]
+
+
+def _random_q(tree, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(np.maximum(tree.dof_lower, -3), np.minimum(tree.dof_upper, 3), (n, tree.num_dof))
+
+
+@pytest.mark.parametrize("rel", HANDS)
+def test_fk_matches_pinocchio(dex_urdf_dir, rel):
+    pin = pytest.importorskip("pinocchio")
+    path = dex_urdf_dir / rel
+    tree = load_tree(path)
+    model = pin.buildModelFromUrdf(str(path))
+    data = model.createData()
+    q = _random_q(tree, 3)
+    R, p = tree.forward(q)
+    qm = tree.model_q(q)
+    for n in range(3):
+        qp = np.zeros(model.nq)
+        for k, name in enumerate(tree.joint_names):  # by name, never by position
+            qp[model.idx_qs[model.getJointId(name)]] = qm[n, k]
+        pin.forwardKinematics(model, data, qp)
+        pin.updateFramePlacements(model, data)
+        for i, link in enumerate(tree.link_names):
+            f = data.oMf[model.getFrameId(link, pin.BODY)]
+            np.testing.assert_allclose(p[n, i], f.translation, atol=1e-12)  # metres
+            np.testing.assert_allclose(R[n, i], f.rotation, atol=1e-12)
+
+
+def _fd_jacobian(tree, q, links, eps=1e-6):
+    J = np.zeros((q.shape[0], len(links), 3, tree.num_dof))
+    for k in range(tree.num_dof):
+        dq = np.zeros(tree.num_dof)
+        dq[k] = eps
+        J[..., k] = (tree.forward(q + dq)[1][:, links] - tree.forward(q - dq)[1][:, links]) / (2 * eps)
+    return J
+
+
+@pytest.mark.parametrize("rel", HANDS)
+def test_jacobian_and_hessian_term_match_finite_differences(dex_urdf_dir, rel):
+    tree = load_tree(dex_urdf_dir / rel)
+    q = _random_q(tree, 2, seed=1)
+    links = np.arange(1, len(tree.link_names), 3)
+    R, p = tree.forward(q)
+    _, J = tree.point_jacobian(R, p, links)
+    np.testing.assert_allclose(J, _fd_jacobian(tree, q, links), atol=1e-8)
+    G = np.random.default_rng(2).normal(size=(2, len(links), 3))
+    H = tree.point_hessian_term(R, p, links, G)
+
+    def grad(qq):
+        R_, p_ = tree.forward(qq)
+        return np.einsum("nka,nkad->nd", G, tree.point_jacobian(R_, p_, links)[1])
+
+    Hfd = np.zeros_like(H)
+    for k in range(tree.num_dof):
+        dq = np.zeros(tree.num_dof)
+        dq[k] = 1e-6
+        Hfd[:, :, k] = (grad(q + dq) - grad(q - dq)) / 2e-6
+    np.testing.assert_allclose(H, Hfd, atol=1e-7)
+
+
+def test_inspire_mimic_from_urdf(dex_urdf_dir):
+    tree = load_tree(dex_urdf_dir / "inspire_hand" / "inspire_hand_right.urdf")
+    assert len(tree.joint_names) == 12 and tree.num_dof == 6
+    # every mimic joint follows its source with the URDF's multiplier/offset
+    q = _random_q(tree, 1)
+    qm = tree.model_q(q)[0]
+    for j, name in enumerate(tree.joint_names):
+        if name in tree.dof_names:
+            assert qm[j] == q[0, tree.dof_names.index(name)]
+    assert np.any(np.abs(tree.A).sum(1) > 0) and np.all((np.abs(tree.A) > 0).sum(1) == 1)
+
+
+def test_builtin_shadow_couplings_and_sites():
+    import mujoco
+
+    path = builtin_shadow_model("right")
+    tree = load_tree(path)
+    assert "robot0:FFJ0" in tree.joint_names and "robot0:FFJ0" not in tree.dof_names
+    j0, j1 = tree.joint_names.index("robot0:FFJ0"), tree.dof_names.index("robot0:FFJ1")
+    assert tree.A[j0, j1] == pytest.approx(0.00805 / 0.00705)  # the fixed tendon T_FFJ1c
+    m = mujoco.MjModel.from_xml_path(str(path))
+    d = mujoco.MjData(m)
+    q = _random_q(tree, 1, seed=3)
+    qm = tree.model_q(q)[0]
+    for k, name in enumerate(tree.joint_names):
+        d.qpos[m.joint(name).qposadr[0]] = qm[k]
+    mujoco.mj_kinematics(m, d)
+    _, p = tree.forward(q)
+    base = m.body(tree.link_names[0]).id
+    Rw, pw = d.xmat[base].reshape(3, 3), d.xpos[base]
+    for site in ("robot0:S_thtip", "robot0:S_fftip", "robot0:S_lftip"):
+        np.testing.assert_allclose(Rw @ p[0, tree.link_index(site)] + pw, d.site(site).xpos, atol=1e-9)
+
+
+def test_rotation_helpers_round_trip():
+    R = rpy_to_matrix([0.3, -1.1, 2.0])
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+    q = matrix_to_quat_wxyz(R[None])[0]
+    assert q[0] >= 0
+    np.testing.assert_allclose(quat_wxyz_to_matrix(q), R, atol=1e-12)
+
+
+def test_bad_urdfs_name_the_file(tmp_path):
+    bad = tmp_path / "two_roots.urdf"
+    bad.write_text("<robot name='x'><link name='a'/><link name='b'/></robot>")
+    with pytest.raises(ModelLoadError, match="two_roots.urdf"):
+        load_tree(bad)
+    ball = tmp_path / "ball.urdf"
+    ball.write_text(
+        "<robot name='x'><link name='a'/><link name='b'/><joint name='j' type='floating'>"
+        "<parent link='a'/><child link='b'/></joint></robot>"
+    )
+    with pytest.raises(ModelLoadError, match="floating"):
+        load_tree(ball)
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_tree(tmp_path / "missing.urdf")
+    mj = tmp_path / "broken.xml"
+    mj.write_text("<mujoco><worldbody><body><joint type='hinge' range='1'/></body></worldbody></mujoco>")
+    with pytest.raises(ModelLoadError, match="broken.xml"):
+        load_tree(mj)

@@ -1,0 +1,225 @@
+"""Retargeting: round trips for every shipped config, limits, convergence flags, streaming, the
+dex-retargeting reference, bimanual wrist placement, and the CLI with the built-in Shadow hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from handx_robot import cli
+from handx_robot.errors import MotionValueError
+from handx_robot.handframe import wrist_transform
+from handx_robot.keypoints import mediapipe_to_handx
+from handx_robot.motion import BimanualMotion, save_motion
+from retarget.bimanual import retarget_hand, retarget_motion
+from retarget.robot_motion import load_robot_motion
+from retarget.robots import get_robot, list_robots
+from retarget.solver import HandProblem, SolverOptions, StreamingRetargeter, solve_sequence
+
+ASSET_IDS = [
+    "allegro_right", "allegro_left", "leap_right", "leap_left", "inspire_right", "inspire_left",
+    "shadow_right", "shadow_left", "panda_gripper", "allegro_right@dexpilot", "inspire_left@dexpilot",
+]  # fmt: skip
+BUILTIN_IDS = ["shadow_builtin_right", "shadow_builtin_left"]
+
+
+def _synth(prob: HandProblem, q: np.ndarray) -> np.ndarray:
+    """Human-like keypoints (T, 21, 3) (HandX, wrist frame) whose targets the robot reaches at ``q``."""
+    _, p = prob.tree.forward(q)
+    x = p[:, prob.links]
+    kp_base = np.zeros((q.shape[0], 21, 3))
+    if prob.type == "position":
+        kp_base[:, prob.human_index] = x[:, prob._pos_t]
+    else:
+        kp_base[:, prob.human_index[0]] = x[:, prob._pos_o] / prob.scaling
+        kp_base[:, prob.human_index[1]] = x[:, prob._pos_t] / prob.scaling
+    return kp_base @ prob.R_wrist_base.T + prob.p_wrist_base
+
+
+def _smooth_q(prob: HandProblem, T: int, seed: int, lo=0.3, hi=0.7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(lo, hi, (2, prob.tree.num_dof))
+    s = np.linspace(0, 1, T)[:, None]
+    span_lo, span_hi = np.maximum(prob.lower, -1.0), np.minimum(prob.upper, 1.0)
+    q = span_lo + (span_hi - span_lo) * (a + (b - a) * s)
+    fixed = np.setdiff1d(np.arange(prob.tree.num_dof), prob.free)
+    q[:, fixed] = prob.q_fixed[fixed]
+    if prob.free_base:
+        q[:, :6] = rng.uniform(-0.05, 0.05, 6)
+    return q
+
+
+def _round_trip(spec, T=6):
+    prob = HandProblem(spec)
+    q = _smooth_q(prob, T, seed=7, lo=0.35, hi=0.65)
+    kp = _synth(prob, q)
+    res = solve_sequence(prob, kp, SolverOptions(temporal_weight=1e-5))
+    _, p_true = prob.tree.forward(q)
+    _, p_got = prob.tree.forward(res.q)
+    links = prob.task_links
+    if prob.type != "position":  # vectors are relative to the origin links
+        rel = lambda p: p[:, links] - p[:, prob.origin_links]  # noqa: E731
+        err = np.linalg.norm(rel(p_true) - rel(p_got), axis=-1)
+    else:
+        err = np.linalg.norm(p_true[:, links] - p_got[:, links], axis=-1)
+    assert np.all(res.qpos.shape == (T, len(prob.joint_names)))
+    assert np.all((res.q >= prob.lower - 1e-12) & (res.q <= prob.upper + 1e-12))
+    return float(err.mean()), res
+
+
+@pytest.mark.parametrize("robot_id", ASSET_IDS)
+def test_round_trip_asset_configs(robot_id, dex_urdf_dir):
+    err, res = _round_trip(get_robot(robot_id, dex_urdf_dir))
+    assert err < 0.01, f"{robot_id}: mean target error {err * 1000:.2f} mm"  # < 1 cm
+    assert res.converged.mean() >= 0.5
+
+
+@pytest.mark.parametrize("robot_id", BUILTIN_IDS)
+def test_round_trip_builtin_configs(robot_id):
+    err, res = _round_trip(get_robot(robot_id))
+    assert err < 0.01, f"{robot_id}: mean target error {err * 1000:.2f} mm"
+    assert res.converged.all()
+
+
+def test_position_variant_round_trip(dex_urdf_dir):
+    err, _ = _round_trip(get_robot("allegro_right@position", dex_urdf_dir), T=4)
+    assert err < 0.01
+
+
+def test_limits_hold_and_failures_are_flagged():
+    prob = HandProblem(get_robot("shadow_builtin_right"))
+    q = _smooth_q(prob, 5, seed=1)
+    kp = _synth(prob, q) * 3.0  # a giant hand: unreachable targets
+    res = solve_sequence(prob, kp, SolverOptions(max_iterations=1, ftol=1e-14))
+    assert np.all((res.q >= prob.lower) & (res.q <= prob.upper))
+    assert res.num_failed > 0  # one iteration cannot reach 1e-14: said so, not passed off as good
+    res = solve_sequence(prob, kp)
+    assert np.all((res.q >= prob.lower) & (res.q <= prob.upper))
+    with pytest.raises(MotionValueError, match="NaN"):
+        solve_sequence(prob, np.full((3, 21, 3), np.nan))
+
+
+def test_streaming_warm_start_tracks_offline():
+    prob = HandProblem(get_robot("shadow_builtin_right"))
+    q = _smooth_q(prob, 12, seed=4, lo=0.35, hi=0.65)
+    kp = _synth(prob, q)
+    off = solve_sequence(prob, kp)
+    st = StreamingRetargeter(prob, SolverOptions(low_pass=False))
+    objs = [st.step(kp[t])[2] for t in range(len(kp))]
+    assert st.num_frames == 12 and st.num_failed <= 2
+    # huber(d) = d^2 / (2 * 0.02) below 2 cm: 1e-4 <=> a mean vector error of 2 mm
+    assert np.mean(objs) < 1e-4 and off.objective.mean() < 1e-4
+    qpos, _, _ = st.step(kp[-1])
+    assert qpos.shape == (len(st.joint_names),)
+
+
+def _dexmv_world(dexmv_npz, T=30):
+    joints = np.asarray(np.load(dexmv_npz)["joints"], dtype=np.float64)[:T]
+    return mediapipe_to_handx(joints)
+
+
+def test_reference_solver_side_by_side(dexmv_npz, dex_urdf_dir):
+    kp = _dexmv_world(dexmv_npz, 20)
+    spec = get_robot("allegro_right", dex_urdf_dir)
+    ours = retarget_hand(kp, "right", spec, options=SolverOptions(low_pass=False))
+    ref = retarget_hand(kp, "right", spec, solver="dex-retargeting", options=SolverOptions(low_pass=False))
+    assert ours.result.qpos.shape == ref.result.qpos.shape
+    # same objective, evaluated identically on both solutions: ours no worse than 1.05x
+    assert ours.result.objective.mean() <= 1.05 * ref.result.objective.mean()
+
+
+def test_reference_solver_refuses_mjcf():
+    from handx_robot.errors import ConfigError
+
+    kp = np.tile(np.eye(21, 3) * 0.05, (3, 1, 1)) + np.linspace(0, 0.1, 21)[None, :, None]
+    with pytest.raises(ConfigError, match="URDF"):
+        retarget_hand(kp, "right", "shadow_builtin_right", solver="dex-retargeting")
+
+
+def _bimanual(dexmv_npz, T=24) -> BimanualMotion:
+    right = _dexmv_world(dexmv_npz, T).astype(np.float32)
+    right = right - right[:1, :1] + np.array([0.12, 0.0, 0.0], dtype=np.float32)
+    left = right.copy()
+    left[..., 0] *= -1.0
+    return BimanualMotion(np.stack([left, right], axis=1), fps=30.0, text="test")
+
+
+def test_bimanual_wrists_follow_humans(dexmv_npz):
+    motion = _bimanual(dexmv_npz)
+    rm, report = retarget_motion(motion, "shadow_builtin_left", "shadow_builtin_right")
+    assert rm.sides == ("left", "right")
+    world = motion.in_frame("world_zup")
+    for h, side in enumerate(("left", "right")):
+        traj = rm.hands[side]
+        # the robot palm (wrist_match_link) sits on the human wrist keypoint, world Z-up
+        spec = get_robot(f"shadow_builtin_{side}")
+        prob = HandProblem(spec)
+        _, p = prob.tree.forward(prob.tree.dof_from_model_q(traj.qpos, traj.joint_names))
+        from retarget.kinematics import quat_wxyz_to_matrix
+
+        R = quat_wxyz_to_matrix(traj.wrist_pose[:, 3:])
+        palm = np.einsum("tab,tb->ta", R, p[:, prob.tree.link_index("robot0:palm")]) + traj.wrist_pose[:, :3]
+        np.testing.assert_allclose(palm, world.joints[:, h, 0], atol=1e-5)
+        # orientation follows the human wrist frame through the calibration
+        T_ww = wrist_transform(world.joints[:, h].astype(np.float64), side)
+        np.testing.assert_allclose(R, T_ww[:, :3, :3] @ prob.R_wrist_base, atol=1e-5)
+    hands = report["hands"]
+    for side in ("left", "right"):
+        assert hands[side]["joint_limit_violations"]["count"] == 0
+        assert hands[side]["non_converged_frames"]["count"] >= 0
+        assert 0.0 <= hands[side]["contact_f1"]["f1"] <= 1.0
+        assert len(hands[side]["objective"]["values"]) == motion.num_frames
+    assert "max_depth_m" in report["bimanual"]["interpenetration"]
+
+
+def test_missing_hand_is_skipped_and_logged(dexmv_npz, caplog):
+    motion = _bimanual(dexmv_npz, 12).replace(present=np.array([False, True]))
+    with caplog.at_level("INFO"):
+        rm, report = retarget_motion(motion, "shadow_builtin_left", "shadow_builtin_right")
+    assert rm.sides == ("right",) and set(report["hands"]) == {"right"}
+    assert any("no left hand" in r.getMessage() for r in caplog.records)
+
+
+def test_cli_builtin_shadow_without_assets(dexmv_npz, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HANDX_ROBOT_ASSETS", raising=False)
+    src = tmp_path / "motion.npz"
+    save_motion(_bimanual(dexmv_npz, 16), src)
+    out, metrics = tmp_path / "robot.npz", tmp_path / "metrics.json"
+    assert cli.main(["retarget", str(src), "--robot", "shadow", "-o", str(out), "--metrics", str(metrics)]) == 0
+    rm = load_robot_motion(out)
+    assert rm.hands["left"].robot == "shadow_builtin_left" and rm.hands["right"].robot == "shadow_builtin_right"
+    assert rm.hands["right"].wrist_pose.shape == (16, 7) and rm.source_joints.shape == (16, 2, 21, 3)
+    rep = json.loads(metrics.read_text())
+    assert set(rep["hands"]) == {"left", "right"} and rep["hands"]["right"]["frames_per_second"] > 0
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_errors_and_robot_list(tmp_path, capsys, dex_urdf_dir):
+    assert cli.main(["robots", "--json", "--assets", str(dex_urdf_dir)]) == 0
+    listed = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed["allegro_right"]["available"] and not listed["ability_left"]["available"]
+    assert len(list_robots(dex_urdf_dir)) == len(listed)
+    src = tmp_path / "m.npz"
+    save_motion(BimanualMotion(np.random.default_rng(0).normal(0, 0.03, (4, 2, 21, 3))), src)
+    assert cli.main(["retarget", str(src), "--robot", "robonaut_right", "-o", str(tmp_path / "o.npz")]) == 1
+    assert "known ids" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("robot_id", ["shadow_builtin_right", "allegro_right", "inspire_right"])
+def test_robot_fingers_point_like_the_human_in_world(robot_id, dexmv_npz, shared_dir):
+    """Frames and calibration: the robot's wrist->fingertip directions match the human's (world Z-up)."""
+    from handx_robot.keypoints import FINGERTIPS
+    from retarget.report import robot_fingertips_world
+
+    assets = shared_dir / "assets" / "dex-urdf" if not robot_id.startswith("shadow_builtin") else None
+    if assets is not None and not assets.is_dir():
+        pytest.skip("dex-urdf assets absent")
+    kp = _dexmv_world(dexmv_npz, 20)
+    hr = retarget_hand(kp, "right", robot_id, assets=assets, options=SolverOptions(low_pass=False))
+    fingers, tips, wrist = robot_fingertips_world(hr)
+    for i, f in enumerate(fingers):
+        vr, vh = tips[:, i] - wrist, kp[:, FINGERTIPS[f]] - kp[:, 0]
+        cos = (vr * vh).sum(-1) / np.linalg.norm(vr, axis=-1) / np.linalg.norm(vh, axis=-1)
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).mean() < 15.0, f"{robot_id} {f}"

@@ -1,0 +1,145 @@
+"""Robot registry: ids, asset layouts, built-in Shadow (and its mirror), config errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handx_robot.errors import ConfigError, ModelLoadError, UnknownRobotError
+from retarget.kinematics import load_tree
+from retarget.robots import (
+    RobotRegistry,
+    fingertip_links,
+    get_robot,
+    list_robots,
+    resolve_robot_ids,
+)
+
+
+def test_unknown_id_lists_known_ids():
+    with pytest.raises(UnknownRobotError) as exc:
+        get_robot("allegro_middle")
+    msg = str(exc.value)
+    for rid in ("allegro_right", "leap_left", "inspire_right", "shadow_builtin_left", "panda_gripper"):
+        assert rid in msg
+
+
+def test_builtin_shadow_needs_no_assets(monkeypatch):
+    monkeypatch.delenv("HANDX_ROBOT_ASSETS", raising=False)
+    spec = get_robot("shadow_builtin_right")
+    assert spec.model_format == "mjcf" and spec.side == "right"
+    assert spec.source.startswith("builtin:gymnasium-robotics")
+    # coupled distal joints J0 are not independent
+    assert "robot0:FFJ1" in spec.joint_names and "robot0:FFJ0" not in spec.joint_names
+    assert len(spec.joint_names) == 20
+    tips = fingertip_links(spec)
+    assert tips["thumb"] == "robot0:S_thtip" and tips["pinky"] == "robot0:S_lftip"
+
+
+def test_builtin_left_is_mirror_of_right():
+    r, l_ = get_robot("shadow_builtin_right"), get_robot("shadow_builtin_left")
+    tr, tl = load_tree(r.model_path), load_tree(l_.model_path)
+    assert tr.dof_names == tl.dof_names
+    q = np.random.default_rng(0).uniform(tr.dof_lower, tr.dof_upper, (4, tr.num_dof))
+    Rr, pr = tr.forward(q)
+    Rl, pl = tl.forward(q)
+    S = np.diag([-1.0, 1.0, 1.0])
+    np.testing.assert_allclose(pl, pr * np.diag(S), atol=1e-6)  # metres
+    np.testing.assert_allclose(Rl, S @ Rr @ S, atol=1e-5)
+
+
+def test_asset_layouts(dex_urdf_dir, tmp_path):
+    spec = get_robot("allegro_right", dex_urdf_dir)
+    assert spec.model_path.name == "allegro_hand_right.urdf" and spec.config["type"] == "vector"
+    assert spec.source.startswith("assets:")
+    # the dex-urdf repository layout: DIR/robots/hands/...
+    hands = tmp_path / "robots" / "hands"
+    hands.mkdir(parents=True)
+    (hands / "leap_hand").symlink_to(dex_urdf_dir / "leap_hand")
+    assert get_robot("leap_left", tmp_path).model_path.name == "leap_hand_left.urdf"
+    with pytest.raises(ModelLoadError, match="allegro_hand_right.urdf"):
+        get_robot("allegro_right", tmp_path)
+
+
+def test_env_var_assets(dex_urdf_dir, monkeypatch):
+    monkeypatch.setenv("HANDX_ROBOT_ASSETS", str(dex_urdf_dir))
+    assert get_robot("inspire_right").model_path.is_file()
+    infos = {i.id: i for i in list_robots()}
+    assert infos["inspire_right"].available and not infos["ability_right"].available
+    assert "asset directory" in infos["ability_right"].reason
+
+
+def test_inspire_mimic_joints(dex_urdf_dir):
+    spec = get_robot("inspire_right", dex_urdf_dir)
+    assert len(spec.joint_names) == 6  # 12 revolute joints, 6 mimic
+    assert spec.joint_names == tuple(spec.config["target_joint_names"]) or set(spec.joint_names) == set(
+        spec.config["target_joint_names"]
+    )
+
+
+def test_variants(dex_urdf_dir):
+    assert get_robot("allegro_right@dexpilot", dex_urdf_dir).config["type"] == "dexpilot"
+    assert get_robot("shadow_right@position", dex_urdf_dir).config.get("add_dummy_free_joint") is True
+    with pytest.raises(UnknownRobotError, match="variant"):
+        get_robot("allegro_right@fancy", dex_urdf_dir)
+
+
+def _user_robot(tmp_path: Path, dex_urdf_dir: Path, link: str) -> Path:
+    shutil.copy(dex_urdf_dir / "allegro_hand" / "allegro_hand_right.urdf", tmp_path / "my_hand.urdf")
+    cfg = tmp_path / "my_hand_right.yml"
+    cfg.write_text(
+        "retargeting:\n  type: vector\n  urdf_path: my_hand.urdf\n"
+        f"  target_origin_link_names: [wrist, wrist]\n  target_task_link_names: [{link}, link_3.0_tip]\n"
+        "  target_link_human_indices: [[0, 0], [4, 8]]\n  scaling_factor: 1.6\n"
+    )
+    return cfg
+
+
+def test_user_yaml_as_id(tmp_path, dex_urdf_dir):
+    cfg = _user_robot(tmp_path, dex_urdf_dir, "link_15.0_tip")
+    spec = get_robot(str(cfg))
+    assert spec.side == "right" and spec.source.startswith("user:")
+    reg = RobotRegistry()
+    reg.register("mine", tmp_path / "my_hand.urdf", cfg, side="right")
+    assert reg.get("mine").joint_names == spec.joint_names
+
+
+def test_config_naming_missing_link(tmp_path, dex_urdf_dir):
+    cfg = _user_robot(tmp_path, dex_urdf_dir, "no_such_tip")
+    with pytest.raises(ModelLoadError) as exc:
+        get_robot(str(cfg))
+    assert "no_such_tip" in str(exc.value) and "my_hand.urdf" in str(exc.value) and str(cfg) in str(exc.value)
+
+
+def test_bad_config_type(tmp_path):
+    cfg = tmp_path / "x_right.yml"
+    cfg.write_text("retargeting:\n  type: magic\n  urdf_path: x.urdf\n")
+    with pytest.raises(ConfigError, match="magic"):
+        get_robot(str(cfg))
+
+
+def test_broken_urdf_names_file(tmp_path):
+    (tmp_path / "bad.urdf").write_text("<robot name='x'><link name='a'/><joint name='j' type='revolute'>")
+    cfg = tmp_path / "bad_right.yml"
+    cfg.write_text(
+        "retargeting:\n  type: position\n  urdf_path: bad.urdf\n  target_link_names: [a]\n"
+        "  target_link_human_indices: [4]\n"
+    )
+    with pytest.raises(ModelLoadError, match="bad.urdf"):
+        get_robot(str(cfg))
+
+
+def test_resolve_shorthand(monkeypatch, dex_urdf_dir):
+    monkeypatch.delenv("HANDX_ROBOT_ASSETS", raising=False)
+    assert resolve_robot_ids("shadow", None, None) == {"left": "shadow_builtin_left", "right": "shadow_builtin_right"}
+    assert resolve_robot_ids("shadow", None, None, assets=dex_urdf_dir) == {
+        "left": "shadow_left",
+        "right": "shadow_right",
+    }
+    assert resolve_robot_ids("allegro_right", None, None) == {"right": "allegro_right"}
+    assert resolve_robot_ids(None, "leap_left", "allegro_right") == {"left": "leap_left", "right": "allegro_right"}
+    with pytest.raises(ConfigError):
+        resolve_robot_ids("shadow", "leap_left", None)
