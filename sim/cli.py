@@ -1,0 +1,175 @@
+"""``handx-robot replay``: replay a robot motion in MuJoCo (kinematic or physics), video, metrics.
+
+Examples::
+
+    handx-robot replay robot.npz                                   # kinematic, prints the summary
+    handx-robot replay robot.npz --physics --metrics m.json        # PD tracking with gravity, metrics file
+    handx-robot replay robot.npz --physics --video out.mp4 --camera top --side-by-side
+    handx-robot replay robot.npz --viewer                          # interactive viewer (needs a display)
+
+Module-level imports stay light; MuJoCo is imported in :func:`run` after ``MUJOCO_GL`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("motion", help="robot motion file (.npz from `handx-robot retarget`)")
+    parser.add_argument("--physics", action="store_true", help="PD tracking with gravity and contacts (default: kinematic)")
+    parser.add_argument("--video", metavar="OUT.mp4", help="render an mp4 offscreen (MUJOCO_GL=egl, fallback osmesa)")
+    parser.add_argument("--metrics", metavar="OUT.json", help="write summary and per-frame metrics as JSON")
+    parser.add_argument("--camera", default="front", help="camera name (presets: front, back, left, right, top, closeup)")
+    parser.add_argument("--viewer", action="store_true", help="open MuJoCo's interactive viewer (needs a display)")
+    parser.add_argument("--assets", metavar="DIR", help="robot asset directory (dex-urdf layout); default $HANDX_ROBOT_ASSETS")
+    parser.add_argument("--width", type=int, default=640, help="video width, pixels (default 640)")
+    parser.add_argument("--height", type=int, default=480, help="video height, pixels (default 480)")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="video: human skeleton (source_joints) next to the robot"
+    )
+    parser.add_argument("--table-height", type=float, metavar="Z", help="add a table whose top is at Z metres (world)")
+    parser.add_argument("--timestep", type=float, default=0.002, help="max physics timestep, s (default 0.002)")
+    parser.add_argument("--bandwidth", type=float, default=None, help="finger PD bandwidth, Hz (default 20)")
+    parser.add_argument("--shadows", action="store_true", help="video: lights cast shadows (slower)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from handx_robot.errors import ConfigError
+
+    if args.video and not str(args.video).lower().endswith(".mp4"):
+        raise ConfigError(f"--video {args.video!r}: the output must be an .mp4 file")
+    if not (16 <= args.width <= 4096 and 16 <= args.height <= 4096):
+        raise ConfigError(f"--width/--height must be in [16, 4096], got {args.width}x{args.height}")
+    if not (0 < args.timestep <= 0.002):
+        raise ConfigError(f"--timestep must be in (0, 0.002] s, got {args.timestep}")
+    if args.bandwidth is not None and not (0 < args.bandwidth <= 100):
+        raise ConfigError(f"--bandwidth must be in (0, 100] Hz, got {args.bandwidth}")
+    if args.viewer and args.video:
+        raise ConfigError("--viewer and --video are exclusive: watch interactively, or render a file")
+    if args.side_by_side and not args.video:
+        raise ConfigError("--side-by-side needs --video OUT.mp4")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+    import dataclasses
+    import logging
+
+    from tqdm import tqdm
+
+    from handx_robot.errors import ConfigError
+    from handx_robot.motion import atomic_write
+    from retarget.robot_motion import load_robot_motion
+    from sim.render import has_display
+    from sim.replay import ReplayConfig, replay, scene_for_motion
+    from sim.scene import GainConfig, SceneConfig, TableConfig
+
+    log = logging.getLogger("sim.cli")
+    _check_args(args)
+    if args.viewer and not has_display():
+        raise ConfigError(
+            "--viewer needs a display (DISPLAY / WAYLAND_DISPLAY is not set, e.g. over SSH or in a container); "
+            "render offscreen instead with --video out.mp4"
+        )
+    motion = load_robot_motion(args.motion)
+    if args.side_by_side and motion.source_joints is None:
+        raise ConfigError(f"{args.motion}: --side-by-side needs the human motion (field 'source_joints'), which this file lacks")
+    cfg = SceneConfig(
+        timestep=args.timestep,
+        width=max(args.width, 640),
+        height=max(args.height, 480),
+        table=TableConfig(height=args.table_height) if args.table_height is not None else None,
+        shadows=args.shadows,
+    )
+    if args.bandwidth is not None:
+        cfg = dataclasses.replace(cfg, gains=GainConfig(bandwidth_hz=args.bandwidth))
+    scene = scene_for_motion(motion, assets=args.assets, config=cfg)
+    if args.camera not in scene.camera_names:
+        raise ConfigError(f"--camera {args.camera!r} is not a camera of the scene; cameras: {', '.join(scene.camera_names)}")
+    rcfg = ReplayConfig(physics=args.physics)
+    bar = tqdm(total=motion.num_frames, disable=args.no_progress, desc="replay", unit="frame")
+
+    def tick(k: int, _scene) -> None:
+        bar.update(1)
+
+    try:
+        if args.video:
+            result = _replay_to_video(args, motion, scene, rcfg, tick, atomic_write)
+        elif args.viewer:
+            result = _replay_in_viewer(motion, scene, rcfg, tick)
+        else:
+            result = replay(motion, scene, config=rcfg, on_frame=tick)
+    finally:
+        bar.close()
+    if args.metrics:
+        path = result.metrics.save_json(args.metrics)
+        log.info("wrote %s", path)
+    _print_summary(result.metrics.summary(), args)
+    return 0
+
+
+def _replay_to_video(args, motion, scene, rcfg, tick, atomic_write):
+    from sim.render import render_replay
+
+    result = render_replay(
+        motion, scene, rcfg, args.video, camera=args.camera, width=args.width, height=args.height,
+        side_by_side=args.side_by_side, on_frame=tick,
+    )  # fmt: skip
+    print(f"video: {args.video} ({motion.num_frames} frames at {motion.fps:g} fps, camera {args.camera})")
+    return result
+
+
+def _replay_in_viewer(motion, scene, rcfg, tick):
+    import time
+
+    import mujoco.viewer
+
+    from sim.replay import replay
+
+    period = 1.0 / motion.fps
+    with mujoco.viewer.launch_passive(scene.model, scene.data) as viewer:
+        state = {"t": time.perf_counter()}
+
+        def on_frame(k: int, sc) -> None:
+            viewer.sync()
+            tick(k, sc)
+            delay = state["t"] + period - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            state["t"] = time.perf_counter()
+
+        result = replay(motion, scene, config=rcfg, on_frame=on_frame)
+        while viewer.is_running():  # keep the last frame on screen until the window is closed
+            time.sleep(0.05)
+    return result
+
+
+def _print_summary(s: dict, args) -> None:
+    def mm(x):
+        return "n/a" if x is None else f"{1000 * x:.1f} mm"
+
+    rtf = s["real_time_factor"]
+    print(f"{s['mode']} replay: {s['frames']} frames at {s['fps']:g} fps, timestep {1000 * s['timestep_s']:.2f} ms"
+          + (f", real-time factor {rtf:.1f}" if rtf else ""))
+    for side, h in s["hands"].items():
+        print(
+            f"  {side:5s}: fingertip error mean {mm(h['fingertip_error_m']['mean'])} (max {mm(h['fingertip_error_m']['max'])}), "
+            f"joint error mean {h['joint_error_rad']['mean']:.3f} rad, wrist {mm(h['wrist_position_error_m']['mean'])} / "
+            f"{h['wrist_orientation_error_rad']['mean']:.3f} rad"
+            + (f", {h['clamped_target_frames']} frames with targets outside joint limits" if h["clamped_target_frames"] else "")
+        )
+    print(
+        f"  contacts: hand-hand in {s['hand_hand_contact_frames']} frames, max penetration hand-hand "
+        f"{mm(s['hand_hand_penetration_m']['max'])}, hand-environment {mm(s['hand_env_penetration_m']['max'])}"
+    )
+    f1 = s["contact_f1"]
+    if f1.get("f1") is None:
+        print(f"  contact F1: n/a ({f1.get('reason', '')})")
+    else:
+        print(f"  contact F1 vs human: {f1['f1']:.2f} (precision {f1['precision']:.2f}, recall {f1['recall']:.2f})")
