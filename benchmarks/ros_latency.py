@@ -1,0 +1,344 @@
+"""ROS 2 latency benchmark of the text-to-hand graph (loopback, real rclpy over Fast DDS).
+
+Targets (issue 6):
+
+1. prompt -> first safe command on the controller topic: < 1 s (whole graph in one process, sim mode).
+2. a 500 Hz command stream through the safety streamer (its own process, the installed node
+   executable, forward_command interface) for ``--duration`` s (default 60): output inter-arrival
+   jitter p99 < 1 ms and no dropped messages.
+3. latency the streamer adds, p99 < 0.5 ms: the driver publishes every command both to the streamer
+   and directly to the receiver; per message, arrival through the streamer minus direct arrival.
+
+Processes: driver (publishes with absolute deadlines), streamer, receiver (this process). Times
+are CLOCK_MONOTONIC, comparable across processes. Run:
+
+    .venv/bin/python benchmarks/ros_latency.py [--duration 60] [--rate 500] [--prompt-trials 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
+RERUN = "MUJOCO_GL=egl .venv/bin/python benchmarks/ros_latency.py --duration 60"
+
+def _deep_qos():
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+#: every queue of the benchmark is 1000 deep (the streamer gets queue_depth:=1000 too): a stall of the
+#: benchmark's own receiver must not count as a message the streamer dropped
+DEEP_QOS = _deep_qos()
+SEQ_STEP = 1e-5  # rad per sequence number on joint 0 (30000 messages = 0.3 rad, inside the limits)
+TINY_URDF = """<robot name="bench"><link name="base"/>{links}{joints}</robot>"""
+
+
+def _tiny_urdf(n: int) -> str:
+    links = "".join(f'<link name="l{i}"/>' for i in range(n))
+    joints = "".join(
+        f'<joint name="j{i}" type="revolute"><parent link="{"base" if i == 0 else f"l{i - 1}"}"/>'
+        f'<child link="l{i}"/><axis xyz="0 0 1"/><limit lower="-1" upper="1" effort="1" velocity="4"/></joint>'
+        for i in range(n)
+    )
+    return TINY_URDF.format(links=links, joints=joints)
+
+
+# ------------------------------------------------------------------------------------ driver process
+def driver_main(cfg: dict) -> None:
+    """Publish ``count`` JointTrajectory commands at ``rate`` Hz to every topic in ``topics`` (the
+    same message to each, back to back); save the send times (CLOCK_MONOTONIC)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from ros_nodes.common import STATE_QOS
+    from ros_nodes.convert import joint_state, joint_trajectory
+
+    rclpy.init()
+    node = rclpy.create_node("bench_driver")
+    pubs = [node.create_publisher(type(joint_trajectory([], [], 0.0)), t, DEEP_QOS) for t in cfg["topics"]]
+    names = cfg["joint_names"]
+    state_pub = node.create_publisher(type(joint_state([], [])), cfg["state_topic"], STATE_QOS)
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    deadline = time.monotonic() + 10.0
+    while any(p.get_subscription_count() < 1 for p in pubs) and time.monotonic() < deadline:
+        ex.spin_once(timeout_sec=0.01)
+    for _ in range(10):  # measured start state for the streamer (position streaming needs it)
+        state_pub.publish(joint_state(names, [0.0] * len(names)))
+        time.sleep(0.05)
+    period = 1.0 / cfg["rate"]
+    n = cfg["count"]
+    sent = np.zeros(n)
+    # warm-up messages (not measured, joint 0 = -SEQ_STEP) so both DDS endpoints are matched both ways
+    for _ in range(20):
+        for p in pubs:
+            p.publish(joint_trajectory(names, [-SEQ_STEP] + [0.0] * (len(names) - 1), period))
+        time.sleep(period)
+    time.sleep(0.2)
+    t0 = time.monotonic() + 0.05
+    amp = 0.2
+    for k in range(n):
+        t_k = t0 + k * period
+        while True:  # sleep to 0.3 ms before the deadline, then spin (the sleep alone is too coarse)
+            rest = t_k - time.monotonic()
+            if rest <= 0:
+                break
+            if rest > 3e-4:
+                time.sleep(rest - 3e-4)
+        q = amp * np.sin(2 * np.pi * 0.5 * k * period) * np.ones(len(names))
+        q[0] = k * SEQ_STEP  # the sequence number, to match each output to its input
+        msg = joint_trajectory(names, q, period)
+        sent[k] = time.monotonic()
+        for p in pubs:
+            p.publish(msg)
+    time.sleep(0.3)
+    np.save(cfg["out"], sent)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+# ------------------------------------------------------------------------------------ receiver
+class Receiver:
+    """Records (arrival time, sequence number) per topic; spins its own executor thread."""
+
+    def __init__(self, topics: dict, n_expected: int, domain: int) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.times = {t: np.zeros(n_expected + 1000) for t in topics}
+        self.seq = {t: np.full(n_expected + 1000, -1, dtype=np.int64) for t in topics}
+        self.count = dict.fromkeys(topics, 0)
+        self.last_diagnostics = None
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node("bench_receiver", context=self.context)
+        for topic, msg_type in topics.items():
+            self.node.create_subscription(msg_type, topic, lambda m, t=topic: self._on_msg(t, m), DEEP_QOS)
+        self.ex = SingleThreadedExecutor(context=self.context)
+        self.ex.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _on_msg(self, topic: str, msg) -> None:
+        t = time.monotonic()
+        if hasattr(msg, "status"):  # diagnostics: keep the latest
+            self.last_diagnostics = msg
+            return
+        i = self.count[topic]
+        if i < len(self.times[topic]):
+            first = msg.data[0] if hasattr(msg, "data") else msg.points[0].positions[0]
+            self.times[topic][i] = t
+            self.seq[topic][i] = int(round(first / SEQ_STEP))
+        self.count[topic] = i + 1
+
+    def arrivals(self, topic: str, count: int) -> np.ndarray:
+        """(count,) first arrival time of each sequence number (NaN = never arrived)."""
+        n = min(self.count[topic], len(self.times[topic]))
+        out = np.full(count, np.nan)
+        for k, t in zip(self.seq[topic][:n][::-1], self.times[topic][:n][::-1]):  # earliest written last
+            if 0 <= k < count:
+                out[k] = t
+        return out
+
+    def _spin(self) -> None:
+        try:
+            self.ex.spin()
+        except Exception:  # noqa: BLE001 - shutdown
+            pass
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self.thread.join(timeout=2.0)
+
+
+def _run_driver(cfg: dict, env: dict) -> np.ndarray:
+    code = f"import sys, json; sys.path.insert(0, {str(REPO)!r}); from benchmarks.ros_latency import driver_main; driver_main(json.loads(sys.argv[1]))"
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(cfg)], env=env, capture_output=True, text=True,
+                          timeout=cfg["count"] / cfg["rate"] + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"driver failed: {proc.stderr[-2000:]}")
+    return np.load(cfg["out"])
+
+
+DIRECT, CONTROLLER = "/bench/direct", "/right_hand_controller/commands"
+
+
+def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str) -> dict:
+    """Each command goes both to the streamer and directly to the receiver: paired per-message times."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Float64MultiArray
+    from trajectory_msgs.msg import JointTrajectory
+
+    count = int(round(args.duration * args.rate))
+    receiver = Receiver({DIRECT: JointTrajectory, CONTROLLER: Float64MultiArray, "/diagnostics": DiagnosticArray},
+                        count, int(env["ROS_DOMAIN_ID"]))
+    exe = Path(sys.executable).with_name("safety_streamer_node")
+    cmd = [str(exe), "--ros-args", "-p", "side:=right", "-p", f"model_path:={model}",
+           "-p", "controller:=forward_command", "-p", f"control_rate_hz:={float(args.rate)}",
+           "-p", "watchdog_periods:=10.0", "-p", "state_topic:=/bench/joint_states",
+           "-p", "max_acceleration:=1000.0", "-p", "queue_depth:=1000", "--log-level", "warn"]
+    streamer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        sent = _run_driver({"topics": ["/handx/right/command", DIRECT], "state_topic": "/bench/joint_states",
+                            "joint_names": names, "rate": args.rate, "count": count,
+                            "out": str(tmp / "sent.npy")}, env)
+        time.sleep(0.3)
+    finally:
+        receiver.close()
+        streamer.send_signal(signal.SIGINT)  # Ctrl-C: the node's clean shutdown path
+        try:
+            log = streamer.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            streamer.kill()
+            log = streamer.communicate()[0]
+    problems = [ln for ln in log.splitlines() if "WARN" in ln or "ERROR" in ln]
+    period = 1.0 / args.rate
+    direct, out = receiver.arrivals(DIRECT, count), receiver.arrivals(CONTROLLER, count)
+    both = ~np.isnan(direct) & ~np.isnan(out)
+    return {
+        "count": count,
+        "dropped_streamer": int(np.isnan(out).sum()),
+        "dropped_direct": int(np.isnan(direct).sum()),
+        "latency_direct_ms": np.percentile((direct - sent)[~np.isnan(direct)], [50, 99, 99.9]) * 1e3,
+        "latency_streamer_ms": np.percentile((out - sent)[~np.isnan(out)], [50, 99, 99.9]) * 1e3,
+        "added_ms": np.percentile((out - direct)[both], [50, 99, 99.9]) * 1e3,
+        "jitter_out_ms": np.percentile(np.abs(np.diff(out[~np.isnan(out)]) - period), [50, 99]) * 1e3,
+        "jitter_direct_ms": np.percentile(np.abs(np.diff(direct[~np.isnan(direct)]) - period), [50, 99]) * 1e3,
+        "jitter_send_ms": np.percentile(np.abs(np.diff(sent) - period), [50, 99]) * 1e3,
+        "streamer_warnings": problems,
+        "diagnostics": {kv.key: kv.value for st in (receiver.last_diagnostics.status if receiver.last_diagnostics
+                                                    else []) for kv in st.values},
+        "streamer_exit": streamer.returncode,
+    }
+
+
+# ------------------------------------------------------------------------------------ prompt latency
+def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robot: str = "shadow_right") -> list[float]:
+    from std_msgs.msg import String
+    from trajectory_msgs.msg import JointTrajectory
+
+    from ros_nodes.common import LATCHED_QOS, STREAM_QOS
+    from ros_nodes.graph import GraphConfig, build_graph
+    from ros_nodes.testing import RosGraph, wait_for
+
+    cfg = GraphConfig(robot=robot, mode="sim", motion_file=motion_file, assets=assets)
+    out = []
+    with RosGraph(domain_id=domain) as g:
+        nodes = {}
+        for spec in reversed(build_graph(cfg)):
+            nodes[spec.name] = g.add(spec.load_factory(), dict(spec.parameters), name=spec.name)
+        probe = g.probe(JointTrajectory, "/right_hand_controller/joint_trajectory", STREAM_QOS)
+        pub = g.node("bench_user").create_publisher(String, "/handx/prompt", LATCHED_QOS)
+        time.sleep(1.0)
+        for k in range(trials):
+            probe.clear()
+            t0 = time.monotonic()
+            prompts = ("clap twice", "pinch with the right thumb and index finger twice, then clap", "wave the right hand")
+            pub.publish(String(data=prompts[k % len(prompts)]))  # every message restarts the motion
+            msgs = probe.wait(1, timeout=10.0)
+            out.append(msgs[0][0] - t0 if msgs else float("nan"))
+            wait_for(lambda: nodes["text_to_motion"].status == "done", 30.0)
+            time.sleep(0.8)  # watchdog hold + stop
+    return out
+
+
+def _bench_motion(tmp: Path) -> tuple[str, str]:
+    """A motion file (the DexMV real right hand, 1 s) and the asset dir; ('', '') when absent."""
+    from handx_robot.keypoints import mediapipe_to_handx
+    from handx_robot.motion import BimanualMotion, save_motion
+
+    npz = SHARED / "data" / "dexmv_relocate_mustard_right.npz"
+    assets = SHARED / "assets" / "dex-urdf"
+    if not npz.is_file() or not assets.is_dir():
+        return "", ""
+    with np.load(npz) as d:
+        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:30]
+    joints = np.zeros((30, 2, 21, 3), np.float32)
+    joints[:, 1] = kp
+    path = save_motion(BimanualMotion(joints, 30.0, "relocate", [False, True], "world_zup"), tmp / "motion.npz")
+    return str(path), str(assets)
+
+
+def _fmt(p) -> str:
+    return "/".join(f"{v:.3f}" for v in p)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of the 500 Hz stream (default 60)")
+    parser.add_argument("--rate", type=float, default=500.0, help="command rate, Hz")
+    parser.add_argument("--prompt-trials", type=int, default=5)
+    parser.add_argument("--joints", type=int, default=24, help="joints per command (Shadow hand: 24)")
+    args = parser.parse_args()
+
+    from ros_nodes.testing import isolate_ros_env
+
+    domain = isolate_ros_env()
+    env = dict(os.environ)
+    tmp = Path(tempfile.mkdtemp(prefix="handx_ros_bench_"))
+    print(f"ROS_DOMAIN_ID={domain}; rerun: {RERUN}")
+    results = {}
+
+    motion_file, assets = _bench_motion(tmp)
+    if motion_file and args.prompt_trials > 0:
+        lat = prompt_latency(args.prompt_trials, motion_file, assets, domain)
+        results["prompt"] = lat
+        print(f"[1] prompt -> first safe command (graph in one process, sim mode, shadow_right, motion file): "
+              f"median {np.nanmedian(lat) * 1e3:.0f} ms, max {np.nanmax(lat) * 1e3:.0f} ms over {len(lat)} prompts "
+              f"-> {'PASS' if np.nanmax(lat) < 1.0 else 'FAIL'} (< 1 s)")
+    else:
+        print(f"[1] prompt latency with a motion file skipped ({SHARED}/data or assets missing, or --prompt-trials 0)")
+    if args.prompt_trials > 0:
+        lat = prompt_latency(args.prompt_trials, "", "", domain, robot="shadow_builtin_right")
+        print(f"[1'] prompt -> first safe command with the text-to-motion generator (composer), built-in Shadow "
+              f"hand: median {np.nanmedian(lat) * 1e3:.0f} ms, max {np.nanmax(lat) * 1e3:.0f} ms over {len(lat)} "
+              f"prompts -> {'PASS' if np.nanmax(lat) < 1.0 else 'FAIL'} (< 1 s)")
+
+    names = [f"j{i}" for i in range(args.joints)]
+    model = tmp / "bench.urdf"
+    model.write_text(_tiny_urdf(args.joints))
+    r = stream_through_streamer(args, env, tmp, names, str(model))
+    ok2 = r["jitter_out_ms"][1] < 1.0 and r["dropped_streamer"] == 0
+    print(f"[2] {args.duration:g} s at {args.rate:g} Hz, {args.joints} joints, safety_streamer_node in its own process "
+          f"(forward_command, SingleThreadedExecutor): {r['count']} sent, dropped {r['dropped_streamer']} "
+          f"(direct path: {r['dropped_direct']}); output inter-arrival jitter p50/p99 "
+          f"{r['jitter_out_ms'][0]:.3f}/{r['jitter_out_ms'][1]:.3f} ms (direct path {r['jitter_direct_ms'][1]:.3f} ms, "
+          f"driver send {r['jitter_send_ms'][1]:.3f} ms p99) -> {'PASS' if ok2 else 'FAIL'} (p99 < 1 ms, no drops)")
+    a = r["added_ms"]
+    print(f"[3] latency driver->receiver p50/p99/p99.9: direct {_fmt(r['latency_direct_ms'])} ms, through the "
+          f"streamer {_fmt(r['latency_streamer_ms'])} ms; added by the streamer (paired per message) "
+          f"{_fmt(a)} ms -> {'PASS' if a[1] < 0.5 else 'FAIL'} (p99 < 0.5 ms)")
+    if r["streamer_warnings"]:
+        print(f"    streamer log: {len(r['streamer_warnings'])} warnings, first: {r['streamer_warnings'][0]}")
+    diag = r["diagnostics"]
+    if diag:
+        print(f"    streamer's own command callback (filter + publish), last 1000 commands: p50 "
+              f"{diag.get('command_process_us_p50')} us, p99 {diag.get('command_process_us_p99')} us; counters: "
+              f"forwarded {diag.get('forwarded')}, rejected {diag.get('rejected')}, held {diag.get('held')}")
+    print(f"    streamer exit code after Ctrl-C: {r['streamer_exit']}; load average {open('/proc/loadavg').read().split()[:3]} "
+          f"on {os.cpu_count()} CPUs")
+    print(f"rerun: {RERUN}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Shared pieces of the handx-robot nodes: topic names, QoS profiles, parameters, ``main()``.
+
+QoS (explicit everywhere):
+
+=================== ========== =============== ===== ===============================================
+profile             reliability durability     depth used for
+=================== ========== =============== ===== ===============================================
+LATCHED_QOS         reliable   transient local 1     /handx/prompt, /handx/estop (late joiners see
+                                                     the last prompt / the e-stop state)
+STREAM_QOS          reliable   volatile        10    keypoints, commands, controller topics, markers
+STATE_QOS           reliable   volatile        10    /joint_states (joint_state_broadcaster default)
+DIAGNOSTICS_QOS     reliable   volatile        10    /diagnostics
+=================== ========== =============== ===== ===============================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from handx_robot.errors import ConfigError
+
+__all__ = [
+    "SIDES",
+    "TOPIC_PROMPT",
+    "TOPIC_KEYPOINTS",
+    "TOPIC_MARKERS",
+    "TOPIC_ESTOP",
+    "TOPIC_JOINT_STATES",
+    "TOPIC_DIAGNOSTICS",
+    "command_topic",
+    "wrist_topic",
+    "controller_topic",
+    "estop_reset_service",
+    "LATCHED_QOS",
+    "STREAM_QOS",
+    "STATE_QOS",
+    "DIAGNOSTICS_QOS",
+    "ParamSpec",
+    "declare_parameters",
+    "run_node",
+    "EXECUTOR_ENV",
+]
+
+log = logging.getLogger(__name__)
+
+SIDES = ("left", "right")
+TOPIC_PROMPT = "/handx/prompt"
+TOPIC_KEYPOINTS = "/handx/keypoints"
+TOPIC_MARKERS = "/handx/human_markers"
+TOPIC_ESTOP = "/handx/estop"
+TOPIC_JOINT_STATES = "/joint_states"
+TOPIC_DIAGNOSTICS = "/diagnostics"
+
+#: controller interface -> default topic pattern (ros2_control controllers named ``<side>_hand_controller``)
+CONTROLLER_TOPICS = {
+    "joint_trajectory": "/{side}_hand_controller/joint_trajectory",
+    "forward_command": "/{side}_hand_controller/commands",
+}
+
+
+def command_topic(side: str) -> str:
+    """Retargeted (unfiltered) commands of one hand: trajectory_msgs/JointTrajectory."""
+    return f"/handx/{side}/command"
+
+
+def wrist_topic(side: str) -> str:
+    return f"/handx/{side}/wrist_pose"
+
+
+def controller_topic(side: str, interface: str) -> str:
+    if interface not in CONTROLLER_TOPICS:
+        raise ConfigError(
+            f"controller interface {interface!r} is not one of {', '.join(CONTROLLER_TOPICS)} "
+            "(parameter 'controller')"
+        )
+    return CONTROLLER_TOPICS[interface].format(side=side)
+
+
+def estop_reset_service(side: str) -> str:
+    return f"/handx/{side}/estop_reset"
+
+
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+STREAM_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+STATE_QOS = STREAM_QOS
+DIAGNOSTICS_QOS = STREAM_QOS
+
+
+class ParamSpec:
+    """One declared parameter: name, default (its type is the parameter's type), description, check.
+
+    check: optional ``value -> error string or None``; ``choices``: allowed values;
+    ``min_value``: inclusive lower bound for numbers (also shown in the descriptor's range).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: Any,
+        description: str,
+        choices: Sequence[Any] | None = None,
+        min_value: float | None = None,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> None:
+        self.name = name
+        self.default = default
+        self.description = description
+        self.choices = tuple(choices) if choices else None
+        self.min_value = min_value
+        self.check = check
+
+    def descriptor(self) -> ParameterDescriptor:
+        desc = self.description
+        if self.choices:
+            desc += f" (one of: {', '.join(map(str, self.choices))})"
+        d = ParameterDescriptor(name=self.name, description=desc, read_only=True)
+        if self.min_value is not None and isinstance(self.default, float):
+            d.floating_point_range = [FloatingPointRange(from_value=float(self.min_value), to_value=1e18, step=0.0)]
+        return d
+
+    def validate(self, value: Any, node_name: str) -> Any:
+        where = f"node '{node_name}': parameter '{self.name}'"
+        if isinstance(self.default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(self.default, float) and not math.isfinite(value):
+            raise ConfigError(f"{where} must be finite, got {value}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{where} is {value!r}; allowed: {', '.join(map(str, self.choices))}")
+        if self.min_value is not None and value < self.min_value:
+            raise ConfigError(f"{where} is {value}; it must be >= {self.min_value}")
+        if self.check is not None:
+            err = self.check(value)
+            if err:
+                raise ConfigError(f"{where} is {value!r}: {err}")
+        return value
+
+
+def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """Declare every spec on ``node`` (with descriptor), read and validate: name -> value."""
+    values = {}
+    for spec in specs:
+        param = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        values[spec.name] = spec.validate(param.value, node.get_name())
+    return values
+
+
+#: environment variable choosing the executor of a standalone node: single (default) or multi.
+#: (rclpy.experimental.EventsExecutor was tried for the 500 Hz stream: with rclpy 9.1.2 the node
+#: received nothing and did not stop on SIGINT, so it is not offered.)
+EXECUTOR_ENV = "HANDX_ROS_EXECUTOR"
+
+
+def _make_executor():
+    """The executor named by ``$HANDX_ROS_EXECUTOR``: ``single`` (SingleThreadedExecutor, default)
+    or ``multi`` (MultiThreadedExecutor)."""
+    import os
+
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    name = os.environ.get(EXECUTOR_ENV, "single").strip().lower()
+    if name == "single":
+        return SingleThreadedExecutor()
+    if name == "multi":
+        return MultiThreadedExecutor()
+    raise ConfigError(f"${EXECUTOR_ENV} is {name!r}; allowed: single, multi")
+
+
+def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
+    """Standard ``main()``: init, build the node, spin until Ctrl-C / shutdown, clean up; exit code."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from handx_robot.errors import HandXError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = factory()
+        executor = _make_executor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except HandXError as exc:
+        log.error("%s", exc)
+        code = 1
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return code

@@ -1,0 +1,169 @@
+"""``retarget`` node: streaming retargeting of the keypoint stream to one robot hand per side.
+
+Depends on the retarget package (issue 4): the registry :func:`retarget.robots.get_robot` and the
+streaming solver :class:`retarget.solver.StreamingRetargeter` (one frame at a time, warm-started
+from the previous solution, ``step(kp_wrist (21, 3)) -> (qpos, converged, objective)``), with the
+wrist calibration ``T_world_base = T_world_wrist @ T_wrist_base`` of :mod:`retarget.bimanual`.
+
+In: ``/handx/keypoints`` (geometry_msgs/PoseArray, see :mod:`ros_nodes.convert`; world Z-up).
+Out, per side with a robot:
+
+================================ =================================== ==============================================
+topic                            type                                content
+================================ =================================== ==============================================
+``/handx/<side>/command``        trajectory_msgs/JointTrajectory     the robot's actuated joints (registry
+                                                                     ``joint_names``, coupled joints excluded), rad/m;
+                                                                     ``time_from_start`` = one input period
+``/handx/<side>/wrist_pose``     geometry_msgs/PoseStamped           ``T_world_base`` (metres, world Z-up)
+================================ =================================== ==============================================
+
+A frame whose hand is absent, degenerate or non-finite is skipped (the safety streamer's watchdog
+holds the hand if frames stop coming); non-converged frames are published and counted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from trajectory_msgs.msg import JointTrajectory
+
+from handx_robot.errors import ConfigError, HandXError
+from ros_nodes.common import (
+    SIDES,
+    STREAM_QOS,
+    TOPIC_KEYPOINTS,
+    ParamSpec,
+    command_topic,
+    declare_parameters,
+    run_node,
+    wrist_topic,
+)
+from ros_nodes.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
+
+__all__ = ["RetargetNode", "HandStream", "PARAMS", "main"]
+
+#: keep only the newest keypoint frame: a slow solve skips frames instead of lagging behind
+LATEST_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+PARAMS = (
+    ParamSpec("left_robot", "", "robot id for the left hand ('' = none), e.g. shadow_left"),
+    ParamSpec("right_robot", "", "robot id for the right hand ('' = none), e.g. shadow_right"),
+    ParamSpec("assets", "", "robot asset directory ('' = $HANDX_ROBOT_ASSETS / built-in models)"),
+    ParamSpec("input_rate_hz", 30.0, "expected keypoint rate (Hz): sets the commands' time_from_start",
+              min_value=0.1),
+    ParamSpec("frame_id", "world", "frame of the published wrist poses"),
+)
+
+
+class HandStream:
+    """One hand: keypoints (21, 3) world Z-up -> (qpos by joint name, T_world_base (4, 4), converged)."""
+
+    def __init__(self, side: str, robot: str, assets: str | None) -> None:
+        from retarget.robots import get_robot
+        from retarget.solver import HandProblem, SolverOptions, StreamingRetargeter
+
+        self.side = side
+        self.spec = get_robot(robot, assets or None)
+        if self.spec.side not in (side, "any"):
+            raise ConfigError(
+                f"robot {self.spec.id!r} is a {self.spec.side} hand but is configured for the {side} hand; "
+                f"give a {side} robot in parameter '{side}_robot'"
+            )
+        self.problem = HandProblem(self.spec)
+        self.retargeter = StreamingRetargeter(self.problem, SolverOptions())
+        #: the joints commanded: the registry's actuated joints, in model order
+        self.joint_names = tuple(self.spec.joint_names)
+        out = list(self.retargeter.joint_names)
+        missing = [n for n in self.joint_names if n not in out]
+        if missing:
+            raise ConfigError(f"robot {self.spec.id!r}: the solver does not output joints {missing}")
+        self._columns = np.array([out.index(n) for n in self.joint_names])
+        self.frames = 0
+        self.not_converged = 0
+
+    def step(self, kp_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        from handx_robot.handframe import to_wrist_frame, wrist_transform
+
+        T_world_wrist = wrist_transform(kp_world, self.side)
+        kp_wrist = to_wrist_frame(kp_world, self.side)
+        qpos, converged, _ = self.retargeter.step(kp_wrist)
+        q_dof = self.retargeter.q  # (1, n) solver dofs (free-base offset for position configs)
+        T_world_base = T_world_wrist @ self.problem.T_wrist_base @ self.problem.base_offset(q_dof)[0]
+        self.frames += 1
+        self.not_converged += int(not converged)
+        return qpos[self._columns], T_world_base, converged
+
+
+def _pose7(T: np.ndarray) -> np.ndarray:
+    from retarget.kinematics import matrix_to_quat_wxyz
+
+    return np.concatenate([T[:3, 3], matrix_to_quat_wxyz(T[None, :3, :3])[0]])
+
+
+class RetargetNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, node_name: str = "retarget", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        p = declare_parameters(self, PARAMS)
+        self.params = p
+        robots = {side: p[f"{side}_robot"] for side in SIDES if p[f"{side}_robot"]}
+        if not robots:
+            raise ConfigError("node 'retarget': set parameter 'left_robot' and/or 'right_robot' (e.g. shadow_right)")
+        self.hands: dict[str, HandStream] = {}
+        self._cmd_pubs = {}
+        self._wrist_pubs = {}
+        for side, robot in robots.items():
+            self.hands[side] = HandStream(side, robot, p["assets"])
+            self._cmd_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side), STREAM_QOS)
+            self._wrist_pubs[side] = self.create_publisher(PoseStamped, wrist_topic(side), STREAM_QOS)
+            self.get_logger().info(
+                f"{side}: {robot} ({len(self.hands[side].joint_names)} joints) -> {command_topic(side)}"
+            )
+        self._lock = threading.Lock()
+        self.solve_seconds: list[float] = []
+        self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, LATEST_QOS)
+
+    def _on_keypoints(self, msg: PoseArray) -> None:
+        try:
+            kp, present = pose_array_to_keypoints(msg)
+        except HandXError as exc:
+            self.get_logger().warning(f"bad keypoint message: {exc}", throttle_duration_sec=1.0)
+            return
+        duration = 1.0 / self.params["input_rate_hz"]
+        for h, side in enumerate(SIDES):
+            hand = self.hands.get(side)
+            if hand is None or not present[h]:
+                continue
+            t0 = time.perf_counter()
+            try:
+                with self._lock:
+                    q, T_world_base, converged = hand.step(kp[h])
+            except HandXError as exc:
+                self.get_logger().warning(f"{side}: frame skipped: {exc}", throttle_duration_sec=1.0)
+                continue
+            self.solve_seconds.append(time.perf_counter() - t0)
+            self._cmd_pubs[side].publish(joint_trajectory(hand.joint_names, q, duration))
+            self._wrist_pubs[side].publish(
+                wrist_pose_stamped(_pose7(T_world_base), self.params["frame_id"], msg.header.stamp)
+            )
+            if not converged:
+                self.get_logger().debug(f"{side}: frame {hand.frames} did not converge")
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(RetargetNode, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""``safety_streamer`` node: forwards only safe joint commands to one hand's real controller.
+
+A thin adapter over :class:`handx_robot.safety.SafetyFilter` (all the logic and its guarantees
+are documented there).
+
+Topics (side = parameter ``side``):
+
+=============================================== ==================================== ===================
+topic                                           type                                 direction
+=============================================== ==================================== ===================
+``/handx/<side>/command`` (``input_topic``)     trajectory_msgs/JointTrajectory      in (model units)
+``/<side>_hand_controller/joint_trajectory``    trajectory_msgs/JointTrajectory      out (controller='joint_trajectory')
+``/<side>_hand_controller/commands``            std_msgs/Float64MultiArray           out (controller='forward_command')
+``/joint_states`` (``state_topic``)             sensor_msgs/JointState               in: seeds the start position
+``/handx/estop``                                std_msgs/Bool                        in: true latches the e-stop
+``/handx/<side>/estop_reset``                   std_srvs/Trigger (service)           resets the latch
+``/diagnostics``                                diagnostic_msgs/DiagnosticArray      out: counters, state
+=============================================== ==================================== ===================
+
+Output values are in hardware units (parameter ``unit_mapping``); in ``forward_command`` mode the
+array is in ``joint_names`` order. Stop: an empty JointTrajectory (ros2_control's
+JointTrajectoryController stops and holds on it); for ``forward_command`` the hold position again.
+``dry_run``: everything is filtered, counted and logged, nothing is published to the controller.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from handx_robot.safety import (
+    COUNTER_NAMES,
+    UNIT_MAPPINGS,
+    Action,
+    Decision,
+    FilterState,
+    SafetyConfig,
+    SafetyFilter,
+    limits_from_model,
+    make_unit_mapping,
+)
+from ros_nodes.common import (
+    CONTROLLER_TOPICS,
+    DIAGNOSTICS_QOS,
+    LATCHED_QOS,
+    SIDES,
+    STATE_QOS,
+    TOPIC_DIAGNOSTICS,
+    TOPIC_ESTOP,
+    TOPIC_JOINT_STATES,
+    ParamSpec,
+    command_topic,
+    controller_topic,
+    declare_parameters,
+    estop_reset_service,
+    run_node,
+)
+from ros_nodes.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
+from ros_nodes.robot_model import resolve_model
+
+__all__ = ["SafetyStreamerNode", "PARAMS", "main"]
+
+PARAMS = (
+    ParamSpec("side", "right", "which hand this streamer guards", choices=SIDES),
+    ParamSpec("robot", "", "robot id in the retarget registry (e.g. shadow_right); gives the model and joints"),
+    ParamSpec("assets", "", "robot asset directory for 'robot' ('' = $HANDX_ROBOT_ASSETS / built-in models)"),
+    ParamSpec("model_path", "", "URDF/MJCF of the robot (overrides 'robot' for the limits)"),
+    ParamSpec("joint_names", "", "controller joints, comma-separated, in the controller's order ('' = all "
+              "actuated joints of the model)"),
+    ParamSpec("controller", "joint_trajectory", "controller interface of the real hand",
+              choices=tuple(CONTROLLER_TOPICS)),
+    ParamSpec("controller_topic", "", "output topic ('' = the controller's default topic for 'side')"),
+    ParamSpec("input_topic", "", "input JointTrajectory topic ('' = /handx/<side>/command)"),
+    ParamSpec("state_topic", TOPIC_JOINT_STATES, "measured JointState topic seeding the start position ('' = none)"),
+    ParamSpec("state_in_hardware_units", False, "the measured joint states are in hardware units"),
+    ParamSpec("estop_topic", TOPIC_ESTOP, "std_msgs/Bool e-stop topic (true = stop, latches)"),
+    ParamSpec("position_mode", "clamp", "out-of-limit positions", choices=("clamp", "reject")),
+    ParamSpec("velocity_mode", "scale", "velocity/acceleration limit violations", choices=("scale", "reject")),
+    ParamSpec("control_rate_hz", 30.0, "expected command rate (Hz); sets the control period", min_value=0.1),
+    ParamSpec("watchdog_periods", 1.5, "no command for this many control periods -> hold", min_value=0.5),
+    ParamSpec("watchdog_stop_s", 0.5, "holding this long without a command -> stop (s)", min_value=0.0),
+    ParamSpec("first_move_duration_s", 1.0, "duration of the first move when the position is unknown (s)",
+              min_value=0.01),
+    ParamSpec("default_velocity", 2.0, "velocity limit for joints whose model has none (rad/s)", min_value=1e-6),
+    ParamSpec("max_acceleration", 50.0, "acceleration limit of every joint (rad/s^2)", min_value=1e-6),
+    ParamSpec("velocity_scale", 1.0, "fraction of the model's velocity limits to allow (0, 1]",
+              check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
+    ParamSpec("allow_partial", False, "accept commands naming a subset of the joints"),
+    ParamSpec("unit_mapping", "identity", "model -> hardware units", choices=tuple(UNIT_MAPPINGS)),
+    ParamSpec("dry_run", False, "filter and count, but publish nothing to the controller"),
+    ParamSpec("diagnostics_period_s", 1.0, "diagnostics publishing period (s)", min_value=0.01),
+    ParamSpec("queue_depth", 100, "input/output queue depth (KEEP_LAST): a stall shorter than depth/rate "
+              "drops nothing; a backlog is filtered in order and only the newest target matters", min_value=1),
+)
+
+
+def build_config(values: dict) -> tuple[SafetyConfig, str]:
+    """SafetyConfig from validated parameter values; also returns the robot id / model for messages."""
+    import dataclasses
+
+    model_path, model_format, robot_joints, label = resolve_model(values["robot"], values["model_path"], values["assets"])
+    limits = limits_from_model(model_path, model_format, default_velocity=values["default_velocity"],
+                               default_acceleration=values["max_acceleration"])
+    if values["velocity_scale"] != 1.0:
+        limits = tuple(dataclasses.replace(lim, max_velocity=lim.max_velocity * values["velocity_scale"])
+                       for lim in limits)
+    names = [n.strip() for n in values["joint_names"].split(",") if n.strip()]
+    if not names:
+        names = [n for n in (robot_joints or [lim.name for lim in limits]) if n in {lim.name for lim in limits}]
+    config = SafetyConfig(
+        joint_names=tuple(names),
+        limits=limits,
+        position_mode=values["position_mode"],
+        velocity_mode=values["velocity_mode"],
+        interface="trajectory" if values["controller"] == "joint_trajectory" else "position_stream",
+        control_period_s=1.0 / values["control_rate_hz"],
+        watchdog_periods=values["watchdog_periods"],
+        watchdog_stop_s=values["watchdog_stop_s"],
+        first_move_duration_s=values["first_move_duration_s"],
+        allow_partial=values["allow_partial"],
+        unit_mapping=make_unit_mapping(values["unit_mapping"], limits),
+    )
+    return config, label
+
+
+class SafetyStreamerNode(Node):
+    """See the module docstring. All callbacks share the node's mutually exclusive callback group."""
+
+    def __init__(self, node_name: str = "safety_streamer", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        p = declare_parameters(self, PARAMS)
+        self.params = p
+        self.side = p["side"]
+        self.config, self.robot_label = build_config(p)
+        self.filter = SafetyFilter(self.config)
+        self._lock = threading.Lock()
+        self._process_s = np.zeros(1000)  # ring buffer: command callback wall time, s
+        self._process_i = 0
+        self.dry_run = p["dry_run"]
+        self.interface = p["controller"]
+        out_topic = p["controller_topic"] or controller_topic(self.side, self.interface)
+        in_topic = p["input_topic"] or command_topic(self.side)
+        msg_type = JointTrajectory if self.interface == "joint_trajectory" else Float64MultiArray
+        self.out_topic = out_topic
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["queue_depth"],
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+        self._pub = self.create_publisher(msg_type, out_topic, qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, DIAGNOSTICS_QOS)
+        self.create_subscription(JointTrajectory, in_topic, self._on_command, qos)
+        self.create_subscription(Bool, p["estop_topic"], self._on_estop, LATCHED_QOS)
+        self._state_sub = None
+        if p["state_topic"]:
+            self._state_sub = self.create_subscription(JointState, p["state_topic"], self._on_state, STATE_QOS)
+        self.create_service(Trigger, estop_reset_service(self.side), self._on_reset)
+        self._watchdog = self.create_timer(self.config.watchdog_timeout_s, self._on_watchdog)
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
+        self.get_logger().info(
+            f"guarding {self.robot_label} ({self.side}): {len(self.config.joint_names)} joints, "
+            f"{in_topic} -> {out_topic} [{self.interface}{', DRY RUN' if self.dry_run else ''}], "
+            f"watchdog {self.config.watchdog_timeout_s * 1e3:.1f} ms, positions {self.config.position_mode}, "
+            f"velocities {self.config.velocity_mode}, units {self.config.unit_mapping.name}"
+        )
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def _on_command(self, msg: JointTrajectory) -> None:
+        now = time.monotonic()
+        t0 = time.perf_counter()
+        with self._lock:
+            if not msg.points:  # nothing to reach: rejected (counted); the watchdog holds
+                decision = self.filter.filter(msg.joint_names, [], now)
+            else:
+                point = msg.points[-1]
+                decision = self.filter.filter(
+                    msg.joint_names, point.positions, now, duration_s=duration_to_s(point.time_from_start)
+                )
+            if decision.action is Action.FORWARD:
+                self._watchdog.reset()
+            self._send(decision)
+            self._process_s[self._process_i % len(self._process_s)] = time.perf_counter() - t0
+            self._process_i += 1
+        if decision.action is Action.REJECT:
+            self.get_logger().warning(f"rejected command: {decision.reason}", throttle_duration_sec=1.0)
+        elif decision.reason:
+            self.get_logger().info(decision.reason, throttle_duration_sec=1.0)
+
+    def _on_state(self, msg: JointState) -> None:
+        with self._lock:
+            used = self.filter.set_measured(msg.name, msg.position, self.params["state_in_hardware_units"])
+        if used and self._state_sub is not None:
+            self.get_logger().info("start position taken from the measured joint states")
+            sub, self._state_sub = self._state_sub, None
+            self.destroy_subscription(sub)
+
+    def _on_estop(self, msg: Bool) -> None:
+        with self._lock:
+            decisions = self.filter.estop(bool(msg.data), time.monotonic())
+            for d in decisions:
+                self._send(d)
+        if decisions:
+            self.get_logger().error("E-STOP engaged: holding; commands blocked until reset")
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            ok, message = self.filter.reset(time.monotonic())
+        response.success, response.message = ok, message
+        if ok:
+            self.get_logger().info(f"e-stop reset: {message}")
+        else:
+            self.get_logger().warning(f"e-stop reset refused: {message}")
+        return response
+
+    def _on_watchdog(self) -> None:
+        # The timer is re-armed by every accepted command, so it fires one timeout after the last
+        # one; it runs on the ROS clock and may wake a little before the monotonic clock says so:
+        # allow 5 % of the timeout rather than wait a whole extra timeout.
+        with self._lock:
+            decision = self.filter.tick(time.monotonic() + 0.05 * self.config.watchdog_timeout_s)
+            if decision is not None:
+                self._send(decision)
+        if decision is not None:
+            self.get_logger().warning(decision.reason, throttle_duration_sec=1.0)
+
+    # -- output --------------------------------------------------------------------------------
+    def _send(self, d: Decision) -> None:
+        if not d.sends or self.dry_run:
+            return
+        names = self.config.joint_names
+        if self.interface == "joint_trajectory":
+            if d.action is Action.STOP:
+                self._pub.publish(empty_trajectory(names))
+            elif d.action is Action.HOLD:
+                self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s, velocities=[0.0] * len(names)))
+            else:
+                self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s))
+        else:
+            if d.action is Action.STOP:
+                q = self.filter.last_safe_position
+                if q is None:
+                    return
+                self._pub.publish(float64_array(self.filter._hw(q)))
+            else:
+                self._pub.publish(float64_array(d.hw_positions))
+
+    def diagnostics(self) -> DiagnosticStatus:
+        with self._lock:
+            counters = dict(self.filter.counters)
+            state = self.filter.state
+            reason = self.filter.last_reason
+            n = min(self._process_i, len(self._process_s))
+            process_us = np.percentile(self._process_s[:n], [50, 99]) * 1e6 if n else (0.0, 0.0)
+        if state is FilterState.ESTOPPED:
+            level, message = DiagnosticStatus.ERROR, "e-stop latched"
+        elif counters["rejected"] or state in (FilterState.HOLDING, FilterState.STOPPED):
+            level, message = DiagnosticStatus.WARN, f"{state.value}; {counters['rejected']} rejected"
+        else:
+            level, message = DiagnosticStatus.OK, state.value
+        values = [KeyValue(key=k, value=str(counters[k])) for k in COUNTER_NAMES]
+        values += [
+            KeyValue(key="state", value=state.value),
+            KeyValue(key="last_reason", value=reason),
+            KeyValue(key="dry_run", value=str(self.dry_run)),
+            KeyValue(key="controller_topic", value=self.out_topic),
+            KeyValue(key="command_process_us_p50", value=f"{process_us[0]:.1f}"),
+            KeyValue(key="command_process_us_p99", value=f"{process_us[1]:.1f}"),
+        ]
+        return DiagnosticStatus(
+            level=level,
+            name=f"handx_robot/safety_streamer/{self.side}",
+            message=message,
+            hardware_id=self.robot_label,
+            values=values,
+        )
+
+    def _publish_diagnostics(self) -> None:
+        msg = DiagnosticArray(status=[self.diagnostics()])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SafetyStreamerNode, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+

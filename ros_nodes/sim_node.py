@@ -1,0 +1,324 @@
+"""``sim`` node: a MuJoCo scene (:mod:`sim.scene`, issue 5) standing in for the real hand(s).
+
+It takes exactly what the real controllers take and reports what a real ros2_control system reports:
+
+==================================================== ================================= =======================================
+topic                                                type                              meaning
+==================================================== ================================= =======================================
+``/<side>_hand_controller/joint_trajectory``         trajectory_msgs/JointTrajectory   in (``controller='joint_trajectory'``)
+``/<side>_hand_controller/commands``                 std_msgs/Float64MultiArray        in (``controller='forward_command'``),
+                                                                                       ``joint_names`` order
+``/handx/<side>/wrist_pose``                         geometry_msgs/PoseStamped         in: wrist target ``T_world_base``
+                                                                                       (the arm the hand is mounted on)
+``/joint_states``                                    sensor_msgs/JointState            out, ``publish_rate_hz`` (>= 100 Hz):
+                                                                                       every joint of every hand (one
+                                                                                       message per hand when names collide)
+``/handx/<side>/joint_states``                       sensor_msgs/JointState            out: the same, per hand
+==================================================== ================================= =======================================
+
+Trajectory semantics (like ros2_control's JointTrajectoryController, positions only): a new
+trajectory replaces the active one and is followed from the current target, linearly interpolated
+to each point at its ``time_from_start``; an empty trajectory stops (holds the current target).
+Physics advances in real time (``n = elapsed / timestep`` steps per publishing tick, capped).
+Commands in hardware units are mapped back with the same ``unit_mapping`` as the safety streamer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from handx_robot.errors import ConfigError
+from handx_robot.safety import UNIT_MAPPINGS, JointLimit, make_unit_mapping
+from ros_nodes.common import (
+    CONTROLLER_TOPICS,
+    SIDES,
+    STATE_QOS,
+    STREAM_QOS,
+    TOPIC_JOINT_STATES,
+    ParamSpec,
+    controller_topic,
+    declare_parameters,
+    run_node,
+    wrist_topic,
+)
+from ros_nodes.convert import duration_to_s, joint_state
+
+__all__ = ["SimNode", "TrajectoryFollower", "PARAMS", "main"]
+
+MAX_CATCH_UP_S = 0.05  # at most this much simulated time per tick (a stalled process does not explode)
+
+PARAMS = (
+    ParamSpec("left_robot", "", "robot id of the simulated left hand ('' = none)"),
+    ParamSpec("right_robot", "", "robot id of the simulated right hand ('' = none)"),
+    ParamSpec("assets", "", "robot asset directory ('' = $HANDX_ROBOT_ASSETS / built-in models)"),
+    ParamSpec("controller", "joint_trajectory", "controller interface to emulate", choices=tuple(CONTROLLER_TOPICS)),
+    ParamSpec("unit_mapping", "identity", "hardware units of the commands", choices=tuple(UNIT_MAPPINGS)),
+    ParamSpec("publish_rate_hz", 100.0, "joint state rate (Hz), >= 100", min_value=100.0),
+    ParamSpec("timestep", 0.002, "physics timestep (s)", check=lambda v: None if 0 < v <= 0.01 else "must be in (0, 0.01]"),
+    ParamSpec("follow_wrist", True, "move each hand's mount to /handx/<side>/wrist_pose"),
+    ParamSpec("video", "", "write an MP4 of the run to this path ('' = none); rendering costs joint-state rate"),
+    ParamSpec("video_fps", 30.0, "video frame rate (Hz)", min_value=1.0),
+    ParamSpec("camera", "front", "camera of the video (sim.scene.CAMERA_PRESETS or a model camera)"),
+)
+
+
+class TrajectoryFollower:
+    """Piecewise-linear position trajectory from the current target (JointTrajectoryController-like).
+
+    ``set(t_now, q_now, times (k,), points (k, n))``: follow from ``q_now`` at ``t_now`` to each point at
+    ``t_now + times[i]``; ``sample(t)`` -> (n,) target; after the last point it holds it.
+    """
+
+    def __init__(self, q0: np.ndarray) -> None:
+        self._t = [0.0]
+        self._q = [np.asarray(q0, dtype=np.float64).copy()]
+
+    def set(self, t_now: float, q_now: np.ndarray, times: Sequence[float], points: Sequence[np.ndarray]) -> None:
+        ts, qs = [t_now], [np.asarray(q_now, dtype=np.float64).copy()]
+        for dt, q in zip(times, points):
+            t = t_now + max(float(dt), 0.0)
+            if t <= ts[-1]:
+                t = ts[-1] + 1e-9
+            ts.append(t)
+            qs.append(np.asarray(q, dtype=np.float64))
+        self._t, self._q = ts, qs
+
+    def hold(self, t_now: float) -> None:
+        q = self.sample(t_now)
+        self._t, self._q = [t_now], [q]
+
+    def sample(self, t: float) -> np.ndarray:
+        i = bisect.bisect_right(self._t, t)
+        if i == 0:
+            return self._q[0].copy()
+        if i >= len(self._t):
+            return self._q[-1].copy()
+        t0, t1 = self._t[i - 1], self._t[i]
+        a = (t - t0) / (t1 - t0)
+        return (1.0 - a) * self._q[i - 1] + a * self._q[i]
+
+
+class _SimHand:
+    def __init__(self, scene, side: str, joint_names: tuple[str, ...], mapping) -> None:
+        self.side = side
+        self.joint_names = joint_names  # commanded joints (registry order)
+        self.all_joints = scene.joint_names(side)
+        self.mapping = mapping
+        pos = scene.joint_positions(side)
+        self.follower = TrajectoryFollower(np.array([pos[n] for n in joint_names]))
+        self.index = {n: i for i, n in enumerate(joint_names)}
+        self.commands = 0
+
+
+class SimNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, node_name: str = "sim", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        from sim.scene import HandModel, SceneConfig, build_scene
+
+        p = declare_parameters(self, PARAMS)
+        self.params = p
+        robots = {side: p[f"{side}_robot"] for side in SIDES if p[f"{side}_robot"]}
+        if not robots:
+            raise ConfigError("node 'sim': set parameter 'left_robot' and/or 'right_robot' (e.g. shadow_right)")
+        models = {side: HandModel.from_registry(robot, assets=p["assets"] or None, side=side) for side, robot in robots.items()}
+        self.scene = build_scene(models, SceneConfig(timestep=p["timestep"]))
+        self.scene.reset()
+        self._lock = threading.Lock()
+        self.hands: dict[str, _SimHand] = {}
+        for side, model in models.items():
+            names = model.independent_joints or self.scene.actuated_joint_names(side)
+            limits = self.scene.joint_limits(side)
+            lims = [JointLimit(n, *limits[n], 1.0, 1.0) for n in names]
+            mapping = make_unit_mapping(p["unit_mapping"], lims)
+            hand = _SimHand(self.scene, side, tuple(names), mapping)
+            self.hands[side] = hand
+            topic = controller_topic(side, p["controller"])
+            if p["controller"] == "joint_trajectory":
+                self.create_subscription(JointTrajectory, topic, lambda m, s=side: self._on_trajectory(s, m), STREAM_QOS)
+            else:
+                self.create_subscription(Float64MultiArray, topic, lambda m, s=side: self._on_array(s, m), STREAM_QOS)
+            if p["follow_wrist"]:
+                self.create_subscription(PoseStamped, wrist_topic(side), lambda m, s=side: self._on_wrist(s, m), STREAM_QOS)
+            self.get_logger().info(f"{side}: {robots[side]} ({len(names)} commanded joints) <- {topic}")
+        all_names = [n for h in self.hands.values() for n in h.all_joints]
+        self._combined = len(set(all_names)) == len(all_names)
+        self._js_pub = self.create_publisher(JointState, TOPIC_JOINT_STATES, STATE_QOS)
+        self._side_pubs = {s: self.create_publisher(JointState, f"/handx/{s}/joint_states", STATE_QOS) for s in self.hands}
+        self._t_last = time.monotonic()
+        self.sim_time = 0.0
+        self.states_published = 0
+        # physics + joint states run on their own thread with absolute deadlines: an executor timer
+        # at 100 Hz in Python loses ticks whenever other callbacks hold the executor
+        self.video_frames = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"{self.get_name()}-physics", daemon=True)
+        self._thread.start()
+        self._video_thread = None
+        if p["video"]:
+            self._video_thread = threading.Thread(target=self._video_loop, name=f"{self.get_name()}-video", daemon=True)
+            self._video_thread.start()
+
+    def close(self) -> None:
+        """Stop the physics thread (called before destroy_node)."""
+        self._stop.set()
+        for thread in (self._thread, self._video_thread):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=5.0)
+
+    def destroy_node(self) -> None:
+        self.close()
+        super().destroy_node()
+
+    def _open_video(self):
+        """(renderer, writer) on this thread (an OpenGL context belongs to the thread that made it)."""
+        from sim.render import OffscreenRenderer, VideoWriter
+
+        renderer = OffscreenRenderer(self.scene.model, 640, 480)
+        renderer.camera_id(self.params["camera"])  # unknown camera: ConfigError listing the cameras
+        return renderer, VideoWriter(self.params["video"], self.params["video_fps"])
+
+    def _video_loop(self) -> None:
+        """Render snapshots of the state at ``video_fps`` on a thread of its own (software OpenGL can
+        take tens of ms per frame; the physics loop must not wait for it). When rendering is slower
+        than ``video_fps`` the video plays faster than real time."""
+        import mujoco
+
+        try:
+            renderer, writer = self._open_video()
+        except Exception as exc:  # noqa: BLE001 - no OpenGL / bad camera: run on without a video
+            self.get_logger().error(f"no video: {exc}")
+            return
+        model = self.scene.model
+        snap = mujoco.MjData(model)
+        period = 1.0 / self.params["video_fps"]
+        next_t = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    src = self.scene.data
+                    snap.qpos[:], snap.qvel[:] = src.qpos, src.qvel
+                    snap.mocap_pos[:], snap.mocap_quat[:] = src.mocap_pos, src.mocap_quat
+                mujoco.mj_forward(model, snap)
+                writer.append(renderer.render(snap, self.params["camera"]))
+                self.video_frames += 1
+                next_t += period
+                self._stop.wait(max(0.0, next_t - time.monotonic()))
+        finally:
+            writer.close()
+            renderer.close()
+            self.get_logger().info(f"video: {self.video_frames} frames -> {self.params['video']}")
+
+    def _loop(self) -> None:
+        period = 1.0 / self.params["publish_rate_hz"]
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            deadline += period
+            try:
+                self._on_tick()
+            except Exception as exc:  # noqa: BLE001 - a publish after shutdown ends the loop, others are logged
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                self.get_logger().error(f"physics tick failed: {exc}", throttle_duration_sec=1.0)
+            delay = deadline - time.monotonic()
+            if delay < -period:  # fell behind by more than a tick: skip, do not burst
+                deadline = time.monotonic()
+            elif delay > 0:
+                self._stop.wait(delay)
+
+    # -- commands ---------------------------------------------------------------------------------
+    def _on_trajectory(self, side: str, msg: JointTrajectory) -> None:
+        hand = self.hands[side]
+        now = time.monotonic()
+        with self._lock:
+            if not msg.points:
+                hand.follower.hold(now)
+                return
+            unknown = [n for n in msg.joint_names if n not in hand.index]
+            if unknown:
+                self.get_logger().error(f"{side}: trajectory names unknown joints {unknown}; ignored",
+                                        throttle_duration_sec=1.0)
+                return
+            q_now = hand.follower.sample(now)
+            cols = [hand.index[n] for n in msg.joint_names]
+            points, times = [], []
+            for pt in msg.points:
+                q = q_now.copy()
+                hw = np.asarray(pt.positions, dtype=np.float64)
+                q[cols] = hand.mapping.to_model(msg.joint_names, hw)
+                points.append(q)
+                times.append(duration_to_s(pt.time_from_start))
+            hand.follower.set(now, q_now, times, points)
+            hand.commands += 1
+
+    def _on_array(self, side: str, msg: Float64MultiArray) -> None:
+        hand = self.hands[side]
+        if len(msg.data) != len(hand.joint_names):
+            self.get_logger().error(
+                f"{side}: command has {len(msg.data)} values, the controller has {len(hand.joint_names)} joints",
+                throttle_duration_sec=1.0,
+            )
+            return
+        now = time.monotonic()
+        with self._lock:
+            q = hand.mapping.to_model(hand.joint_names, np.asarray(msg.data, dtype=np.float64))
+            hand.follower.set(now, q, [], [])
+            hand.commands += 1
+
+    def _on_wrist(self, side: str, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        pose = [p.x, p.y, p.z, o.w, o.x, o.y, o.z]
+        if not np.all(np.isfinite(pose)):
+            return
+        with self._lock:
+            self.scene.set_wrist_target(side, pose)
+
+    # -- physics --------------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            elapsed = min(now - self._t_last, MAX_CATCH_UP_S)
+            self._t_last = now
+            for side, hand in self.hands.items():
+                q = hand.follower.sample(now)
+                self.scene.set_targets(side, dict(zip(hand.joint_names, q.tolist())))
+            n = max(1, int(round(elapsed / self.scene.model.opt.timestep)))
+            self.scene.step(n)
+            self.sim_time += n * self.scene.model.opt.timestep
+            states = {s: (self.scene.joint_positions(s), self.scene.joint_velocities(s)) for s in self.hands}
+        stamp = self.get_clock().now().to_msg()
+        msgs = {}
+        for side, (pos, vel) in states.items():
+            names = list(pos)
+            msgs[side] = joint_state(names, [pos[n] for n in names], [vel[n] for n in names], stamp)
+            self._side_pubs[side].publish(msgs[side])
+        if self._combined:
+            combined = joint_state([], [], [], stamp)
+            for m in msgs.values():
+                combined.name.extend(m.name)
+                combined.position.extend(m.position)
+                combined.velocity.extend(m.velocity)
+            self._js_pub.publish(combined)
+        else:
+            for m in msgs.values():
+                self._js_pub.publish(m)
+        self.states_published += 1
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""``colcon build`` of the ament_python package into a temporary workspace installs what
+``ros2 launch`` / ``ros2 run`` look for."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+
+NODES = ("text_to_motion_node", "retarget_node", "sim_node", "safety_streamer_node")
+#: what setup.py packages (copied, so the build never writes into the shared source tree)
+SOURCES = ("handx_robot", "retarget", "sim", "ros_nodes", "launch", "resource",
+           "setup.py", "setup.cfg", "package.xml", "requirements.txt")
+
+
+def _colcon() -> str:
+    exe = Path(sys.executable).with_name("colcon")
+    if exe.is_file():
+        return str(exe)
+    found = shutil.which("colcon")
+    if not found:
+        pytest.skip("colcon is not installed (pip install -r requirements-dev.txt)")
+    return found
+
+
+def test_colcon_build_installs_package(repo_dir, tmp_path):
+    colcon = _colcon()
+    src = tmp_path / "src" / "handx_robot"
+    src.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in SOURCES:
+        p = repo_dir / name
+        if p.is_dir():
+            shutil.copytree(p, src / name, ignore=ignore)
+        else:
+            shutil.copy2(p, src / name)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(
+        [colcon, "--log-base", str(tmp_path / "log"), "build", "--base-paths", str(tmp_path / "src"),
+         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install"),
+         "--event-handlers", "console_direct-"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    prefix = tmp_path / "install" / "handx_robot"
+    expected = [
+        prefix / "share" / "handx_robot" / "launch" / "text_to_hand.launch.py",
+        prefix / "share" / "ament_index" / "resource_index" / "packages" / "handx_robot",
+        prefix / "share" / "handx_robot" / "package.xml",
+        *[prefix / "lib" / "handx_robot" / n for n in NODES],
+    ]
+    missing = [str(p.relative_to(prefix)) for p in expected if not p.exists()]
+    assert not missing, f"colcon install lacks {missing}"
+    for n in NODES:
+        script = (prefix / "lib" / "handx_robot" / n).read_text()
+        assert f"ros_nodes.{n}" in script or n in script  # console script of ros_nodes.<name>:main
+        assert os.access(prefix / "lib" / "handx_robot" / n, os.X_OK)

@@ -1,0 +1,263 @@
+"""safety_streamer node over real DDS: only safe commands reach the controller topic."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from ros_nodes.common import DIAGNOSTICS_QOS, LATCHED_QOS, STREAM_QOS  # noqa: E402
+from ros_nodes.convert import joint_state, joint_trajectory  # noqa: E402
+from ros_nodes.safety_streamer_node import SafetyStreamerNode  # noqa: E402
+from ros_nodes.testing import RosGraph, wait_for  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
+
+NAMES = ["j1", "j2", "j3"]
+LOWER = np.array([-1.0, 0.0, -0.5])
+UPPER = np.array([1.0, 1.5, 0.5])
+RATE = 50.0
+PERIOD = 1.0 / RATE
+URDF = """<robot name="tiny"><link name="base"/><link name="l1"/><link name="l2"/><link name="l3"/>
+<joint name="j1" type="revolute"><parent link="base"/><child link="l1"/><axis xyz="0 0 1"/>
+  <limit lower="-1.0" upper="1.0" effort="1" velocity="2.0"/></joint>
+<joint name="j2" type="revolute"><parent link="l1"/><child link="l2"/><axis xyz="0 0 1"/>
+  <limit lower="0.0" upper="1.5" effort="1" velocity="2.0"/></joint>
+<joint name="j3" type="revolute"><parent link="l2"/><child link="l3"/><axis xyz="0 0 1"/>
+  <limit lower="-0.5" upper="0.5" effort="1" velocity="2.0"/></joint>
+</robot>"""
+
+
+@pytest.fixture
+def tiny_urdf(tmp_path):
+    p = tmp_path / "tiny.urdf"
+    p.write_text(URDF)
+    return str(p)
+
+
+def _params(urdf: str, **kw) -> dict:
+    params = {
+        "side": "right",
+        "model_path": urdf,
+        "control_rate_hz": RATE,
+        "watchdog_periods": 1.5,
+        "watchdog_stop_s": 0.2,
+        "max_acceleration": 1e4,
+        "state_topic": "/test/joint_states",
+        "diagnostics_period_s": 0.1,
+    }
+    params.update(kw)
+    return params
+
+
+def _seed(g: RosGraph, pub_node) -> None:
+    """Publish a measured state so the streamer knows the start position."""
+    pub = pub_node.create_publisher(type(joint_state([], [])), "/test/joint_states", STREAM_QOS)
+    for _ in range(200):
+        if pub.get_subscription_count() > 0:
+            break
+        time.sleep(0.01)
+    pub.publish(joint_state(NAMES, [0.0, 0.0, 0.0]))
+
+
+def _connect(pub, timeout=5.0):
+    assert wait_for(lambda: pub.get_subscription_count() > 0, timeout), f"no subscriber on {pub.topic_name}"
+
+
+def _positions(msgs, holds: bool = False):
+    """Positions of forwarded commands (holds carry zero velocities; stops have no points)."""
+    return [list(m.points[0].positions) for _, m in msgs if m.points and (holds or not m.points[0].velocities)]
+
+
+@pytest.mark.parametrize("position_mode", ["clamp", "reject"])
+def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
+    with RosGraph() as g:
+        streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, position_mode=position_mode))
+        out = g.probe(JointTrajectory, "/right_hand_controller/joint_trajectory", STREAM_QOS)
+        drv = g.node("driver")
+        _seed(g, drv)
+        pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+        _connect(pub)
+        wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
+        sent = [
+            (NAMES, [0.01, 0.01, 0.0]),  # ok
+            (NAMES, [0.02, 9.0, 0.0]),  # above j2's limit
+            (NAMES, [0.02, 0.02, math.nan]),  # NaN
+            (NAMES, [math.inf, 0.02, 0.0]),  # inf
+            (["j1", "j2", "wrist"], [0.02, 0.02, 0.0]),  # wrong joint
+            (["j1", "j2"], [0.02, 0.02]),  # missing joint
+            (NAMES, [0.03, 0.03, 0.0]),  # ok
+        ]
+        for names, q in sent:
+            pub.publish(joint_trajectory(names, q, PERIOD))
+            time.sleep(0.005)
+        wait_for(lambda: streamer.filter.counters["received"] >= len(sent), 5.0)
+        time.sleep(0.1)
+        got = _positions(out.snapshot())
+        every = np.array(_positions(out.snapshot(), holds=True))
+        assert np.all(np.isfinite(every)) and np.all(every >= LOWER - 1e-9) and np.all(every <= UPPER + 1e-9)
+        assert streamer.filter.counters["received"] == len(sent)
+        assert got, "no command reached the controller topic"
+        arr = np.array(got)
+        assert np.all(np.isfinite(arr))
+        assert np.all(arr >= LOWER - 1e-9) and np.all(arr <= UPPER + 1e-9)
+        for _, m in out.snapshot():
+            assert list(m.joint_names) == NAMES
+        c = streamer.filter.counters
+        assert c["rejected_nonfinite"] == 2 and c["rejected_joint_names"] == 2
+        if position_mode == "reject":
+            assert c["rejected_position"] == 1 and len(got) == 2
+        else:
+            assert c["clamped"] == 1 and len(got) == 3
+            assert got[1][1] == pytest.approx(1.5)  # clamped to j2's upper limit
+            # and time-scaled: 1.49 rad at 2 rad/s takes >= 0.745 s, not one 20 ms period
+            forwards = [m for _, m in out.snapshot() if m.points and not m.points[0].velocities]
+            t_from_start = forwards[1].points[0].time_from_start
+            assert t_from_start.sec + t_from_start.nanosec * 1e-9 >= 0.74
+
+
+def test_watchdog_holds_within_two_periods_then_stops(tiny_urdf):
+    with RosGraph() as g:
+        # 20 Hz stream, watchdog after 1.2 periods: the hold must come within 2 periods (100 ms),
+        # which leaves 40 ms for scheduling on a loaded machine
+        period = 0.05
+        streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, control_rate_hz=1 / period, watchdog_periods=1.2))
+        out = g.probe(JointTrajectory, "/right_hand_controller/joint_trajectory", STREAM_QOS)
+        drv = g.node("driver")
+        _seed(g, drv)
+        pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+        _connect(pub)
+        wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
+        # the first sample proves the DDS pipe is matched both ways (no late redelivery later)
+        pub.publish(joint_trajectory(NAMES, [0.0, 0.0, 0.0], period))
+        assert wait_for(lambda: streamer.filter.counters["forwarded"] == 1, 3.0, period=0.001)
+        t0 = time.monotonic()
+        for k in range(1, 10):
+            pub.publish(joint_trajectory(NAMES, [0.01 * k, 0.0, 0.0], period))
+            time.sleep(max(0.0, t0 + k * period - time.monotonic()))
+        msgs = out.wait(count=12, timeout=3.0)
+        forwards = [(t, m) for t, m in msgs if m.points and not m.points[0].velocities]
+        holds = [(t, m) for t, m in msgs if m.points and m.points[0].velocities]
+        stops = [(t, m) for t, m in msgs if not m.points]
+        assert len(forwards) == 10
+        assert len(holds) == 1 and len(stops) == 1, [(len(m.points), m.points and m.points[0].velocities) for _, m in msgs]
+        t_last = forwards[-1][0]
+        dt_hold = holds[0][0] - t_last
+        assert dt_hold <= 2 * period, f"hold came {dt_hold * 1e3:.1f} ms after the last command (period {period * 1e3} ms)"
+        # not premature (the bound is loose: the probe's arrival time of the last command can be late)
+        assert dt_hold >= 0.5 * period
+        np.testing.assert_allclose(holds[0][1].points[0].positions, [0.09, 0.0, 0.0], atol=1e-9)
+        assert stops[0][0] > holds[0][0]
+        assert streamer.filter.counters["held"] == 1 and streamer.filter.counters["stopped"] == 1
+
+
+def test_estop_latches_and_blocks_until_reset(tiny_urdf):
+    with RosGraph() as g:
+        streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, watchdog_stop_s=10.0, watchdog_periods=50.0))
+        out = g.probe(JointTrajectory, "/right_hand_controller/joint_trajectory", STREAM_QOS)
+        diag = g.probe(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
+        drv = g.node("driver")
+        _seed(g, drv)
+        pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+        estop = drv.create_publisher(Bool, "/handx/estop", LATCHED_QOS)
+        client = drv.create_client(Trigger, "/handx/right/estop_reset")
+        _connect(pub)
+        _connect(estop)
+        assert client.wait_for_service(timeout_sec=5.0)
+        wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
+
+        def call_reset():
+            fut = client.call_async(Trigger.Request())
+            assert wait_for(fut.done, 5.0)
+            return fut.result()
+
+        pub.publish(joint_trajectory(NAMES, [0.01, 0.0, 0.0], PERIOD))
+        out.wait(1)
+        estop.publish(Bool(data=True))
+        msgs = out.wait(3)  # forward, hold, stop
+        assert [len(m.points) for _, m in msgs] == [1, 1, 0]
+        n_out = len(out)
+        for _ in range(5):
+            pub.publish(joint_trajectory(NAMES, [0.01, 0.0, 0.0], PERIOD))
+            time.sleep(0.01)
+        estop.publish(Bool(data=False))  # releasing does not unlatch
+        time.sleep(0.05)
+        pub.publish(joint_trajectory(NAMES, [0.01, 0.0, 0.0], PERIOD))
+        assert wait_for(lambda: streamer.filter.counters["blocked_estop"] >= 6, 3.0)
+        assert len(out) == n_out, "a command got through while the e-stop was latched"
+        assert wait_for(lambda: any(s.level == s.ERROR for _, m in diag.snapshot() for s in m.status), 3.0)
+
+        estop.publish(Bool(data=True))
+        time.sleep(0.05)
+        res = call_reset()
+        assert not res.success and "still engaged" in res.message
+        estop.publish(Bool(data=False))
+        time.sleep(0.05)
+        res = call_reset()
+        assert res.success, res.message
+        pub.publish(joint_trajectory(NAMES, [0.012, 0.0, 0.0], PERIOD))
+        assert wait_for(lambda: len(out) > n_out, 3.0)
+        np.testing.assert_allclose(out.snapshot()[-1][1].points[0].positions, [0.012, 0.0, 0.0])
+        counts = {kv.key: kv.value for _, m in diag.wait(1) for s in m.status for kv in s.values}
+        assert "blocked_estop" in counts and "clamped" in counts and "held" in counts
+
+
+def test_forward_command_interface_inspire_units(dex_urdf_dir):
+    """Float64MultiArray output in hardware units (Inspire: [0, 1], 1 = open); dry run publishes nothing."""
+    urdf = str(dex_urdf_dir / "inspire_hand" / "inspire_hand_right.urdf")
+    with RosGraph() as g:
+        streamer = g.add(
+            SafetyStreamerNode,
+            _params(urdf, controller="forward_command", unit_mapping="inspire", state_in_hardware_units=True,
+                    max_acceleration=1e6),
+        )
+        names = list(streamer.config.joint_names)
+        assert len(names) == 6
+        out = g.probe(Float64MultiArray, "/right_hand_controller/commands", STREAM_QOS)
+        drv = g.node("driver")
+        state_pub = drv.create_publisher(type(joint_state([], [])), "/test/joint_states", STREAM_QOS)
+        _connect(state_pub)
+        state_pub.publish(joint_state(names, [1.0] * 6))  # fully open, hardware units
+        assert wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
+        np.testing.assert_allclose(streamer.filter.last_safe_position, [lim.lower for lim in streamer.config.limits])
+        pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+        _connect(pub)
+        q = [lim.lower for lim in streamer.config.limits]
+        pub.publish(joint_trajectory(names, q, PERIOD))
+        (t, msg), = out.wait(1)
+        np.testing.assert_allclose(msg.data, [1.0] * 6, atol=1e-9)
+
+    with RosGraph() as g:
+        streamer = g.add(SafetyStreamerNode, _params(urdf, controller="forward_command", dry_run=True))
+        out = g.probe(Float64MultiArray, "/right_hand_controller/commands", STREAM_QOS)
+        drv = g.node("driver")
+        _seed_names = streamer.config.joint_names
+        state_pub = drv.create_publisher(type(joint_state([], [])), "/test/joint_states", STREAM_QOS)
+        _connect(state_pub)
+        state_pub.publish(joint_state(_seed_names, [0.0] * 6))
+        assert wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
+        pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+        _connect(pub)
+        pub.publish(joint_trajectory(_seed_names, [0.01] * 6, PERIOD))
+        assert wait_for(lambda: streamer.filter.counters["forwarded"] == 1, 3.0)
+        time.sleep(0.1)
+        assert len(out) == 0
+
+
+def test_invalid_parameter_is_a_clear_error(tiny_urdf):
+    from handx_robot.errors import ConfigError, ModelLoadError
+
+    with RosGraph() as g:
+        with pytest.raises(ConfigError, match="position_mode"):
+            g.add(SafetyStreamerNode, _params(tiny_urdf, position_mode="yolo"))
+        with pytest.raises(ModelLoadError, match="model_path"):
+            g.add(SafetyStreamerNode, {"model_path": "/nonexistent.urdf"}, name="s2")
