@@ -128,12 +128,16 @@ class GraphConfig:
         return cls(**{k: v for k, v in values.items()})
 
 
-def robots_for(robot: str) -> dict[str, str]:
-    """``shadow_right`` -> {'right': 'shadow_right'}; ``shadow`` -> {'left': 'shadow_left', 'right': 'shadow_right'}."""
-    for side in ("left", "right"):
-        if robot.endswith(f"_{side}"):
-            return {side: robot}
-    return {"left": f"{robot}_left", "right": f"{robot}_right"}
+def robots_for(robot: str, assets: str | None = None) -> dict[str, str]:
+    """Robot id per side, resolved like ``handx-robot retarget --robot``.
+
+    ``shadow_right`` -> {'right': 'shadow_right'}; ``shadow`` -> {'left': 'shadow_left', 'right': 'shadow_right'}
+    with an asset directory, or the built-in ``shadow_builtin_*`` hands without one; a side-less robot
+    (``panda_gripper``) serves both sides.
+    """
+    from retarget.robots import resolve_robot_ids
+
+    return resolve_robot_ids(robot, None, None, assets or None)
 
 
 def unit_mapping_for(robot_id: str) -> str:
@@ -143,7 +147,7 @@ def unit_mapping_for(robot_id: str) -> str:
 
 def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
     """The node list for ``cfg`` (order: source to sink)."""
-    robots = robots_for(cfg.robot)
+    robots = robots_for(cfg.robot, cfg.assets)
     nodes = [
         NodeSpec(
             name="text_to_motion",

@@ -171,9 +171,12 @@ class SimNode(Node):
             self._video_thread.start()
 
     def close(self) -> None:
-        """Stop the physics thread (called before destroy_node)."""
-        self._stop.set()
-        for thread in (self._thread, self._video_thread):
+        """Stop the physics thread (called before destroy_node; safe on a node whose __init__ failed)."""
+        stop = getattr(self, "_stop", None)
+        if stop is None:
+            return
+        stop.set()
+        for thread in (self._thread, getattr(self, "_video_thread", None)):
             if thread is not None and thread.is_alive():
                 thread.join(timeout=5.0)
 

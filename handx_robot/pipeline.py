@@ -1,0 +1,207 @@
+"""``handx-robot run``: one command from a sentence to robot hands moving in MuJoCo (and on ROS 2).
+
+Stages, each writing its artefact into ``--out DIR``::
+
+    prompt --generate--> motion.npz --retarget--> robot.npz --replay (physics)--> replay.mp4, replay.json
+                                        \\-> retarget.json                        \\-> summary.json
+
+``summary.json`` collects the figures a user checks first: generation time, retargeting fidelity
+(fingertip-shape error, non-converged frames, joint-limit violations), tracking error in physics,
+contact F1 human vs robot, real-time factor. With ``--ros`` the same prompt also runs through the
+ROS 2 node graph in sim mode (:mod:`ros_nodes.cli`).
+
+Module-level imports stay light (``--help`` must be fast); the stages import inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+__all__ = ["add_arguments", "run", "run_pipeline", "PipelineResult"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help='what the hands should do, e.g. "pinch twice with the right hand, then clap"')
+    parser.add_argument("--robot", help="robot id or family for both hands (default: built-in Shadow hands)")
+    parser.add_argument("--left-robot", metavar="ID", help="robot id for the left hand")
+    parser.add_argument("--right-robot", metavar="ID", help="robot id for the right hand")
+    parser.add_argument("--assets", metavar="DIR", help="robot asset directory (dex-urdf layout); default $HANDX_ROBOT_ASSETS")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--physics", dest="physics", action="store_true", default=True,
+                      help="replay with PD control, gravity and contacts (default)")  # fmt: skip
+    mode.add_argument("--kinematic", dest="physics", action="store_false", help="replay kinematically")
+    parser.add_argument("--video", metavar="OUT.mp4", help="video path (default: OUT/replay.mp4)")
+    parser.add_argument("--no-video", action="store_true", help="skip rendering")
+    parser.add_argument("--out", default="out/run", metavar="DIR", help="output directory (default out/run)")
+    parser.add_argument("--seconds", type=float, help="motion length, s (default: from the prompt)")
+    parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    parser.add_argument("--generator", default="composer", help="motion generator (default composer)")
+    parser.add_argument("--camera", default="front", help="video camera (default front)")
+    parser.add_argument("--width", type=int, default=640, help="robot view width, pixels (default 640)")
+    parser.add_argument("--height", type=int, default=480, help="video height, pixels (default 480)")
+    parser.add_argument("--ros", action="store_true", help="also run the prompt through the ROS 2 node graph (sim mode)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+class PipelineResult(dict):
+    """The summary dict written to ``summary.json`` (plain JSON types)."""
+
+
+def _mm(x) -> str:
+    return "n/a" if x is None else f"{1000 * float(x):.1f} mm"
+
+
+def run_pipeline(args: argparse.Namespace) -> PipelineResult:
+    """Run every stage; returns the summary (also written to ``OUT/summary.json``)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+    from tqdm import tqdm
+
+    from handx_robot.generate import generate
+    from handx_robot.motion import atomic_write, save_motion
+    from retarget.bimanual import retarget_motion
+    from retarget.robot_motion import save_robot_motion
+    from retarget.robots import get_robot, resolve_robot_ids
+    from sim.render import render_replay
+    from sim.replay import ReplayConfig, replay, scene_for_motion
+    from sim.scene import SceneConfig
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write_json(name: str, obj: dict) -> Path:
+        text = json.dumps(obj, indent=1, default=float)
+        return atomic_write(out / name, lambda tmp: Path(tmp).write_text(text))
+
+    summary = PipelineResult(prompt=args.prompt, out=str(out), files={})
+    t0 = time.perf_counter()
+    motion = generate(args.prompt, seconds=args.seconds, seed=args.seed, generator=args.generator)
+    summary["generation"] = {
+        "generator": args.generator,
+        "seconds": round(time.perf_counter() - t0, 4),
+        "frames": motion.num_frames,
+        "fps": motion.fps,
+        "duration_s": motion.duration,
+        "hands": list(motion.present_sides),
+    }
+    summary["files"]["motion"] = str(save_motion(motion, out / "motion.npz"))
+
+    ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
+    specs = {s: get_robot(i, args.assets) for s, i in ids.items()}
+    t0 = time.perf_counter()
+    robot_motion, report = retarget_motion(motion, specs.get("left"), specs.get("right"), assets=args.assets)
+    summary["retargeting"] = {
+        "seconds": round(time.perf_counter() - t0, 4),
+        "hands": {
+            s: {
+                "robot": h["robot"],
+                "frames_per_second": h["frames_per_second"],
+                "fingertip_shape_error_m": h["fingertip_shape_error_m"]["mean"],
+                "non_converged_frames": h["non_converged_frames"]["count"],
+                "joint_limit_violations": h["joint_limit_violations"]["count"],
+                "contact_f1": h.get("contact_f1", {}).get("f1"),
+            }
+            for s, h in report["hands"].items()
+        },
+        "interpenetration_max_m": report.get("bimanual", {}).get("interpenetration", {}).get("max_depth_m"),
+    }
+    summary["files"]["robot_motion"] = str(save_robot_motion(robot_motion, out / "robot.npz"))
+    summary["files"]["retarget_metrics"] = str(write_json("retarget.json", report))
+
+    scene = scene_for_motion(robot_motion, assets=args.assets, config=SceneConfig(width=max(args.width, 640),
+                                                                                  height=max(args.height, 480)))
+    rcfg = ReplayConfig(physics=args.physics)
+    bar = tqdm(total=robot_motion.num_frames, desc="replay", unit="frame", disable=args.no_progress)
+    try:
+        if args.no_video:
+            result = replay(robot_motion, scene, config=rcfg, on_frame=lambda k, sc: bar.update(1))
+        else:
+            video = Path(args.video) if args.video else out / "replay.mp4"
+            result = render_replay(
+                robot_motion, scene, rcfg, video, camera=args.camera, width=args.width, height=args.height,
+                side_by_side=True, on_frame=lambda k, sc: bar.update(1),
+            )  # fmt: skip
+            summary["files"]["video"] = str(video)
+    finally:
+        bar.close()
+    summary["files"]["replay_metrics"] = str(result.metrics.save_json(out / "replay.json"))
+    rs = result.metrics.summary()
+    summary["replay"] = {
+        "mode": rs["mode"],
+        "real_time_factor": rs["real_time_factor"],
+        "hands": {
+            s: {
+                "fingertip_error_m": h["fingertip_error_m"]["mean"],
+                "joint_error_rad": h["joint_error_rad"]["mean"],
+                "wrist_position_error_m": h["wrist_position_error_m"]["mean"],
+            }
+            for s, h in rs["hands"].items()
+        },
+        "contact_f1_human_vs_robot": rs["contact_f1"].get("f1"),
+        "hand_hand_penetration_max_m": rs["hand_hand_penetration_m"]["max"],
+    }
+    if args.ros:
+        summary["ros"] = _run_ros(args, ids)
+    write_json("summary.json", summary)
+    summary["files"]["summary"] = str(out / "summary.json")
+    return summary
+
+
+def _run_ros(args: argparse.Namespace, ids: dict[str, str]) -> dict:
+    """Run the prompt through the ROS 2 node graph (sim mode) until the motion has been performed."""
+    from ros_nodes import cli as ros_cli
+
+    parser = argparse.ArgumentParser(prog="handx-robot ros-run")
+    ros_cli.add_arguments(parser)
+    if args.left_robot or args.right_robot:
+        from handx_robot.errors import ConfigError
+
+        raise ConfigError("--ros takes one --robot (id or family such as 'shadow'), not --left-robot/--right-robot")
+    robot = args.robot or "shadow"
+    argv = ["--prompt", args.prompt, "--robot", robot, "--mode", "sim", "--until-done", "--duration", "120"]
+    if args.assets:
+        argv += ["--assets", args.assets]
+    t0 = time.perf_counter()
+    rc = ros_cli.run(parser.parse_args(argv))
+    return {"exit_code": rc, "seconds": round(time.perf_counter() - t0, 2), "robots": ids}
+
+
+def _print_summary(s: PipelineResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"handx-robot run: {s['prompt']!r}")
+    table.add_column("stage")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    g = s["generation"]
+    table.add_row("generate", f"{g['generator']}: {g['frames']} frames, {g['duration_s']:.2f} s", f"{g['seconds'] * 1000:.0f} ms")
+    for side, h in s["retargeting"]["hands"].items():
+        table.add_row(f"retarget {side}", f"{h['robot']} fingertip-shape error", _mm(h["fingertip_shape_error_m"]))
+        table.add_row("", "non-converged / limit violations", f"{h['non_converged_frames']} / {h['joint_limit_violations']}")
+        table.add_row("", "frames/s", f"{h['frames_per_second']:.0f}")
+    r = s["replay"]
+    for side, h in r["hands"].items():
+        table.add_row(f"replay {side}", f"{r['mode']} fingertip error vs kinematic", _mm(h["fingertip_error_m"]))
+    f1 = r["contact_f1_human_vs_robot"]
+    table.add_row("replay", "contact F1 human vs robot", "n/a" if f1 is None else f"{f1:.2f}")
+    rtf = r["real_time_factor"]
+    table.add_row("replay", "real-time factor", "n/a" if rtf is None else f"{rtf:.1f}")
+    if "ros" in s:
+        table.add_row("ros", "node graph (sim mode) exit code", str(s["ros"]["exit_code"]))
+    Console().print(table)
+    for name, path in s["files"].items():
+        print(f"{name:16s} {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = run_pipeline(args)
+    _print_summary(summary)
+    return 0

@@ -1,0 +1,74 @@
+"""End to end: `handx-robot run` from a sentence to a robot motion, a physics replay video and a summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from handx_robot import cli
+from handx_robot.motion import load_motion
+from retarget.robot_motion import load_robot_motion
+
+
+def test_run_writes_every_artefact(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = cli.main(["run", "clap twice", "--seconds", "2.5", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    motion = load_motion(out / "motion.npz")
+    assert motion.present.all() and motion.text == "clap twice"
+    robot = load_robot_motion(out / "robot.npz")
+    assert robot.sides == ("left", "right")
+    assert robot.num_frames == motion.num_frames
+    for hand in robot.hands.values():
+        assert hand.robot.startswith("shadow_builtin_")
+        assert hand.converged.all()
+
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(out / "replay.mp4")
+    frames = [reader.get_data(k) for k in (0, motion.num_frames // 2)]
+    assert reader.count_frames() == motion.num_frames
+    reader.close()
+    assert frames[0].shape[0] == 480 and frames[0].shape[1] > 640  # robot view + human skeleton panel
+    assert np.abs(frames[0].astype(int) - frames[1].astype(int)).mean() > 0.5  # the hands moved
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generation"]["frames"] == motion.num_frames
+    assert summary["replay"]["mode"] == "physics"
+    for side in ("left", "right"):
+        r = summary["retargeting"]["hands"][side]
+        assert r["joint_limit_violations"] == 0 and r["non_converged_frames"] == 0
+        assert 0 <= summary["replay"]["hands"][side]["fingertip_error_m"] < 0.02
+    assert summary["replay"]["contact_f1_human_vs_robot"] is not None
+    assert summary["replay"]["real_time_factor"] > 0
+    assert json.loads((out / "retarget.json").read_text())["hands"]["right"]["robot"] == "shadow_builtin_right"
+    assert "hands" in json.loads((out / "replay.json").read_text())["summary"]
+    printed = capsys.readouterr().out
+    assert "contact F1 human vs robot" in printed and "summary.json" in printed
+
+
+def test_run_through_ros_graph(tmp_path, monkeypatch):
+    pytest.importorskip("rclpy")
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randint(101, 200)))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    out = tmp_path / "ros"
+    rc = cli.main(["run", "pinch twice with the right hand", "--seconds", "2", "--kinematic", "--no-video",
+                   "--ros", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ros"]["exit_code"] == 0
+    assert summary["replay"]["mode"] == "kinematic"
+    assert not (out / "replay.mp4").exists()
+
+
+def test_run_bad_prompt_fails_cleanly_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "bad"
+    rc = cli.main(["run", "   ", "--out", str(out), "--no-progress"])
+    assert rc == 1
+    assert "error" in capsys.readouterr().err
+    assert not any(p.suffix in (".npz", ".mp4") for p in out.rglob("*")) if out.exists() else True
+    assert os.environ.get("MUJOCO_GL")
