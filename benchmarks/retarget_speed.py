@@ -14,10 +14,12 @@ frame; 122 frames, played forward-backward 5x = 610 frames for timing) and a gen
 (handx_robot.generate when present, else the DexMV hand mirrored as a left hand) for the left hands.
 
 Low-pass filters are off for both (they post-process the output identically). Timings interleave
-the solvers and keep each one's best of 2 passes (the machine may be shared). Run::
+the solvers and keep each one's best of ``--reps`` passes (default 2; the machine may be shared).
+Our solver's compiled kernels (numba) are warmed up before timing; ``HANDX_NUMBA=0`` times the numpy
+fallback. Run::
 
     .venv/bin/python benchmarks/retarget_speed.py [--assets DIR] [--robots allegro leap inspire shadow]
-        [--long N]   # also stream N frames through the offline solver in chunks and report peak memory
+        [--reps N] [--long N]   # --long: stream N frames through the offline solver in chunks, peak memory
 """
 
 from __future__ import annotations
@@ -103,7 +105,10 @@ def tip_shape_error(prob: HandProblem, q: np.ndarray, kp_wrist: np.ndarray) -> f
     return float(np.abs(dr - prob.scaling * dh).mean())
 
 
-def bench_one(robot_id: str, assets, kp_world: np.ndarray, side: str, reps: int = 2) -> dict:
+REPS = 2
+
+
+def bench_one(robot_id: str, assets, kp_world: np.ndarray, side: str, reps: int | None = None) -> dict:
     spec = get_robot(robot_id, assets)
     prob = HandProblem(spec)
     kp_wrist = to_wrist_frame(kp_world, side)
@@ -116,7 +121,7 @@ def bench_one(robot_id: str, assets, kp_world: np.ndarray, side: str, reps: int 
     # the machine may be shared: timings interleave dex / ours / streaming and keep each one's best
     dex_s = best = st_s = np.inf
     opts = SolverOptions(low_pass=False)
-    for _ in range(reps):
+    for _ in range(reps or REPS):
         rt = build_dex_retargeting(prob)  # fresh: its warm start and filter state from scratch
         q_dex = np.zeros((T, prob.tree.num_dof))
         t0 = time.perf_counter()
@@ -190,7 +195,18 @@ def main() -> int:
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     ap.add_argument("--robots", nargs="+", default=["allegro", "leap", "inspire", "shadow"])
     ap.add_argument("--long", type=int, default=0, help="frames for the chunked long run (0: skip)")
+    ap.add_argument("--reps", type=int, default=2, help="timed passes per solver (best kept)")
     args = ap.parse_args()
+    global REPS
+    REPS = max(1, args.reps)
+    from retarget.kinematics import HAVE_FUSED
+
+    if HAVE_FUSED:
+        import numba
+
+        print(f"kernels: numba {numba.__version__} (compiled; the first run on a machine compiles them, ~10 s)")
+    else:
+        print("kernels: numpy fallback (numba missing or HANDX_NUMBA=0)")
     right = dexmv_right()
     right610 = np.concatenate([right, right[::-1]] * 3)[:610]
     rows = [bench_one(f"{r}_right", args.assets, right610, "right") for r in args.robots]

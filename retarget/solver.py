@@ -38,6 +38,13 @@ A frame is ``converged`` when, with its neighbours held fixed, a Newton step on 
 decrease the objective by less than ``ftol`` (``0.5 g^T H^-1 g``, positive definite ``H``);
 dex-retargeting stops at ``ftol_abs = 1e-6``. Other frames are flagged, counted and reported.
 
+Speed. With numba installed (``requirements.txt``) the objective terms of a batch (FK, Jacobians,
+value, gradient, both Hessian terms: :func:`retarget.kinematics.fused_terms`) and the per-frame LM
+step of the uncoupled solves (:func:`_newton_kernel`) run compiled, one pass per batch; the batched
+numpy code is the fallback (no numba, or ``HANDX_NUMBA=0``) and the reference the tests compare the
+kernels to. Same iterates either way (to rounding). The first call on a machine compiles (~10 s,
+cached in ``retarget/__pycache__``). Figures: ``benchmarks/retarget_speed.py``.
+
 Units: metres, radians. Human keypoints: (T, 21, 3) HandX order, metres, in the human wrist frame
 (:func:`handx_robot.handframe.to_wrist_frame`).
 """
@@ -51,7 +58,15 @@ from collections.abc import Callable
 import numpy as np
 
 from handx_robot.errors import ConfigError, MotionValueError
-from retarget.kinematics import PRISMATIC, REVOLUTE, KinematicTree, axis_angle_matrices
+from retarget.kinematics import (
+    HAVE_FUSED,
+    PRISMATIC,
+    REVOLUTE,
+    KinematicTree,
+    axis_angle_matrices,
+    fused_plan,
+    fused_terms,
+)
 from retarget.robots import RobotSpec, load_tree_cached
 
 __all__ = [
@@ -211,6 +226,12 @@ class HandProblem:
         self._scatter[self._pos_t, np.arange(len(self.task_links))] += 1.0
         if len(self.origin_links):
             self._scatter[self._pos_o, np.arange(len(self.origin_links))] -= 1.0
+        # compiled single-pass objective terms (numba); None: the batched numpy path
+        self._fplan = fused_plan(t, self.links, self.free) if HAVE_FUSED else None
+        self._fpos_t = np.ascontiguousarray(self._pos_t, dtype=np.int64)
+        self._fpos_o = np.ascontiguousarray(
+            self._pos_o if len(self.origin_links) else np.full(len(self.task_links), -1), dtype=np.int64
+        )
         self._calibrate()
 
     # -- calibration ---------------------------------------------------------------
@@ -311,6 +332,15 @@ class HandProblem:
 
         ref: (N, K, 3) scaled reference vectors / positions; weight: (N, K) DexPilot weights or None.
         """
+        if kin is None and self._fplan is not None:
+            N, K = q.shape[0], len(self.task_links)
+            if self.type == "position":
+                wk = np.full((N, K), 1.0 / (3 * K))
+            else:
+                wk = np.full((N, K), 1.0 / K) if weight is None else np.asarray(weight, dtype=np.float64) / K
+            cost, g, H, T2 = fused_terms(q, ref, wk, self.huber_delta, self.type == "position", self._fpos_t,
+                                         self._fpos_o, self._fplan, need_grad)  # fmt: skip
+            return (cost, g, H, T2) if need_grad else (cost, None, None, None)
         if kin is not None:
             x, Jx, aux = kin
         elif need_grad:
@@ -432,8 +462,6 @@ def _lm(
     N, n = q.shape
     free = prob.free
     lo, hi = prob.lower[free], prob.upper[free]
-    m = len(free)
-    eye = np.eye(m)
 
     def temporal(qf: np.ndarray):
         g = np.zeros_like(qf)
@@ -478,55 +506,29 @@ def _lm(
         qf = q[:, free]
         c_t, g_t, h_t = temporal(qf)
         g = g_d + g_t
-        H_gn = H_d + h_t[:, None, None] * eye
-        # active set: at a limit with the gradient pushing outward -> frozen for this step
-        act = ((qf <= lo + 1e-10) & (g > 0)) | ((qf >= hi - 1e-10) & (g < 0))
-        g_a = np.where(act, 0.0, g)
-        keep = ~act
-        kk = keep[:, :, None] & keep[:, None, :]
-        newton_ok = np.ones(N, dtype=bool)
-        H = H_gn
-        if T_d is not None:
-            # exact Newton where its Hessian is positive definite (near a minimum), Gauss-Newton elsewhere
-            Hn = (H_gn + T_d) * kk + act[:, :, None] * eye
-            try:  # all positive definite (the common case near convergence): one batched Cholesky
-                np.linalg.cholesky(Hn)
-            except np.linalg.LinAlgError:
-                newton_ok = np.linalg.eigvalsh(Hn)[:, 0] > 1e-10
-            H = np.where(newton_ok[:, None, None], H_gn + T_d, H_gn)
-        Ha = H * kk + act[:, :, None] * eye
-        diag = np.einsum("nii->ni", Ha)
-        A = Ha + (mu[:, None] * (diag + 1e-9))[:, :, None] * eye
-        off = (keep[:-1] & keep[1:]) * (2 * lam) if coupled else None  # (N-1, m) coupling weights
-        step = _step(A, off, g_a)
-        # convergence, per frame with its neighbours held fixed: the decrease a Newton step on the
-        # frame's own block would bring, 0.5 g^T H_t^-1 g (needs a positive definite Newton block)
-        own = -np.linalg.solve(Ha + 1e-12 * eye, g_a[..., None])[..., 0]
-        pred = 0.5 * np.einsum("ni,ni->n", g_a, -own)
-        pred = np.where(np.isfinite(pred) & newton_ok, pred, np.inf)
-        bad_step = ~np.all(np.isfinite(step), axis=1)
-        step = np.where(bad_step[:, None], 0.0, step)
-        # second phase: joints the step would push through a limit are held at the limit and the
-        # others re-solved (projected Newton), instead of clamping a direction computed without them
-        over = (qf + step < lo - 1e-12) | (qf + step > hi + 1e-12)
-        if over.any():
-            fixed = np.where(qf + step < lo, lo - qf, hi - qf) * over
-            free2 = ~over & keep
-            g2 = np.where(free2, g_a + (Ha @ fixed[..., None])[..., 0], 0.0)
-            A2 = A * (free2[:, :, None] & free2[:, None, :]) + (~free2)[:, :, None] * eye
-            off2 = off * (free2[:-1] & free2[1:]) if coupled else None
-            step = np.where(free2, _step(A2, off2, g2), fixed)
-        # trust region in joint space: at most _MAX_STEP rad (or m) per joint and iteration
-        big = np.abs(step).max(1, initial=0.0)
-        if coupled:
-            big = np.full(N, big.max(initial=0.0))
-        step = step * np.minimum(1.0, _MAX_STEP / np.maximum(big, 1e-12))[:, None]
+        if _newton_kernel is not None and not coupled and T_d is not None:
+            # _newton_numpy's per-frame step (active set, Newton / Gauss-Newton choice, LM damping,
+            # projected second phase, trust region), compiled: one pass instead of ~30 batched calls
+            step, pred, bad_step = _newton_kernel(H_d, T_d, h_t, g, qf, lo, hi, mu, _MAX_STEP)
+        else:
+            step, pred, bad_step = _newton_numpy(H_d, T_d, h_t, g, qf, lo, hi, mu, lam, coupled)
         done = (pred < opts.ftol) & (pred >= 0)
         if done.all() or it == iters:
             break
         q_try = q.copy()
         q_try[:, free] = np.clip(qf + step, lo, hi)
-        cd_try, gd_try, Hd_try, Td_try = prob.data_terms(q_try, ref, weight)
+        if coupled or not done.any():
+            cd_try, gd_try, Hd_try, Td_try = prob.data_terms(q_try, ref, weight)
+        else:  # early exit per frame: converged frames keep their solution, only the others are evaluated
+            q_try[done] = q[done]
+            sel = np.flatnonzero(~done)
+            cd_s, gd_s, Hd_s, Td_s = prob.data_terms(q_try[sel], ref[sel], None if weight is None else weight[sel])
+            cd_try, gd_try, Hd_try = cost_d.copy(), g_d.copy(), H_d.copy()
+            cd_try[sel], gd_try[sel], Hd_try[sel] = cd_s, gd_s, Hd_s
+            Td_try = None
+            if T_d is not None:
+                Td_try = T_d.copy()
+                Td_try[sel] = Td_s
         ct_try, _, _ = temporal(q_try[:, free])
         accept = (cd_try + ct_try <= cost_d + c_t + 1e-15) & np.isfinite(cd_try)
         if coupled:  # one step for the whole coupled system
@@ -545,6 +547,232 @@ def _lm(
     converged = (pred < opts.ftol) & (pred >= 0) & np.isfinite(cost_d)
     return q, cost_d, converged, it_count
 
+
+def _newton_numpy(H_d, T_d, h_t, g, qf, lo, hi, mu, lam, coupled):
+    """One LM step of :func:`_lm` for a batch (batched numpy; the coupled method's block-tridiagonal
+    solve). Returns step (N, m), predicted decrease of a Newton step on each frame's own block (N,)
+    (inf where the Newton block is not positive definite) and the frames whose step was not finite."""
+    N, m = qf.shape
+    eye = np.eye(m)
+    H_gn = H_d + h_t[:, None, None] * eye
+    # active set: at a limit with the gradient pushing outward -> frozen for this step
+    act = ((qf <= lo + 1e-10) & (g > 0)) | ((qf >= hi - 1e-10) & (g < 0))
+    g_a = np.where(act, 0.0, g)
+    keep = ~act
+    kk = keep[:, :, None] & keep[:, None, :]
+    newton_ok = np.ones(N, dtype=bool)
+    H = H_gn
+    if T_d is not None:
+        # exact Newton where its Hessian is positive definite (near a minimum), Gauss-Newton elsewhere
+        Hn = (H_gn + T_d) * kk + act[:, :, None] * eye
+        try:  # all positive definite (the common case near convergence): one batched Cholesky
+            np.linalg.cholesky(Hn)
+        except np.linalg.LinAlgError:
+            newton_ok = np.linalg.eigvalsh(Hn)[:, 0] > 1e-10
+        H = np.where(newton_ok[:, None, None], H_gn + T_d, H_gn)
+    Ha = H * kk + act[:, :, None] * eye
+    diag = np.einsum("nii->ni", Ha)
+    A = Ha + (mu[:, None] * (diag + 1e-9))[:, :, None] * eye
+    off = (keep[:-1] & keep[1:]) * (2 * lam) if coupled else None  # (N-1, m) coupling weights
+    step = _step(A, off, g_a)
+    # convergence, per frame with its neighbours held fixed: the decrease a Newton step on the
+    # frame's own block would bring, 0.5 g^T H_t^-1 g (needs a positive definite Newton block)
+    own = -np.linalg.solve(Ha + 1e-12 * eye, g_a[..., None])[..., 0]
+    pred = 0.5 * np.einsum("ni,ni->n", g_a, -own)
+    pred = np.where(np.isfinite(pred) & newton_ok, pred, np.inf)
+    bad_step = ~np.all(np.isfinite(step), axis=1)
+    step = np.where(bad_step[:, None], 0.0, step)
+    # second phase: joints the step would push through a limit are held at the limit and the
+    # others re-solved (projected Newton), instead of clamping a direction computed without them
+    over = (qf + step < lo - 1e-12) | (qf + step > hi + 1e-12)
+    if over.any():
+        fixed = np.where(qf + step < lo, lo - qf, hi - qf) * over
+        free2 = ~over & keep
+        g2 = np.where(free2, g_a + (Ha @ fixed[..., None])[..., 0], 0.0)
+        A2 = A * (free2[:, :, None] & free2[:, None, :]) + (~free2)[:, :, None] * eye
+        off2 = off * (free2[:-1] & free2[1:]) if coupled else None
+        step = np.where(free2, _step(A2, off2, g2), fixed)
+    # trust region in joint space: at most _MAX_STEP rad (or m) per joint and iteration
+    big = np.abs(step).max(1, initial=0.0)
+    if coupled:
+        big = np.full(N, big.max(initial=0.0))
+    step = step * np.minimum(1.0, _MAX_STEP / np.maximum(big, 1e-12))[:, None]
+    return step, pred, bad_step
+
+
+
+def _chol(M: np.ndarray, Lo: np.ndarray) -> bool:
+    """Cholesky ``M = Lo Lo^T`` (m, m) into ``Lo``; False where ``M`` is not positive definite."""
+    m = M.shape[0]
+    for j in range(m):
+        s = M[j, j]
+        for k in range(j):
+            s -= Lo[j, k] * Lo[j, k]
+        if not s > 0.0:
+            return False
+        d = np.sqrt(s)
+        Lo[j, j] = d
+        for i in range(j + 1, m):
+            t = M[i, j]
+            for k in range(j):
+                t -= Lo[i, k] * Lo[j, k]
+            Lo[i, j] = t / d
+    return True
+
+
+def _chol_solve(Lo: np.ndarray, rhs: np.ndarray, out: np.ndarray) -> None:
+    """``out = (Lo Lo^T)^-1 rhs``."""
+    m = Lo.shape[0]
+    for i in range(m):
+        t = rhs[i]
+        for k in range(i):
+            t -= Lo[i, k] * out[k]
+        out[i] = t / Lo[i, i]
+    for i in range(m - 1, -1, -1):
+        t = out[i]
+        for k in range(i + 1, m):
+            t -= Lo[k, i] * out[k]
+        out[i] = t / Lo[i, i]
+
+
+def _lu_solve(M: np.ndarray, rhs: np.ndarray, W: np.ndarray, out: np.ndarray) -> None:
+    """``out = M^-1 rhs`` by Gaussian elimination with partial pivoting (``W`` (m, m) scratch);
+    a singular ``M`` gives a non-finite ``out`` (the caller rejects that step)."""
+    m = M.shape[0]
+    for i in range(m):
+        out[i] = rhs[i]
+        for j in range(m):
+            W[i, j] = M[i, j]
+    for k in range(m):
+        piv = k
+        for i in range(k + 1, m):
+            if abs(W[i, k]) > abs(W[piv, k]):
+                piv = i
+        if piv != k:
+            for j in range(m):
+                W[k, j], W[piv, j] = W[piv, j], W[k, j]
+            out[k], out[piv] = out[piv], out[k]
+        d = W[k, k]
+        for i in range(k + 1, m):
+            f = W[i, k] / d
+            for j in range(k, m):
+                W[i, j] -= f * W[k, j]
+            out[i] -= f * out[k]
+    for i in range(m - 1, -1, -1):
+        t = out[i]
+        for j in range(i + 1, m):
+            t -= W[i, j] * out[j]
+        out[i] = t / W[i, i]
+
+
+def _solve_spd(M: np.ndarray, rhs: np.ndarray, Lo: np.ndarray, out: np.ndarray) -> None:
+    """``out = M^-1 rhs``: Cholesky, LU where ``M`` is not positive definite (``Lo`` scratch)."""
+    if _chol(M, Lo):
+        _chol_solve(Lo, rhs, out)
+    else:
+        _lu_solve(M, rhs, Lo, out)
+
+
+def _newton_kernel_py(H_d, T_d, h_t, g, qf, lo, hi, mu, max_step):
+    """Per-frame version of :func:`_newton_numpy` (uncoupled frames), compiled with numba."""
+    N, m = qf.shape
+    step = np.zeros((N, m))
+    pred = np.full(N, np.inf)
+    bad = np.zeros(N, dtype=np.bool_)
+    Hn = np.empty((m, m))
+    Ha = np.empty((m, m))
+    A = np.empty((m, m))
+    Lo = np.zeros((m, m))
+    ga = np.empty(m)
+    x = np.empty(m)
+    keep = np.empty(m, dtype=np.bool_)
+    over = np.empty(m, dtype=np.bool_)
+    fixed = np.empty(m)
+    g2 = np.empty(m)
+    for f in range(N):
+        for i in range(m):
+            act = (qf[f, i] <= lo[i] + 1e-10 and g[f, i] > 0) or (qf[f, i] >= hi[i] - 1e-10 and g[f, i] < 0)
+            keep[i] = not act
+            ga[i] = 0.0 if act else g[f, i]
+        # exact Newton where its (active-set reduced) Hessian is positive definite, else Gauss-Newton
+        for i in range(m):
+            for j in range(m):
+                if keep[i] and keep[j]:
+                    Hn[i, j] = H_d[f, i, j] + T_d[f, i, j] + (h_t[f] if i == j else 0.0)
+                else:
+                    Hn[i, j] = 1.0 if i == j else 0.0
+        newton_ok = _chol(Hn, Lo)
+        if newton_ok:
+            # convergence test: decrease of a Newton step on the frame's own block, 0.5 g^T H^-1 g
+            _chol_solve(Lo, ga, x)
+            pr = 0.0
+            for i in range(m):
+                pr += ga[i] * x[i]
+            pred[f] = 0.5 * pr if np.isfinite(pr) else np.inf
+        for i in range(m):
+            for j in range(m):
+                if keep[i] and keep[j]:
+                    Ha[i, j] = H_d[f, i, j] + (h_t[f] if i == j else 0.0) + (T_d[f, i, j] if newton_ok else 0.0)
+                else:
+                    Ha[i, j] = 1.0 if i == j else 0.0
+                A[i, j] = Ha[i, j]
+            A[i, i] += mu[f] * (Ha[i, i] + 1e-9)
+        _solve_spd(A, ga, Lo, x)
+        finite = True
+        for i in range(m):
+            if not np.isfinite(x[i]):
+                finite = False
+        if not finite:
+            bad[f] = True
+            continue  # step 0
+        any_over = False
+        for i in range(m):
+            s_ = -x[i]
+            over[i] = qf[f, i] + s_ < lo[i] - 1e-12 or qf[f, i] + s_ > hi[i] + 1e-12
+            if over[i]:
+                any_over = True
+                fixed[i] = lo[i] - qf[f, i] if qf[f, i] + s_ < lo[i] else hi[i] - qf[f, i]
+            else:
+                fixed[i] = 0.0
+            step[f, i] = s_
+        if any_over:
+            # joints the step pushes through a limit are held there and the others re-solved
+            for i in range(m):
+                fr = keep[i] and not over[i]
+                t = 0.0
+                if fr:
+                    t = ga[i]
+                    for j in range(m):
+                        t += Ha[i, j] * fixed[j]
+                g2[i] = t
+                for j in range(m):
+                    if fr and keep[j] and not over[j]:
+                        Hn[i, j] = A[i, j]
+                    else:
+                        Hn[i, j] = 1.0 if i == j else 0.0
+            _solve_spd(Hn, g2, Lo, x)
+            for i in range(m):
+                step[f, i] = -x[i] if (keep[i] and not over[i]) else fixed[i]
+        big = 0.0
+        for i in range(m):
+            big = max(big, abs(step[f, i]))
+        if big > max_step:
+            sc = max_step / big
+            for i in range(m):
+                step[f, i] *= sc
+    return step, pred, bad
+
+
+if HAVE_FUSED:
+    import numba as _numba
+
+    _chol = _numba.njit(cache=True, nogil=True)(_chol)
+    _chol_solve = _numba.njit(cache=True, nogil=True)(_chol_solve)
+    _lu_solve = _numba.njit(cache=True, nogil=True)(_lu_solve)
+    _solve_spd = _numba.njit(cache=True, nogil=True)(_solve_spd)
+    _newton_kernel = _numba.njit(cache=True, nogil=True)(_newton_kernel_py)
+else:  # pragma: no cover - numba missing: the batched numpy step
+    _newton_kernel = None
 
 #: Largest joint change per LM iteration (rad or m).
 _MAX_STEP = 0.5
@@ -781,8 +1009,9 @@ def _newton_one(prob: HandProblem, q: np.ndarray, ref, w, lam: float, prev: np.n
     lo, hi = prob.lower[free], prob.upper[free]
     m = len(free)
     eye = np.eye(m)
-    kin = cache.get("kin") if np.array_equal(cache.get("q"), q) else None
-    if kin is None:
+    fused = prob._fplan is not None  # compiled terms: no kinematics to reuse
+    kin = None if fused else (cache.get("kin") if np.array_equal(cache.get("q"), q) else None)
+    if kin is None and not fused:
         kin = prob.kinematics(q[None])
     cost, g, Hgn, T = (a[0] for a in prob.data_terms(q[None], ref, w, kin=kin))
     pf = prev[free]
@@ -828,7 +1057,7 @@ def _newton_one(prob: HandProblem, q: np.ndarray, ref, w, lam: float, prev: np.n
             continue
         q_try = q.copy()
         q_try[free] = np.clip(qf + step, lo, hi)
-        kin_try = prob.kinematics(q_try[None])
+        kin_try = None if fused else prob.kinematics(q_try[None])
         c_try, g_try, H_try, T_try = (a[0] for a in prob.data_terms(q_try[None], ref, w, kin=kin_try))
         dq2 = q_try[free] - pf
         if np.isfinite(c_try) and c_try + lam * float(dq2 @ dq2) <= cost + c_t + 1e-15:
@@ -853,6 +1082,9 @@ class StreamingRetargeter:
         p = self.problem
         self.lam = p.normal_delta if self.options.temporal_weight is None else float(self.options.temporal_weight)
         self.reset()
+        if p._fplan is not None:  # compile (first run on a machine) / load the kernel now, not on frame 1
+            ref, w, _ = p.reference(np.zeros((1, 21, 3)))
+            p.data_terms(self.q, ref, w)
 
     def reset(self) -> None:
         self.q = self.problem.initial_q(1)
