@@ -12,7 +12,11 @@ side      z                y (up)
 top       x                -z
 ========= ================ =====================
 
-Left hand blue, right hand orange; contact points (fingertips / palm centres named as in
+Any other view is a ``(2, 3)`` projection (rows: the horizontal and vertical image axes in the Y-up
+frame) given by name in ``projections=`` (the sim's side-by-side video passes the robot camera's
+axes, so both panels show the same viewpoint).
+
+Left hand blue, right hand orange (``labels=True`` writes ``left`` / ``right`` under each wrist); contact points (fingertips / palm centres named as in
 :mod:`handx_robot.features`) are drawn as red dots.
 """
 
@@ -82,6 +86,9 @@ class SkeletonRenderer:
     width, height: output size in pixels. views: names from :data:`VIEWS`, one panel each.
     bounds: ``(lo (3,), hi (3,))`` metres in the Y-up frame; set them with :meth:`fit` so the camera
     stays still over a motion (otherwise every frame is framed on its own).
+    projections: extra views, name -> ``(2, 3)`` orthographic projection (rows: unit horizontal and
+    vertical image axes in the Y-up frame, orthogonal); ``views`` may then name them.
+    labels: write each present hand's name (``left`` / ``right``) below its wrist.
     """
 
     def __init__(
@@ -91,20 +98,37 @@ class SkeletonRenderer:
         views: Sequence[str] = ("front", "side"),
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
         dpi: int = 100,
+        projections: dict[str, np.ndarray] | None = None,
+        labels: bool = False,
     ) -> None:
         if width < 64 or height < 64:
             raise ConfigError(f"render size must be at least 64x64 pixels, got {width}x{height}")
-        unknown = [v for v in views if v not in VIEWS]
+        self._proj: dict[str, np.ndarray] = {}
+        for name, (ih, sh, iv, sv) in VIEWS.items():
+            P = np.zeros((2, 3))
+            P[0, ih], P[1, iv] = sh, sv
+            self._proj[name] = P
+        for name, P in (projections or {}).items():
+            P = np.asarray(P, dtype=np.float64)
+            if P.shape != (2, 3) or not np.allclose(P @ P.T, np.eye(2), atol=1e-5):
+                raise ConfigError(
+                    f"projection {name!r} must be (2, 3) with orthonormal rows (image right, image up in the "
+                    f"Y-up frame), got {P.tolist()}"
+                )
+            self._proj[name] = P
+        unknown = [v for v in views if v not in self._proj]
         if unknown or not views:
-            raise ConfigError(f"unknown view(s) {unknown or views}; available: {', '.join(VIEWS)}")
+            raise ConfigError(f"unknown view(s) {unknown or views}; available: {', '.join(self._proj)}")
         self.width, self.height = int(width), int(height)
         self.views = tuple(views)
         self.fig, self.canvas = _figure(self.width, self.height, dpi)
-        self.fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.92, wspace=0.05)
+        self.fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.88, wspace=0.05)
         self.axes = [self.fig.add_subplot(1, len(self.views), i + 1) for i in range(len(self.views))]
         self._bones: list[dict[tuple[int, str], object]] = []
         self._joints: list[dict[int, object]] = []
         self._contacts = []
+        self._labels: list[dict[int, object]] = []
+        self.labels = bool(labels)
         for ax, view in zip(self.axes, self.views):
             ax.set_aspect("equal", adjustable="box")
             ax.set_xticks([])
@@ -116,10 +140,14 @@ class SkeletonRenderer:
                     (bones[(h, f)],) = ax.plot([], [], "-", color=HAND_COLOURS[side], lw=2)
                 (dots[h],) = ax.plot([], [], "o", color=HAND_COLOURS[side], ms=3)
             (contact,) = ax.plot([], [], "o", color=CONTACT_COLOUR, ms=8, alpha=0.8)
+            self._labels.append(
+                {h: ax.text(0, 0, "", color=HAND_COLOURS[side], fontsize=11, fontweight="bold", ha="center",
+                            va="top", visible=False) for h, side in enumerate(SIDES)}
+            )  # fmt: skip
             self._bones.append(bones)
             self._joints.append(dots)
             self._contacts.append(contact)
-        self._title = self.fig.suptitle("", fontsize=10)
+        self._title = self.fig.suptitle("", fontsize=10, y=0.985)
         self.bounds = None
         if bounds is not None:
             self.set_bounds(*bounds)
@@ -129,12 +157,15 @@ class SkeletonRenderer:
         lo = np.asarray(lo, dtype=float) - margin
         hi = np.asarray(hi, dtype=float) + margin
         self.bounds = (lo, hi)
+        corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
         for ax, view in zip(self.axes, self.views):
-            ih, sh, iv, sv = VIEWS[view]
-            xs = sorted((sh * lo[ih], sh * hi[ih]))
-            ys = sorted((sv * lo[iv], sv * hi[iv]))
-            ax.set_xlim(*xs)
-            ax.set_ylim(*ys)
+            uv = corners @ self._proj[view].T
+            u0, v0 = uv.min(axis=0)
+            u1, v1 = uv.max(axis=0)
+            if self.labels:  # room for the hand names under the lowest wrist
+                v0 -= 0.12 * max(v1 - v0, u1 - u0, 1e-3)
+            ax.set_xlim(u0, u1)
+            ax.set_ylim(v0, v1)
 
     def fit(self, joints: np.ndarray, present: Sequence[bool] = (True, True)) -> None:
         """Set bounds from all frames of ``joints (T, 2, 21, 3)`` (present hands only)."""
@@ -167,19 +198,36 @@ class SkeletonRenderer:
         cpts = [p for p in (_point(joints, n) for n in contacts) if p is not None]
         cpts = np.array(cpts).reshape(-1, 3)
         for ax_i, view in enumerate(self.views):
-            ih, sh, iv, sv = VIEWS[view]
+            P = self._proj[view]
+            ylim = self.axes[ax_i].get_ylim()
+            xlim = self.axes[ax_i].get_xlim()
+            wrist_u = [float((joints[h, WRIST] @ P.T)[0]) for h in range(2)]
+            # hands close on screen (a clap): the screen-left label ends at its wrist, the other starts there
+            close = bool(present.all() and abs(wrist_u[0] - wrist_u[1]) < 0.25 * abs(xlim[1] - xlim[0]))
             for h in range(2):
-                J = joints[h]
+                J = joints[h] @ P.T  # (21, 2) image coordinates
                 for f in FINGERS:
                     chain = [WRIST, *FINGER_CHAINS[f]]
                     line = self._bones[ax_i][(h, f)]
                     if present[h]:
-                        line.set_data(sh * J[chain, ih], sv * J[chain, iv])
+                        line.set_data(J[chain, 0], J[chain, 1])
                     else:
                         line.set_data([], [])
                 dots = self._joints[ax_i][h]
-                dots.set_data((sh * J[:, ih], sv * J[:, iv]) if present[h] else ([], []))
-            self._contacts[ax_i].set_data(sh * cpts[:, ih], sv * cpts[:, iv])
+                dots.set_data((J[:, 0], J[:, 1]) if present[h] else ([], []))
+                label = self._labels[ax_i][h]
+                show = bool(self.labels and present[h] and np.all(np.isfinite(J)))
+                label.set_visible(show)
+                if show:
+                    gap = 0.03 * abs(ylim[1] - ylim[0])
+                    label.set_position((float(J[WRIST, 0]), float(J[:, 1].min()) - gap))
+                    label.set_text(SIDES[h])
+                    if close:
+                        label.set_ha("right" if wrist_u[h] <= wrist_u[1 - h] else "left")
+                    else:
+                        label.set_ha("center")
+            cp = cpts @ P.T
+            self._contacts[ax_i].set_data(cp[:, 0], cp[:, 1])
         self._title.set_text(title)
         self.canvas.draw()
         rgba = np.asarray(self.canvas.buffer_rgba())

@@ -7,7 +7,8 @@ is first imported, so a process that already rendered with one backend cannot sw
 
 Cameras: the scene's presets (:data:`sim.scene.CAMERA_PRESETS`) or any camera of the model, by name.
 Side-by-side video: the robot on the left, the human skeleton (``source_joints`` of the robot motion,
-drawn by :class:`handx_robot.render.SkeletonRenderer`) on the right.
+drawn by :class:`handx_robot.render.SkeletonRenderer` from the robot camera's viewpoint) on the right;
+both panels label the hands ``left`` (blue) / ``right`` (orange).
 """
 
 from __future__ import annotations
@@ -22,7 +23,18 @@ import numpy as np
 
 from handx_robot.errors import ConfigError, MissingDependencyError
 
-__all__ = ["GL_BACKENDS", "OffscreenRenderer", "VideoWriter", "SideBySide", "default_gl_backend", "has_display", "render_replay"]
+__all__ = [
+    "GL_BACKENDS",
+    "LABEL_RGB",
+    "OffscreenRenderer",
+    "VideoWriter",
+    "SideBySide",
+    "camera_rotation",
+    "default_gl_backend",
+    "hand_labels",
+    "has_display",
+    "render_replay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +117,32 @@ class OffscreenRenderer:
             return names.index(camera)
         raise ConfigError(f"unknown camera {camera!r}; cameras: {', '.join(names) or '(none)'}")
 
-    def render(self, data: mujoco.MjData, camera: str | int = "front") -> np.ndarray:
-        """One frame ``(height, width, 3)`` uint8 of ``data`` (call ``mj_forward`` first) from ``camera``."""
+    def project(self, data: mujoco.MjData, camera: str | int, points: np.ndarray) -> np.ndarray:
+        """Pixel-relative image coordinates ``(n, 2)`` of world points ``(n, 3)`` (m) seen by ``camera``
+        in ``data``: ``(0, 0)`` bottom-left, ``(1, 1)`` top-right (pinhole with the camera's ``fovy``
+        and this renderer's aspect); points behind the camera get NaN."""
+        cid = self.camera_id(camera)
+        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        R = data.cam_xmat[cid].reshape(3, 3)
+        pc = (pts - data.cam_xpos[cid]) @ R  # camera frame: x right, y up, looking along -z
+        depth = -pc[:, 2]
+        tan_v = np.tan(np.radians(self.model.cam_fovy[cid]) / 2)
+        tan_h = tan_v * self.width / self.height
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = np.stack([0.5 + 0.5 * pc[:, 0] / (depth * tan_h), 0.5 + 0.5 * pc[:, 1] / (depth * tan_v)], axis=1)
+        uv[depth <= 1e-6] = np.nan
+        return uv
+
+    def render(
+        self,
+        data: mujoco.MjData,
+        camera: str | int = "front",
+        labels: Sequence[tuple[str, Sequence[float], Sequence[float]]] = (),
+    ) -> np.ndarray:
+        """One frame ``(height, width, 3)`` uint8 of ``data`` (call ``mj_forward`` first) from ``camera``.
+
+        labels: ``(text, (u, v), (r, g, b))`` drawn over the image at pixel-relative ``(u, v)``
+        (``(0, 0)`` bottom-left; see :meth:`project`), colour components in [0, 1]."""
         if self._con is None:
             raise RuntimeError("render() after close()")
         self._gl.make_current()
@@ -114,6 +150,9 @@ class OffscreenRenderer:
         self._cam.fixedcamid = self.camera_id(camera)
         mujoco.mjv_updateScene(self.model, data, self.option, None, self._cam, mujoco.mjtCatBit.mjCAT_ALL, self.scene)
         mujoco.mjr_render(self._rect, self.scene, self._con)
+        for text, (u, v), rgb in labels:
+            if np.isfinite(u) and np.isfinite(v):
+                mujoco.mjr_text(mujoco.mjtFont.mjFONT_BIG, text, self._con, float(u), float(v), *map(float, rgb))
         mujoco.mjr_readPixels(self._rgb, None, self._rect, self._con)
         return np.flipud(self._rgb).copy()
 
@@ -156,11 +195,41 @@ class VideoWriter:
         self._w.close()
 
 
-class SideBySide:
-    """Robot frame | human skeleton frame, same height. ``source_joints (T, 2, 21, 3)`` m, world Z-up."""
+#: contact event kinds (:mod:`handx_robot.features`) as the side-by-side title names them
+_EVENT_NAMES = {"palm_palm": "palms (clap)", "inter_tip_tip": "fingertips L-R"}
 
-    def __init__(self, source_joints: np.ndarray, height: int, width: int | None = None, present: Sequence[bool] | None = None):
-        from handx_robot.frames import FRAME_HANDX_YUP, FRAME_WORLD_ZUP, change_frame
+
+def _event_name(ev) -> str:
+    """``right thumb-index pinch``, ``palms (clap)``, ... for a :class:`handx_robot.features.ContactEvent`."""
+    if ev.kind == "pinch":
+        side, a = ev.a.split("_")[:2]
+        b = ev.b.split("_")[1]
+        return f"{side} {a}-{b} pinch"
+    return _EVENT_NAMES.get(ev.kind, ev.kind)
+
+
+class SideBySide:
+    """Robot frame | human skeleton frame, same height. ``source_joints (T, 2, 21, 3)`` m, world Z-up.
+
+    R_world_cam: (3, 3) orientation of the robot view's camera (columns: image right, image up, toward
+    the viewer; MuJoCo's ``cam_xmat``). The skeleton is then drawn from that same viewpoint
+    (orthographic projection onto the camera's image plane), so each hand is on the same side of
+    both panels; without it the skeleton uses the ``front`` view of :data:`handx_robot.render.VIEWS`.
+    Hands are labelled ``left`` / ``right`` (HandX hand 0 / 1). With ``fps``, the human's contacts
+    (:func:`handx_robot.features.contact_events`: pinches, palm-palm, ...) are drawn as red dots while
+    they last.
+    """
+
+    def __init__(
+        self,
+        source_joints: np.ndarray,
+        height: int,
+        width: int | None = None,
+        present: Sequence[bool] | None = None,
+        R_world_cam: np.ndarray | None = None,
+        fps: float | None = None,
+    ):
+        from handx_robot.frames import FRAME_HANDX_YUP, FRAME_WORLD_ZUP, R_zup_yup, change_frame
         from handx_robot.render import SkeletonRenderer
 
         sj = np.asarray(source_joints, dtype=np.float32)
@@ -170,11 +239,36 @@ class SideBySide:
         self.present = (
             np.asarray(present, dtype=bool) if present is not None else np.array([np.any(sj[:, h] != 0) for h in range(2)])
         )
-        self.skeleton = SkeletonRenderer(width or height, height, views=("front",))
+        projections = None
+        view = "front"
+        if R_world_cam is not None:
+            R = np.asarray(R_world_cam, dtype=np.float64)
+            if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-5):
+                raise ConfigError(f"SideBySide: R_world_cam must be a (3, 3) rotation, got {R.tolist()}")
+            # Y-up point -> world (R_zup_yup) -> camera image axes (x right, y up)
+            projections = {"robot camera view": R[:, :2].T @ R_zup_yup}
+            view = "robot camera view"
+        self.skeleton = SkeletonRenderer(width or height, height, views=(view,), projections=projections, labels=True)
         self.skeleton.fit(self.joints, self.present)
+        self.fps = fps
+        self.events: list = []
+        if fps is not None and self.present.any() and len(self.joints):
+            from handx_robot.features import contact_events
+            from handx_robot.motion import BimanualMotion
+
+            self.events = contact_events(BimanualMotion(self.joints, fps=float(fps), present=self.present))
 
     def compose(self, robot_frame: np.ndarray, index: int, title: str = "human") -> np.ndarray:
-        human = self.skeleton.draw(self.joints[index], self.present, (), title)
+        from handx_robot.render import active_contacts
+
+        contacts: set[str] = set()
+        if self.events:
+            t = index / self.fps
+            contacts = active_contacts(self.events, t)
+            kinds = sorted({_event_name(e) for e in self.events if e.start <= t < e.end})
+            if kinds:
+                title = f"{title}   contact: {', '.join(kinds)}"
+        human = self.skeleton.draw(self.joints[index], self.present, sorted(contacts), title)
         if human.shape[0] != robot_frame.shape[0]:
             raise ConfigError(f"side-by-side heights differ: {robot_frame.shape} vs {human.shape}")
         return np.concatenate([robot_frame, human], axis=1)
@@ -183,11 +277,57 @@ class SideBySide:
         self.skeleton.close()
 
 
+#: label colours of the robot view, as the skeleton's hand colours (left blue, right orange), RGB 0-1
+LABEL_RGB = {"left": (0.12, 0.47, 0.71), "right": (1.0, 0.5, 0.05)}
+
+
+def hand_labels(renderer: OffscreenRenderer, scene, camera: str | int) -> list[tuple[str, tuple[float, float], tuple]]:
+    """``left`` / ``right`` labels for :meth:`OffscreenRenderer.render`, just under each hand (its geoms
+    projected into ``camera``), kept inside the image. When the two hands are close on screen (a clap)
+    the screen-left hand's label ends at its hand's centre and the other one starts there, so the
+    labels never overlap."""
+    char_w = 15.0 / renderer.width  # mjFONT_BIG at the renderer's font scale: ~15 px per character
+    found = []
+    for side in scene.sides:
+        uv = renderer.project(scene.data, camera, scene.hand_geom_positions(side))
+        uv = uv[np.all(np.isfinite(uv), axis=1)]
+        if len(uv):
+            found.append((float(np.median(uv[:, 0])), float(uv[:, 1].min()), side))
+    found.sort()
+    close = len(found) == 2 and found[1][0] - found[0][0] < 2.5 * char_w * 5
+    out = []
+    for k, (u, v, side) in enumerate(found):
+        w = char_w * len(side)
+        if close:
+            u0 = u - w - 0.5 * char_w if k == 0 else u + 0.5 * char_w
+        else:
+            u0 = u - w / 2
+        u0 = float(np.clip(u0, 0.01, 0.99 - w))
+        v0 = float(np.clip(v - 0.11, 0.02, 0.93))  # text is drawn above (u0, v0), ~6 % of the height
+        out.append((side, (u0, v0), LABEL_RGB.get(side, (1.0, 1.0, 1.0))))
+    return out
+
+
+def camera_rotation(model: mujoco.MjModel, camera: str | int) -> np.ndarray:
+    """(3, 3) world orientation of a camera of ``model`` in its default pose (``cam_xmat``)."""
+    names = [model.camera(i).name for i in range(model.ncam)]
+    if isinstance(camera, str):
+        if camera not in names:
+            raise ConfigError(f"unknown camera {camera!r}; cameras: {', '.join(names) or '(none)'}")
+        camera = names.index(camera)
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_camlight(model, data)
+    return data.cam_xmat[int(camera)].reshape(3, 3).copy()
+
+
 def render_replay(motion, scene, config, path, *, camera: str = "front", width: int = 640, height: int = 480,
-                  side_by_side: bool = False, on_frame=None):
+                  side_by_side: bool = False, on_frame=None, label_hands: bool = True):
     """Replay ``motion`` in ``scene`` (:func:`sim.replay.replay` with ``config``) while writing an mp4 to ``path``.
 
-    side_by_side: put the human skeleton (``motion.source_joints``) next to the robot view.
+    side_by_side: put the human skeleton (``motion.source_joints``) next to the robot view, drawn from
+    the robot camera's viewpoint (:class:`SideBySide`).
+    label_hands: write ``left`` / ``right`` under each robot hand (:func:`hand_labels`).
     on_frame: extra ``(frame_index, scene)`` callback (progress). The file is written atomically:
     a failed replay leaves no video. Returns the :class:`sim.replay.ReplayResult`.
     """
@@ -200,11 +340,15 @@ def render_replay(motion, scene, config, path, *, camera: str = "front", width: 
         renderer = OffscreenRenderer(scene.model, width, height)
         renderer.camera_id(camera)
         writer = VideoWriter(tmp, motion.fps)
-        sbs = SideBySide(motion.source_joints, height) if side_by_side else None
+        sbs = None
+        if side_by_side:
+            sbs = SideBySide(
+                motion.source_joints, height, R_world_cam=camera_rotation(scene.model, camera), fps=motion.fps
+            )
         try:
 
             def each(k: int, sc) -> None:
-                frame = renderer.render(sc.data, camera)
+                frame = renderer.render(sc.data, camera, hand_labels(renderer, sc, camera) if label_hands else ())
                 if sbs is not None:
                     frame = sbs.compose(frame, k, f"human  t={k / motion.fps:5.2f} s")
                 writer.append(frame)

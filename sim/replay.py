@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: distance from the lowest point of the hands (kinematic pass) to the floor, m
 FLOOR_CLEARANCE_M = 0.05
+#: room left around the hands' bounding box by the auto-framed preset cameras (1 = touching the edges)
+CAMERA_MARGIN = 1.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +130,9 @@ def scene_for_motion(
     frame: bool = True,
 ) -> HandScene:
     """Build the scene a motion needs: its robots (registry ids, or ``hands``). Without ``config`` the
-    ``frame``: aim the preset cameras at the hands' bounding box over the motion and put the floor
-    5 cm under their lowest point (else ``config.view_center`` / ``floor_height`` stay)."""
+    ``frame``: aim every preset camera at the hands' bounding box over the motion, from the distance at
+    which the box fits its image (:meth:`HandScene.frame_cameras`), and put the floor 5 cm under their
+    lowest point (else ``config.view_center`` / ``floor_height`` stay)."""
     hands = dict(hands) if hands is not None else hand_models_for_motion(motion, assets)
     missing = [s for s in motion.sides if s not in hands]
     if missing:
@@ -137,7 +140,7 @@ def scene_for_motion(
     scene = build_scene([hands[s] for s in motion.sides], config)
     if frame:  # frame the cameras and put the floor under the hands
         lo, hi = robot_bounds(scene, motion)
-        scene.aim_cameras((lo + hi) / 2, max(0.4, 1.1 * float(np.max(hi - lo)) + 0.15))
+        scene.frame_cameras(lo, hi, margin=CAMERA_MARGIN)
         scene.set_floor_height(float(lo[2]) - FLOOR_CLEARANCE_M)
         scene.forward()
     return scene

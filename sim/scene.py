@@ -39,6 +39,14 @@ Collisions
     hand (the retargeter is responsible for that; it keeps physics fast), except the explicit ``<pair>``
     contacts an MJCF declares (the built-in Shadow's finger-thumb pairs), which are kept.
 
+Cameras
+    Presets :data:`CAMERA_PRESETS` look at ``SceneConfig.view_center``; ``front`` looks along +y from -y
+    (from behind the operator's hands when the human reaches along +y, as the generated HandX motions
+    do in the world frame; the left hand is then on the image's left), ``back`` the opposite way. :meth:`HandScene.frame_cameras`
+    re-aims them all at a bounding box from the distance at which it fits the image
+    (:func:`fit_camera_distance`); :func:`sim.replay.scene_for_motion` does so with the hands' box over
+    the motion.
+
 :class:`HandScene` API (used by the replay, the RL env and the ROS sim node), per side, by joint name:
 ``set_targets`` / ``set_target_array`` (position targets, optional velocity feed-forward),
 ``set_wrist_target``, ``step(n)``, ``joint_positions`` / ``joint_velocities`` / ``joint_efforts``,
@@ -80,6 +88,7 @@ __all__ = [
     "build_scene",
     "load_robot_spec",
     "CAMERA_PRESETS",
+    "fit_camera_distance",
     "fingertips_from_config",
     "tip_positions",
     "quat_mul",
@@ -619,6 +628,30 @@ class HandScene:
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_camlight(self.model, self.data)
 
+    def frame_cameras(
+        self, lo: Sequence[float], hi: Sequence[float], aspect: float | None = None, margin: float = 1.1
+    ) -> dict[str, float]:
+        """Aim every preset camera at the centre of the box ``[lo, hi]`` (m, world) from the distance at
+        which the whole box fits in its image (:func:`fit_camera_distance`; ``aspect`` = width / height,
+        default the offscreen buffer's; ``margin`` >= 1 leaves that much room). Returns the distances, m."""
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        if lo.shape != (3,) or hi.shape != (3,) or not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise ConfigError(f"frame_cameras: need finite lo, hi (3,) in metres, got {lo.tolist()}, {hi.tolist()}")
+        if aspect is None:
+            aspect = self.model.vis.global_.offwidth / self.model.vis.global_.offheight
+        center = (lo + hi) / 2
+        out = {}
+        for name in CAMERA_PRESETS:
+            cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+            if cid < 0:
+                continue
+            d = fit_camera_distance(name, lo, hi, float(self.model.cam_fovy[cid]), aspect, margin)
+            self.model.cam_pos[cid], self.model.cam_quat[cid] = camera_pose(name, center, d)
+            out[name] = d
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_camlight(self.model, self.data)
+        return out
+
     def set_floor_height(self, z: float) -> None:
         """Move the floor plane to height ``z`` (m, world); no-op without a floor. MuJoCo treats world
         geoms as static, so this recompiles the scene (same indices) and resets the state."""
@@ -640,13 +673,22 @@ class HandScene:
         self.reset()
 
     def robot_extent(self, data: mujoco.MjData | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(lo (3,), hi (3,))`` bounding box of every hand's geoms (bounding spheres), m, world."""
+        """``(lo (3,), hi (3,))`` bounding box of every hand's geoms (their local boxes ``geom_aabb``
+        turned into world-axis boxes), m, world."""
         d = self.data if data is None else data
         mounts = [h.mount_id for h in self._hands.values()]
         geoms = np.isin(self.model.body_rootid[self.model.geom_bodyid], mounts)
-        r = self.model.geom_rbound[geoms][:, None]
-        p = d.geom_xpos[geoms]
-        return (p - r).min(axis=0), (p + r).max(axis=0)
+        aabb = self.model.geom_aabb[geoms]  # (n, 6): centre, half sizes in the geom frame
+        R = d.geom_xmat[geoms].reshape(-1, 3, 3)
+        c = d.geom_xpos[geoms] + np.einsum("nij,nj->ni", R, aabb[:, :3])
+        h = np.einsum("nij,nj->ni", np.abs(R), aabb[:, 3:])
+        return (c - h).min(axis=0), (c + h).max(axis=0)
+
+    def hand_geom_positions(self, side: str, data: mujoco.MjData | None = None) -> np.ndarray:
+        """(n, 3) centres of the geoms of the ``side`` hand, m, world (of ``data``, default the scene's)."""
+        self._hand(side)
+        d = self.data if data is None else data
+        return d.geom_xpos[self._geom_side == SIDES.index(side)].copy()
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -854,6 +896,45 @@ def camera_pose(name: str, center: Sequence[float], distance: float) -> tuple[np
     quat = np.zeros(4)
     mujoco.mju_mat2Quat(quat, R_world_cam.reshape(-1))
     return pos, quat
+
+
+def fit_camera_distance(
+    name: str,
+    lo: Sequence[float],
+    hi: Sequence[float],
+    fovy_deg: float = 45.0,
+    aspect: float = 4 / 3,
+    margin: float = 1.1,
+    min_distance: float = 0.15,
+) -> float:
+    """The ``distance`` argument of :func:`camera_pose` at which preset ``name``, aimed at the centre
+    of the box ``[lo, hi]`` (m, world), sees all 8 corners of the box inside its image (pinhole,
+    vertical field of view ``fovy_deg``, ``aspect`` = width / height) with ``margin`` (>= 1) to spare.
+
+    A corner ``c`` (relative to the centre) at camera coordinates ``(X, Y)`` and depth ``d - c . o``
+    (``o``: unit direction centre -> camera) is inside when ``margin * |X| <= tan_h * depth`` and
+    ``margin * |Y| <= tan_v * depth``; the smallest such ``d`` is closed-form.
+    """
+    if name not in _CAMERA_OFFSETS:
+        raise ConfigError(f"unknown camera preset {name!r}; presets: {', '.join(CAMERA_PRESETS)}")
+    if not (0 < fovy_deg < 180 and aspect > 0 and margin >= 1):
+        raise ConfigError(f"fit_camera_distance: need 0 < fovy < 180, aspect > 0, margin >= 1; got "
+                          f"{fovy_deg}, {aspect}, {margin}")  # fmt: skip
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    center = (lo + hi) / 2
+    offset = np.asarray(_CAMERA_OFFSETS[name], dtype=np.float64)
+    scale = float(np.linalg.norm(offset))
+    _, quat = camera_pose(name, center, 1.0)
+    R = np.zeros(9)
+    mujoco.mju_quat2Mat(R, quat)
+    R = R.reshape(3, 3)  # columns: camera x (right), y (up), z (backward = toward the camera)
+    half = (hi - lo) / 2
+    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half
+    cam = corners @ R  # (8, 3): X, Y, and the component toward the camera
+    tan_v = math.tan(math.radians(fovy_deg) / 2)
+    tan_h = tan_v * aspect
+    need = cam[:, 2] + margin * np.maximum(np.abs(cam[:, 0]) / tan_h, np.abs(cam[:, 1]) / tan_v)
+    return max(float(need.max()), min_distance) / scale
 
 
 def _add_environment(spec: mujoco.MjSpec, config: SceneConfig) -> None:

@@ -143,3 +143,50 @@ def test_resolve_shorthand(monkeypatch, dex_urdf_dir):
     assert resolve_robot_ids(None, "leap_left", "allegro_right") == {"left": "leap_left", "right": "allegro_right"}
     with pytest.raises(ConfigError):
         resolve_robot_ids("shadow", "leap_left", None)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_builtin_shadow_is_the_hand_from_the_wrist_up(side):
+    """The gymnasium-robotics forearm shell is removed (it sat where the operator's forearm is and made
+    two hands interpenetrate at a clap); the chain, wrist joints and masses stay."""
+    import mujoco
+
+    from retarget.robots import (
+        BUILTIN_SHADOW_DROPPED_GEOMS,
+        BUILTIN_SHADOW_NONCOLLIDING_GEOMS,
+        builtin_shadow_model,
+    )
+
+    m = mujoco.MjModel.from_xml_path(str(builtin_shadow_model(side)))
+    names = {m.geom(i).name for i in range(m.ngeom)}
+    assert not names & set(BUILTIN_SHADOW_DROPPED_GEOMS)
+    assert {"robot0:C_wrist", "robot0:V_wrist", "robot0:C_palm0", "robot0:V_palm"} <= names
+    assert m.body("robot0:forearm").mass[0] == pytest.approx(4.0)
+    assert m.body("robot0:hand mount").mass[0] == pytest.approx(0.1)
+    for j in ("robot0:WRJ1", "robot0:WRJ0"):
+        assert m.joint(j).type[0] == mujoco.mjtJoint.mjJNT_HINGE
+    for g in BUILTIN_SHADOW_NONCOLLIDING_GEOMS:
+        assert m.geom(g).contype[0] == 0 and m.geom(g).conaffinity[0] == 0
+    d = mujoco.MjData(m)
+    mujoco.mj_kinematics(m, d)
+    # everything that collides lies at or beyond the wrist housing along the hand's z (toward the fingers)
+    wrist = m.body("robot0:wrist").id
+    z = d.xmat[wrist].reshape(3, 3)[:, 2]
+    colliding = (m.geom_contype > 0) | (m.geom_conaffinity > 0)
+    reach = (d.geom_xpos[colliding] - d.xpos[wrist]) @ z
+    assert reach.min() > -0.03, reach.min()
+
+
+def test_builtin_shadow_config_closes_the_robot_pinch_when_the_human_pinches():
+    """The built-in configs carry thumb-tip -> fingertip vectors, so a human pinch is a robot pinch."""
+    from handx_robot.generate import generate
+    from retarget.bimanual import retarget_motion
+
+    motion = generate("pinch with the right thumb and index finger", seed=0)
+    _, report = retarget_motion(motion, "shadow_builtin_left", "shadow_builtin_right")
+    f1 = report["hands"]["right"]["contact_f1"]
+    assert f1["human_events"] >= 1
+    assert f1["robot_events"] == f1["human_events"] and f1["f1"] == pytest.approx(1.0)
+    spec = get_robot("shadow_builtin_right")
+    origins = spec.config["target_origin_link_names"]
+    assert origins.count("robot0:S_thtip") == 4

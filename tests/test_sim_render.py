@@ -182,3 +182,90 @@ def test_real_motion_end_to_end_side_by_side(dexmv_npz, dex_urdf_dir, tmp_path, 
 
     summary = json.loads(metrics.read_text())["summary"]
     assert summary["hands"]["right"]["fingertip_error_m"]["mean"] < 0.01
+
+
+def _two_hands(xy_left, xy_right, z=0.35):
+    """(1, 2, 21, 3) world keypoints: two small 'hands' (3 cm blobs) around the given (x, y)."""
+    off = np.random.default_rng(1).uniform(-0.03, 0.03, (21, 3)).astype(np.float32)
+    sj = np.zeros((1, 2, 21, 3), np.float32)
+    sj[0, 0] = np.array([*xy_left, z], np.float32) + off
+    sj[0, 1] = np.array([*xy_right, z], np.float32) + off
+    return sj
+
+
+def _colour_centroid_x(img, hex_colour):
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    mask = np.abs(img.astype(int) - rgb).sum(axis=2) < 60
+    assert mask.sum() > 20, f"no {hex_colour} pixels drawn"
+    return np.nonzero(mask)[1].mean()
+
+
+@pytest.mark.parametrize("camera", ["front", "back", "left"])
+def test_skeleton_panel_shows_the_robot_cameras_viewpoint(scene, renderer, camera):
+    from handx_robot.render import HAND_COLOURS
+    from sim.render import SideBySide, camera_rotation
+
+    sj = _two_hands((-0.15, -0.1), (0.15, 0.1))
+    sbs = SideBySide(sj, 120, 160, R_world_cam=camera_rotation(scene.model, camera))
+    try:
+        panel = sbs.compose(np.zeros((120, 160, 3), np.uint8), 0)[:, 160:]
+    finally:
+        sbs.close()
+    left_x = _colour_centroid_x(panel, HAND_COLOURS["left"])
+    right_x = _colour_centroid_x(panel, HAND_COLOURS["right"])
+    scene.forward()
+    uv = renderer.project(scene.data, camera, sj[0, :, 0])  # where the robot camera sees the two wrists
+    assert abs(uv[0, 0] - uv[1, 0]) > 0.05
+    assert (left_x < right_x) == (uv[0, 0] < uv[1, 0])  # same hand on the same side in both panels
+
+
+def test_project_puts_the_view_centre_in_the_middle_and_hides_points_behind(scene, renderer):
+    scene.forward()
+    cid = renderer.camera_id("front")
+    centre = np.array([0.0, 0.0, 0.35])  # the scene fixture's view_center
+    behind = scene.data.cam_xpos[cid] - 0.5 * (centre - scene.data.cam_xpos[cid])
+    uv = renderer.project(scene.data, "front", np.stack([centre, behind]))
+    np.testing.assert_allclose(uv[0], [0.5, 0.5], atol=1e-6)
+    assert np.isnan(uv[1]).all()
+
+
+def test_hand_labels_name_each_hand_without_overlapping(scene, renderer):
+    from sim.render import LABEL_RGB, hand_labels
+
+    for gap in (0.04, 0.3):  # clapping hands and hands apart
+        for s, x in (("left", -gap / 2), ("right", gap / 2)):
+            scene.set_joint_positions(s, {}, [x, 0.0, 0.35, 1, 0, 0, 0])
+        scene.forward()
+        labels = hand_labels(renderer, scene, "front")
+        assert [t for t, _, _ in labels] == ["left", "right"]  # the front camera sees the left hand on the left
+        assert all(rgb == LABEL_RGB[t] for t, _, rgb in labels)
+        (_, (u0, v0), _), (_, (u1, v1), _) = labels
+        assert u0 + len("left") * 15.0 / renderer.width <= u1 + 1e-9
+        assert 0 <= min(u0, u1, v0, v1) and max(u0, u1, v0, v1) <= 1
+    frame = renderer.render(scene.data, "front", labels)
+    plain = renderer.render(scene.data, "front")
+    assert np.abs(frame.astype(int) - plain.astype(int)).sum(axis=2).astype(bool).sum() > 30  # text drawn
+
+
+def test_side_by_side_rejects_a_non_rotation():
+    from sim.render import SideBySide
+
+    with pytest.raises(ConfigError, match="rotation"):
+        SideBySide(_two_hands((-0.1, 0), (0.1, 0)), 120, 160, R_world_cam=np.ones((3, 3)))
+
+
+def test_side_by_side_marks_the_humans_contacts_in_red():
+    from sim.render import SideBySide
+
+    sj = np.repeat(_two_hands((-0.15, 0.0), (0.15, 0.0)), 12, axis=0)
+    sj[:, 1, 16] = sj[:, 1, 17]  # right thumb tip on the right index tip: a pinch for 0.4 s
+
+    def red_pixels(fps):
+        sbs = SideBySide(sj, 120, 160, fps=fps)
+        try:
+            img = sbs.compose(np.zeros((120, 160, 3), np.uint8), 6)[:, 160:]
+        finally:
+            sbs.close()
+        return int(((img[..., 0] > 180) & (img[..., 1] < 90) & (img[..., 2] < 90)).sum())
+
+    assert red_pixels(30.0) > red_pixels(None) + 10

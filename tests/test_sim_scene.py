@@ -220,3 +220,32 @@ def test_every_urdf_file_in_dex_urdf_builds(dex_urdf_dir):
         assert scene.fingertip_names(side), path.name
         if path.stem.endswith("_glb") and "panda" not in path.stem:
             assert any(".glb ->" in f for f in scene.fixes[side]), path.name
+
+
+@pytest.mark.parametrize("name", ["front", "back", "left", "top", "closeup"])
+def test_fit_camera_distance_fits_the_box_tightly(name):
+    from sim.scene import camera_pose, fit_camera_distance
+
+    lo, hi = np.array([-0.2, 0.1, 0.05]), np.array([0.25, 0.4, 0.3])
+    fovy, aspect, margin = 45.0, 4 / 3, 1.1
+    d = fit_camera_distance(name, lo, hi, fovy, aspect, margin)
+    pos, quat = camera_pose(name, (lo + hi) / 2, d)
+    R = np.zeros(9)
+    mujoco.mju_quat2Mat(R, quat)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    pc = (corners - pos) @ R.reshape(3, 3)
+    depth = -pc[:, 2]
+    assert (depth > 0).all()
+    t = math.tan(math.radians(fovy) / 2)
+    ndc = np.abs(np.stack([pc[:, 0] / (depth * t * aspect), pc[:, 1] / (depth * t)], axis=1))
+    assert ndc.max() <= 1 / margin + 1e-9  # every corner inside, with the margin
+    assert ndc.max() > 0.97 / margin  # and not from needlessly far away
+
+
+def test_fit_camera_distance_rejects_bad_arguments():
+    from sim.scene import fit_camera_distance
+
+    with pytest.raises(ConfigError, match="presets"):
+        fit_camera_distance("fisheye", np.zeros(3), np.ones(3))
+    with pytest.raises(ConfigError, match="margin"):
+        fit_camera_distance("front", np.zeros(3), np.ones(3), margin=0.5)
