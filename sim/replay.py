@@ -358,7 +358,7 @@ def replay(
                         mpos[:] = mpos_seq[j]
                         mquat[:] = mquat_seq[j]
                         step(m, d)
-                    _check_diverged(m, d, frames[k], warn0)
+                    _check_diverged(m, d, frames[k], warn0, motion.fps, bool(contact[k - 1]), float(hh[k - 1]))
                     mujoco.mj_kinematics(m, d)  # positions at the frame time (mj_step leaves them one step old)
                     mujoco.mj_collision(m, d)
                 for s in sides:  # raw copies only: poses and fingertips are derived after the loop
@@ -418,13 +418,27 @@ def replay(
     )
 
 
-def _check_diverged(m: mujoco.MjModel, d: mujoco.MjData, frame: int, warn0: int) -> None:
-    """Raise :class:`SolverError` when the simulation blew up (non-finite state or MuJoCo's bad-qacc reset)."""
+def _check_diverged(
+    m: mujoco.MjModel, d: mujoco.MjData, frame: int, warn0: int, fps: float, touching: bool, hh_depth: float
+) -> None:
+    """Raise :class:`SolverError` when the simulation blew up (non-finite state or MuJoCo's bad-qacc reset).
+
+    Called after the sim steps from motion frame ``frame - 1`` to ``frame``. The time in the message is the
+    motion time of that interval (``frame / fps``): ``d.time`` cannot be used, MuJoCo's bad-qacc handler
+    resets the whole state (time included) to the model's defaults and keeps stepping from there.
+    ``touching`` / ``hh_depth``: hand-hand contact and penetration (m) at frame ``frame - 1``."""
     bad = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) > warn0
     if bad or not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all()):
+        where = (
+            f"the hands were touching ({hh_depth * 1000:.1f} mm penetration); check that the wrist targets do not "
+            "drive the hands deep into each other (SceneConfig.contact_timeconst must not exceed wrist_timeconst)"
+            if touching
+            else "check the model's inertias and the targets' speed"
+        )
         raise SolverError(
-            f"physics diverged before motion frame {frame} (time {d.time:.3f} s): MuJoCo reported unstable "
-            f"accelerations; lower the gains (--bandwidth) or the timestep (--timestep), or check the model's inertias"
+            f"physics diverged between motion frames {frame - 1} and {frame} (motion time {(frame - 1) / fps:.3f}-"
+            f"{frame / fps:.3f} s): MuJoCo reported unstable accelerations and reset the state; {where}; "
+            "or lower the finger gains (--bandwidth) or the timestep (--timestep)"
         )
 
 

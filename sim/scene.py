@@ -39,6 +39,25 @@ Collisions
     hand (the retargeter is responsible for that; it keeps physics fast), except the explicit ``<pair>``
     contacts an MJCF declares (the built-in Shadow's finger-thumb pairs), which are kept.
 
+Contacts vs the wrist weld
+    Both the weld and the contacts are soft constraints solved together; their time constants (``solref``)
+    set who wins when they disagree. MuJoCo's default contact ``solref`` (0.02 s) is 4x slower, i.e. 16x
+    softer, than the weld (0.005 s), so when the wrist targets interpenetrate (a retargeted clap: the robot
+    palms and thumbs are thicker than human hands, the targets overlap by up to ~26 mm) the welds pressed
+    the hands ~10 mm into each other (capsule against capsule: thumbs, wrists); this stack of conflicting
+    stiff constraints made the solver (at its iteration limit) return a wild velocity (1000+ rad/s on a
+    free joint within one step) and MuJoCo reset the state (``mjWARN_BADQACC``). More solver iterations
+    (50), the Euler integrator or the elliptic cone alone did not cure every case; stiffer contacts did.
+    Every colliding geom therefore gets
+    ``SceneConfig.contact_timeconst`` (default: the weld's time constant): as stiff as the arm, contacts
+    stop the hands (penetration ~1-2 mm in the "clap" prompts), the weld stays stretched (the tracking
+    error is reported by the replay metrics). Limit: the weld's force is not capped. It grows with its
+    stretch, so targets that overlap by centimetres still press the hands together with forces no arm
+    would produce (measured: ~600 N for a built-in Shadow clap with 25 mm overlap, ~19 kN for the dex-urdf
+    Shadow "palms together" with ~10 cm overlap), although the replay stays stable and the penetration
+    stays under ~1 cm. A force-limited wrist (site-transmission position actuators to the mocap site with
+    ``forcerange``) would cap it; the retargeter should not produce such overlaps in the first place.
+
 Cameras
     Presets :data:`CAMERA_PRESETS` look at ``SceneConfig.view_center``; ``front`` looks along +y from -y
     (from behind the operator's hands when the human reaches along +y, as the generated HandX motions
@@ -262,6 +281,11 @@ class SceneConfig:
     timestep:        physics step, s (<= 0.002 for replay).
     gains:           finger actuator gains.
     wrist_timeconst: weld time constant pulling each hand onto its wrist target, s (>= 2 * timestep).
+    contact_timeconst: time constant of the hand-hand and hand-environment contacts (geom ``solref``; an
+                     MJCF's own ``<pair>`` contacts keep theirs), s (>= 2 * timestep); ``None`` =
+                     ``wrist_timeconst``. Keep it <= the wrist's:
+                     contacts softer than the weld let the arm push one hand through the other (see
+                     "Contacts vs the wrist weld" in the module docstring).
     floor_height:    floor plane z, m (``None``: no floor).
     table:           optional table.
     view_center:     point the preset cameras look at, m, world.
@@ -279,6 +303,7 @@ class SceneConfig:
     timestep: float = 0.002
     gains: GainConfig = dataclasses.field(default_factory=GainConfig)
     wrist_timeconst: float = 0.005
+    contact_timeconst: float | None = None
     floor_height: float | None = 0.0
     table: TableConfig | None = None
     view_center: tuple[float, float, float] = (0.0, 0.0, 0.3)
@@ -299,6 +324,13 @@ class SceneConfig:
             raise ConfigError(
                 f"SceneConfig.wrist_timeconst must be >= 2 * timestep = {2 * self.timestep} s, "
                 f"got {self.wrist_timeconst!r}"
+            )
+        if self.contact_timeconst is not None and not (
+            np.isfinite(self.contact_timeconst) and self.contact_timeconst >= 2 * self.timestep
+        ):
+            raise ConfigError(
+                f"SceneConfig.contact_timeconst must be None or >= 2 * timestep = {2 * self.timestep} s, "
+                f"got {self.contact_timeconst!r}"
             )
         if self.floor_height is not None and not np.isfinite(self.floor_height):
             raise ConfigError(f"SceneConfig.floor_height must be finite or None, got {self.floor_height!r}")
@@ -1063,6 +1095,16 @@ def _attach_hand(
     return T_base_root
 
 
+def _set_contact_softness(spec: mujoco.MjSpec, config: SceneConfig) -> None:
+    """Give every colliding geom (hand-hand and hand-environment contacts) the contact time constant
+    (``solref``, critically damped; see "Contacts vs the wrist weld" in the module docstring). An MJCF's
+    explicit ``<pair>`` contacts (within one hand) keep the model's own ``solref``."""
+    tc = config.wrist_timeconst if config.contact_timeconst is None else config.contact_timeconst
+    for g in spec.geoms:
+        if g.contype or g.conaffinity:
+            g.solref = [tc, 1.0]
+
+
 def build_scene(hands: Sequence[HandModel] | Mapping[str, HandModel], config: SceneConfig | None = None) -> HandScene:
     """Build a scene with one or two hands (at most one per side) and return its :class:`HandScene`.
 
@@ -1084,6 +1126,7 @@ def build_scene(hands: Sequence[HandModel] | Mapping[str, HandModel], config: Sc
     for hand in sorted(hand_list, key=lambda h: SIDES.index(h.side)):
         robot_spec, robot_model, fixes[hand.side] = load_robot_spec(hand)
         root_pose[hand.side] = _attach_hand(spec, hand, robot_spec, robot_model, config)
+    _set_contact_softness(spec, config)
     try:
         model = _compile(spec, "scene")
     except Exception as exc:

@@ -140,6 +140,9 @@ def test_diverging_physics_is_an_error_not_a_result(dex_urdf_dir, tmp_path, monk
     hands = [HandModel.from_path(dex_urdf_dir / "allegro_hand" / "allegro_hand_right.urdf", "right")]
     stiff = GainConfig(overrides={"joint_2.0": (1e5, 0.0), "joint_3.0": (1e5, 0.0)})  # far beyond 2 ms stability
     scene = build_scene(hands, SceneConfig(gains=stiff))
-    with pytest.raises(SolverError, match="diverged before motion frame"):
+    with pytest.raises(SolverError, match=r"diverged between motion frames (\d+) and \d+ \(motion time ") as err:
         replay(sinusoid_motion(scene, seconds=0.5), scene, physics=True)
+    # the time is the motion's (frame / fps), not MuJoCo's d.time, which its bad-qacc reset sets back to 0
+    k = int(err.value.args[0].split("between motion frames ")[1].split()[0])
+    assert f"motion time {k / 30:.3f}-{(k + 1) / 30:.3f} s" in str(err.value)
     assert scene.model.opt.timestep == pytest.approx(0.002)  # restored after the failure
