@@ -43,6 +43,7 @@ setup(
         "handx_robot.generate",
         "retarget",
         "sim",
+        "sim.backends",
         "ros_nodes",
     ],
     package_data={"retarget": ["configs/*.yml", "configs/*.yaml"]},

@@ -1,0 +1,402 @@
+"""``handx-robot train-tracker`` / ``handx-robot track``: PPO residual tracking policies on the CPU.
+
+train-tracker: PPO (stable-baselines3) on ``HandXTracking-v0`` with observation/reward normalization
+(``VecNormalize``; its statistics are stored in the policy), ``--envs`` parallel processes, policy
+checkpoints (loadable by ``track``), CSV logs (and TensorBoard when the ``tensorboard`` package is
+installed) and progress lines. track: runs a policy (and open-loop PD for comparison) on a robot motion
+from its first frame; writes metrics JSON and an optional video.
+
+Module-level imports stay light (``--help`` is fast); torch / SB3 / MuJoCo load inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from handx_robot.errors import ConfigError, MissingDependencyError
+
+__all__ = [
+    "add_arguments_train_tracker",
+    "run_train_tracker",
+    "add_arguments_track",
+    "run_track",
+    "TrainSettings",
+    "TrainResult",
+    "train_tracker",
+    "track_motion",
+]
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------ train
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """PPO settings. steps: total env steps; envs: parallel env processes (1 = in-process);
+    n_steps: rollout length per env; batch_size, epochs, learning_rate, gamma, gae_lambda, clip_range,
+    ent_coef: PPO; net_arch: hidden sizes of actor and critic; log_std_init: initial log std of the
+    Gaussian policy (small: residuals start near 0); target_kl: stop an update's epochs when the
+    approximate KL exceeds it (essential with a small std, where tiny mean shifts are large KL steps;
+    None = off); checkpoint_every: env steps between checkpoints
+    (0 = none); time_limit_s: stop training after this wall time (None = run all steps); seed."""
+
+    steps: int = 300_000
+    envs: int = 1
+    n_steps: int = 1024
+    batch_size: int = 256
+    epochs: int = 5
+    learning_rate: float = 1e-4
+    gamma: float = 0.95
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    net_arch: tuple[int, ...] = (256, 256)
+    log_std_init: float = -2.0
+    target_kl: float | None = 0.03
+    checkpoint_every: int = 50_000
+    time_limit_s: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "envs", "n_steps", "batch_size", "epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"TrainSettings.{name} must be >= 1, got {getattr(self, name)!r}")
+        if (self.n_steps * self.envs) < self.batch_size:
+            raise ConfigError(
+                f"TrainSettings: n_steps * envs = {self.n_steps * self.envs} < batch_size {self.batch_size}; "
+                "lower --batch-size or raise --n-steps"
+            )
+        if not self.net_arch or any(int(n) < 1 for n in self.net_arch):
+            raise ConfigError(f"TrainSettings.net_arch must be positive layer sizes, got {self.net_arch!r}")
+        for name in ("learning_rate", "clip_range"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ConfigError(f"TrainSettings.{name} must be > 0, got {getattr(self, name)!r}")
+        if not (0 < self.gamma <= 1 and 0 < self.gae_lambda <= 1):
+            raise ConfigError("TrainSettings: gamma and gae_lambda must be in (0, 1]")
+        if self.time_limit_s is not None and not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
+            raise ConfigError(f"TrainSettings.time_limit_s must be > 0 s or None, got {self.time_limit_s!r}")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """policy_path: the saved policy; log_dir: CSV (``progress.csv``) / TensorBoard logs and checkpoints;
+    history: one dict per PPO iteration (the CSV rows); wall_s: training time."""
+
+    policy_path: Path
+    log_dir: Path
+    history: list[dict]
+    wall_s: float
+    model: Any = None
+
+
+def _make_env_fn(motions, robots, config, seed: int):
+    def make():
+        from stable_baselines3.common.monitor import Monitor
+
+        from sim.tracking_env import HandXTrackingEnv
+
+        env = HandXTrackingEnv(motions, robots=robots, config=config)
+        env.reset(seed=seed)
+        return Monitor(env)
+
+    return make
+
+
+def _read_csv(path: Path) -> list[dict]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = []
+        for row in csv.DictReader(f):
+            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+        return rows
+
+
+def train_tracker(
+    motions: Sequence,
+    output: str | os.PathLike,
+    robots: Mapping[str, str] | None = None,
+    config=None,
+    settings: TrainSettings | None = None,
+    log_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a residual tracking policy with PPO and save it (with metadata) to ``output``.
+
+    motions: RobotMotion objects or robot-motion ``.npz`` paths (the training clips).
+    config:  :class:`sim.tracking_env.TrackingConfig` (default settings if None).
+    """
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+    from sim.policy_export import save_policy
+    from sim.tracking_env import HandXTrackingEnv, TrackingConfig, load_motions
+
+    settings = settings or TrainSettings()
+    config = config or TrackingConfig()
+    output = Path(output)
+    if output.suffix != ".zip":
+        raise ConfigError(f"-o {output}: a policy file must end in .zip")
+    clips = load_motions(motions)  # errors for missing files before any process starts
+    probe = HandXTrackingEnv([m for _, m in clips], robots=robots, config=config)
+    signature, robots = probe.signature(), dict(probe.robots)
+    probe.close()
+    names = [n for n, _ in clips]
+    motion_objs = [m for _, m in clips]
+    log_dir = Path(log_dir) if log_dir is not None else output.with_name(output.stem + "_logs")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    fns = [_make_env_fn(motion_objs, robots, config, settings.seed + i) for i in range(settings.envs)]
+    venv = SubprocVecEnv(fns) if settings.envs > 1 else DummyVecEnv(fns)
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=settings.gamma)
+    venv.seed(settings.seed)
+    model = PPO(
+        "MlpPolicy", venv, n_steps=settings.n_steps, batch_size=settings.batch_size, n_epochs=settings.epochs,
+        learning_rate=settings.learning_rate, gamma=settings.gamma, gae_lambda=settings.gae_lambda,
+        clip_range=settings.clip_range, ent_coef=settings.ent_coef, target_kl=settings.target_kl, seed=settings.seed,
+        device="cpu", verbose=0,
+        policy_kwargs={"net_arch": {"pi": list(settings.net_arch), "vf": list(settings.net_arch)},
+                       "log_std_init": settings.log_std_init, "activation_fn": torch.nn.Tanh},
+    )
+    formats = ["csv"]
+    try:
+        import tensorboard  # noqa: F401
+
+        formats.append("tensorboard")
+    except ImportError:
+        log.info("tensorboard is not installed: CSV logs only (pip install tensorboard for TensorBoard logs)")
+    model.set_logger(configure(str(log_dir), formats))
+    training_meta = {
+        "motions": names, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(settings).items()},
+        "algorithm": "PPO (stable-baselines3)",
+    }
+    t0 = time.perf_counter()
+
+    def save(path: Path, steps: int) -> Path:
+        meta = dict(training_meta, steps=int(steps), wall_s=round(time.perf_counter() - t0, 1))
+        return save_policy(model, path, signature, config.to_dict(), obs_rms=venv.obs_rms, clip_obs=venv.clip_obs,
+                           epsilon=venv.epsilon, training=meta)
+
+    class Progress(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.rewards: list[float] = []
+            self.tips: list[float] = []
+            self.next_ckpt = settings.checkpoint_every
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "tip_error" in info and "reward_tip" in info:
+                    self.rewards.append(sum(v for k, v in info.items() if k.startswith("reward_")))
+                    self.tips.append(info["tip_error"])
+            if settings.checkpoint_every and self.num_timesteps >= self.next_ckpt:
+                p = save(log_dir / "checkpoints" / f"policy_{self.num_timesteps}.zip", self.num_timesteps)
+                log.info("checkpoint %s", p)
+                self.next_ckpt += settings.checkpoint_every
+            if settings.time_limit_s is not None and time.perf_counter() - t0 > settings.time_limit_s:
+                log.info("time limit of %.0f s reached at %d steps; stopping", settings.time_limit_s, self.num_timesteps)
+                return False
+            return True
+
+        def _on_rollout_end(self) -> None:
+            if not self.rewards:
+                return
+            r, tip = float(sum(self.rewards) / len(self.rewards)), float(sum(self.tips) / len(self.tips))
+            self.logger.record("tracking/step_reward", r)
+            self.logger.record("tracking/tip_error_m", tip)
+            el = time.perf_counter() - t0
+            fps = self.num_timesteps / max(el, 1e-9)
+            if progress:
+                log.info(
+                    "steps %d/%d  %.0f steps/s  step reward %.3f  tip error %.1f mm  ETA %.0f s",
+                    self.num_timesteps, settings.steps, fps, r, 1000 * tip, (settings.steps - self.num_timesteps) / max(fps, 1e-9),
+                )
+            self.rewards.clear()
+            self.tips.clear()
+
+    try:
+        model.learn(total_timesteps=settings.steps, callback=Progress(), log_interval=1)
+        wall = time.perf_counter() - t0
+        path = save(output, model.num_timesteps)
+    finally:
+        venv.close()
+    log.info("saved %s (%d steps, %.0f s); logs in %s", path, model.num_timesteps, wall, log_dir)
+    return TrainResult(policy_path=path, log_dir=log_dir, history=_read_csv(log_dir / "progress.csv"), wall_s=wall, model=model)
+
+
+def _robots_arg(args) -> dict[str, str] | None:
+    if not args.robot:
+        return None
+    from handx_robot.motion import SIDES
+    from retarget.robots import resolve_robot_ids
+
+    out: dict[str, str] = {}
+    for item in ",".join(args.robot).split(","):
+        if item.strip():
+            out.update(resolve_robot_ids(item.strip(), None, None, assets=args.assets, present=SIDES))
+    return out
+
+
+def _only_motion_sides(robots: dict[str, str] | None, motions) -> dict[str, str] | None:
+    """Keep the robots of the sides the motions have (a family shorthand names both)."""
+    if robots is None:
+        return None
+    from sim.tracking_env import load_motions
+
+    sides = set(load_motions(motions)[0][1].sides)
+    return {s: r for s, r in robots.items() if s in sides}
+
+
+def add_arguments_train_tracker(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--motions", nargs="+", required=True, metavar="FILE", help="robot motion .npz files (training clips)")
+    p.add_argument("--robot", action="append", metavar="ID",
+                   help="robot id(s) or family (shadow, shadow_builtin); must match the motions (default: the motions' robots)")
+    p.add_argument("--assets", help="robot asset directory (dex-urdf layout)")
+    p.add_argument("-o", "--output", required=True, help="policy .zip to write")
+    p.add_argument("--steps", type=int, default=TrainSettings.steps, help="total env steps (default %(default)s)")
+    p.add_argument("--envs", type=int, default=1, help="parallel env processes (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--horizon", type=int, default=3, help="reference frames ahead in the observation (K)")
+    p.add_argument("--n-steps", type=int, default=TrainSettings.n_steps, help="PPO rollout length per env")
+    p.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
+    p.add_argument("--epochs", type=int, default=TrainSettings.epochs)
+    p.add_argument("--lr", type=float, default=TrainSettings.learning_rate)
+    p.add_argument("--net", default="256,256", help="hidden layer sizes, comma-separated")
+    p.add_argument("--episode-frames", type=int, help="max frames per training episode (default: to the clip end)")
+    p.add_argument("--time-limit", type=float, metavar="S", help="stop training after S seconds of wall time")
+    p.add_argument("--checkpoint-every", type=int, default=TrainSettings.checkpoint_every, help="env steps; 0 = none")
+    p.add_argument("--log-dir", help="CSV/TensorBoard logs and checkpoints (default: OUTPUT_logs/)")
+    p.add_argument("--torchscript", metavar="FILE", help="also export the policy to TorchScript (.pt)")
+
+
+def run_train_tracker(args) -> int:
+    from sim.tracking_env import TrackingConfig
+
+    try:
+        net = tuple(int(v) for v in str(args.net).split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--net {args.net!r}: give comma-separated layer sizes, e.g. 256,256") from None
+    settings = TrainSettings(
+        steps=args.steps, envs=args.envs, n_steps=args.n_steps, batch_size=args.batch_size, epochs=args.epochs,
+        learning_rate=args.lr, net_arch=net, checkpoint_every=args.checkpoint_every, seed=args.seed,
+        time_limit_s=args.time_limit,
+    )
+    config = TrackingConfig(horizon=args.horizon, episode_frames=args.episode_frames)
+    robots = _only_motion_sides(_robots_arg(args), args.motions)
+    result = train_tracker(args.motions, args.output, robots=robots, config=config, settings=settings, log_dir=args.log_dir)
+    print(f"policy: {result.policy_path}  ({result.wall_s:.0f} s; logs: {result.log_dir})")
+    if args.torchscript:
+        from sim.policy_export import export_torchscript, load_policy
+
+        out = export_torchscript(load_policy(result.policy_path), args.torchscript)
+        print(f"torchscript: {out} (+ {out.name}.json)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ track
+def track_motion(motion, policy_path: str | os.PathLike | None, *, assets=None, start: int = 0,
+                 video: str | os.PathLike | None = None, camera: str | None = None, size=(640, 480),
+                 open_loop: bool = True) -> dict:
+    """Track ``motion`` (RobotMotion or .npz path) from ``start`` with a policy and/or open-loop PD.
+
+    Returns ``{"policy": summary, "open_loop": summary, "policy_file": ...}`` (summaries of
+    :class:`sim.tracking_env.Rollout`); the video shows the policy rollout (open-loop without a policy).
+    """
+    from sim.policy_export import check_compatible, load_policy
+    from sim.tracking_env import HandXTrackingEnv, TrackingConfig, load_motions, rollout
+
+    clips = load_motions(motion)
+    policy = load_policy(policy_path) if policy_path is not None else None
+    if policy is not None:
+        cfg = TrackingConfig.from_dict(policy.meta["tracking_config"])
+        cfg = dataclasses.replace(cfg, random_start=False, episode_frames=None)
+    else:
+        cfg = TrackingConfig(random_start=False)
+    env = HandXTrackingEnv([m for _, m in clips], config=cfg, assets=assets, camera=camera,
+                           render_mode="rgb_array" if video else None, render_size=tuple(size))
+    if policy is not None:
+        check_compatible(policy.meta, env.signature(), policy_path)
+    T = int(env.bank.lengths[0])
+    if not 0 <= start <= T - 2:
+        raise ConfigError(f"--start {start}: the motion has {T} frames; allowed 0..{T - 2}")
+    out: dict[str, Any] = {"motion": clips[0][0], "policy_file": None if policy_path is None else str(policy_path)}
+    frames: list = []
+    grab = (lambda e: frames.append(e.render())) if video else None
+    if policy is not None:
+        out["policy"] = rollout(env, policy, 0, start, on_step=grab).summary()
+    if open_loop or policy is None:
+        out["open_loop"] = rollout(env, None, 0, start, on_step=grab if policy is None else None).summary()
+    if video:
+        _write_video(frames, video, fps=1.0 / env.backend.layout.control_dt)
+        out["video"] = str(video)
+    env.close()
+    return out
+
+
+def _write_video(frames: list, path: str | os.PathLike, fps: float) -> Path:
+    try:
+        import imageio.v2 as imageio
+    except ImportError as exc:  # pragma: no cover - in requirements
+        raise MissingDependencyError(f"--video needs imageio + imageio-ffmpeg ({exc})") from exc
+    from handx_robot.motion import atomic_write
+
+    def write(tmp: str) -> None:
+        with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=8) as w:
+            for f in frames:
+                w.append_data(f)
+
+    return atomic_write(Path(path), write)
+
+
+def add_arguments_track(p: argparse.ArgumentParser) -> None:
+    p.add_argument("motion", help="robot motion .npz (from `handx-robot retarget`)")
+    p.add_argument("--policy", help="policy .zip from `handx-robot train-tracker` (omit: open-loop PD only)")
+    p.add_argument("--video", help="write an .mp4 of the tracked motion")
+    p.add_argument("--metrics", help="write metrics JSON (policy and open-loop PD)")
+    p.add_argument("--start", type=int, default=0, help="first motion frame (default 0)")
+    p.add_argument("--camera", help="scene camera for the video (front, back, left, right, top, closeup)")
+    p.add_argument("--size", default="640x480", help="video size WxH (default %(default)s)")
+    p.add_argument("--assets", help="robot asset directory (dex-urdf layout)")
+    p.add_argument("--no-open-loop", action="store_true", help="skip the open-loop PD comparison")
+
+
+def run_track(args) -> int:
+    if args.video and not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco is imported
+    try:
+        w, h = (int(v) for v in str(args.size).lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size {args.size!r}: give WxH, e.g. 640x480") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise ConfigError(f"--size {args.size}: width and height must be in [16, 4096]")
+    out = track_motion(args.motion, args.policy, assets=args.assets, start=args.start, video=args.video,
+                       camera=args.camera, size=(w, h), open_loop=not args.no_open_loop)
+    for key in ("policy", "open_loop"):
+        if key in out:
+            s = out[key]
+            f1 = s["contact_f1"]["f1"]
+            print(f"{key:>9}: {s['steps']}/{s['clip_frames'] - 1} steps, success {s['success']}, "
+                  f"tip error {1000 * s['mean_tip_error_m']:.1f} mm, wrist error {1000 * s['mean_wrist_pos_error_m']:.1f} mm, "
+                  f"contact F1 {f1:.2f}")
+    if args.metrics:
+        from handx_robot.motion import atomic_write
+
+        atomic_write(Path(args.metrics), lambda tmp: Path(tmp).write_text(json.dumps(out, indent=2)))
+        print(f"metrics: {args.metrics}")
+    if args.video:
+        print(f"video: {args.video}")
+    return 0

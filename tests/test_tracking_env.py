@@ -1,0 +1,275 @@
+"""HandXTracking-v0: Gymnasium / SB3 env checks, observation/action/reward semantics, backends, bad input.
+
+Real MuJoCo scenes of the two built-in Shadow hands (gymnasium-robotics MJCF) and smooth sinusoid
+clips inside the joint limits (no retargeter involved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from handx_robot.errors import (
+    ConfigError,
+    HandXError,
+    MissingDependencyError,
+    MotionFormatError,
+    MotionValueError,
+)
+from retarget.robot_motion import RobotMotion, save_robot_motion
+from sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
+from sim.replay import sinusoid_motion
+from sim.scene import HandModel, build_scene
+from sim.tracking_env import (
+    ENV_ID,
+    HandXTrackingEnv,
+    RobotMismatchError,
+    TrackingConfig,
+    quat_conj,
+    quat_from_rotvec,
+    quat_mul,
+    quat_to_rotvec,
+    rollout,
+)
+
+ROBOTS = ("shadow_builtin_left", "shadow_builtin_right")
+
+
+@pytest.fixture(scope="module")
+def hands():
+    return [HandModel.from_registry(r) for r in ROBOTS]
+
+
+@pytest.fixture(scope="module")
+def clips(hands):
+    scene = build_scene(hands)
+    return [sinusoid_motion(scene, seconds=1.0, seed=0), sinusoid_motion(scene, seconds=1.2, seed=1, frequency_hz=0.8)]
+
+
+@pytest.fixture(scope="module")
+def env(clips):
+    e = HandXTrackingEnv(clips)
+    yield e
+    e.close()
+
+
+def _replace_hand(motion: RobotMotion, side: str, **changes) -> RobotMotion:
+    hands = dict(motion.hands)
+    hands[side] = dataclasses.replace(hands[side], **changes)
+    return dataclasses.replace(motion, hands=hands)
+
+
+# ------------------------------------------------------------------------------------- API checks
+def test_registered_with_gymnasium():
+    assert gym.spec(ENV_ID).entry_point == "sim.tracking_env:HandXTrackingEnv"
+
+
+def test_gymnasium_and_sb3_check_env(clips):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(ENV_ID, motions=clips)
+    check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
+    assert env.observation_space.shape == (env.unwrapped.task.obs_dim,)
+    env.close()
+
+
+def test_vector_env(clips):
+    venv = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="sync", motions=clips)
+    obs, info = venv.reset(seed=[1, 2])
+    assert obs.shape == (2, venv.single_observation_space.shape[0])
+    for _ in range(3):
+        obs, rew, term, trunc, info = venv.step(np.zeros((2, venv.single_action_space.shape[0]), np.float32))
+    assert rew.shape == (2,) and np.all(np.isfinite(rew)) and np.all(np.isfinite(obs))
+    assert "tip_error" in info and info["tip_error"].shape == (2,)
+    venv.close()
+
+
+def test_reset_seeding_and_random_starts(env):
+    o1, i1 = env.reset(seed=7)
+    o2, i2 = env.reset(seed=7)
+    np.testing.assert_array_equal(o1, o2)
+    assert (i1["clip"], i1["frame"]) == (i2["clip"], i2["frame"])
+    starts = {(env.reset(seed=s)[1]["clip"], env.reset(seed=s)[1]["frame"]) for s in range(8)}
+    assert len(starts) > 3  # random clip and start frame
+    with pytest.raises(ConfigError, match="start"):
+        env.reset(options={"clip": 0, "start": 10_000})
+
+
+# ------------------------------------------------------------------------------------- semantics
+def test_observation_layout_and_values_at_reset(env, clips):
+    task = env.task
+    assert task.obs_fields[0].start == 0 and task.obs_fields[-1].stop == env.observation_space.shape[0]
+    assert all(a.stop == b.start for a, b in zip(task.obs_fields, task.obs_fields[1:]))
+    table = env.observation_table()
+    assert "right_tip_err" in table and "ref3_left_drot" in table and "phase" in table
+    obs, info = env.reset(options={"clip": 1, "start": 5})
+    f = {x.name: obs[x.start : x.stop] for x in task.obs_fields}
+    # teleported onto the reference: no fingertip error, reference joint deltas are the reference's own steps
+    np.testing.assert_allclose(f["left_tip_err"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(f["right_tip_err"], 0.0, atol=1e-6)
+    ref_q = clips[1].hands["right"].reordered(env.backend.scene.actuated_joint_names("right"))
+    np.testing.assert_allclose(f["ref1_right_dq"], ref_q[6] - ref_q[5], atol=1e-5)
+    np.testing.assert_allclose(f["ref2_right_dq"], ref_q[7] - ref_q[5], atol=1e-5)
+    np.testing.assert_allclose(f["right_wrist_pos"], clips[1].hands["right"].wrist_pose[5, :3], atol=1e-6)
+    assert f["phase"][0] == pytest.approx(5 / (clips[1].num_frames - 1))
+
+
+def test_zero_action_tracks_and_reward_terms_sum(env):
+    r = rollout(env, None, clip=0, start=0)
+    assert r.success and len(r.frames) == env.bank.lengths[0] - 1
+    assert r.tip_error.mean() < 0.01  # open-loop PD follows a smooth clip within 1 cm
+    env.reset(options={"clip": 0, "start": 0})
+    _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    terms = [k for k in info if k.startswith("reward_")]
+    assert set(terms) == {"reward_joint", "reward_tip", "reward_wrist", "reward_contact", "reward_smooth"}
+    assert reward == pytest.approx(sum(info[k] for k in terms))
+    assert 0 < info["reward_tip"] <= env.config.w_tip
+
+
+def test_residual_action_offsets_targets_by_name(env, clips):
+    env.reset(options={"clip": 0, "start": 3})
+    names = env.backend.scene.actuated_joint_names("right")
+    fields = {f.name: f for f in env.task.act_fields}
+    j = names.index("robot0:FFJ2")
+    a = np.zeros(env.action_space.shape, np.float32)
+    a[fields["right_dq"].start + j] = -0.5
+    a[fields["left_dpos"].start + 2] = 1.0
+    env.task.apply_action(a[None])
+    d, m = env.backend.datas[0], env.backend.model
+    ref = clips[0].hands["right"].column("robot0:FFJ2")[4]
+    lo, hi = m.actuator_ctrlrange[m.actuator("right/robot0:FFJ2").id]
+    assert d.ctrl[m.actuator("right/robot0:FFJ2").id] == pytest.approx(np.clip(ref - 0.5 * env.config.finger_action_scale, lo, hi))
+    mocap = m.body_mocapid[m.body("handx/left/wrist_target").id]
+    expected = clips[0].hands["left"].wrist_pose[4, 2] + env.config.wrist_pos_action_scale
+    assert d.mocap_pos[mocap, 2] == pytest.approx(expected)
+    with pytest.raises(MotionValueError, match="NaN"):
+        env.step(np.full(env.action_space.shape, np.nan, np.float32))
+
+
+def test_constant_residual_offsets_the_simulated_joint(env, clips):
+    """In physics, a held residual of -0.5 on FFJ3 settles the joint about 0.5 * scale below the reference."""
+    env.reset(options={"clip": 1, "start": 0})
+    j = env.backend.scene.actuated_joint_names("right").index("robot0:FFJ3")
+    a = np.zeros(env.action_space.shape, np.float32)
+    a[{f.name: f for f in env.task.act_fields}["right_dq"].start + j] = -0.5
+    for _ in range(15):
+        env.step(a)
+    q = env.backend.read_state().qpos["right"][0, env.backend.layout.hands["right"].joint_names.index("robot0:FFJ3")]
+    ref = clips[1].hands["right"].column("robot0:FFJ3")[15]
+    assert q - ref == pytest.approx(-0.5 * env.config.finger_action_scale, abs=0.03)
+
+
+def test_termination_when_lost_for_sustained_time(clips):
+    cfg = TrackingConfig(terminate_tip_error=1e-4, terminate_after_s=2 / 30, random_start=False)
+    env = HandXTrackingEnv(clips[:1], config=cfg)
+    env.reset(seed=0)
+    a = np.ones(env.action_space.shape, np.float32)
+    done = [env.step(a)[2] for _ in range(3)]
+    assert done[:1] == [False] and any(done[1:])
+    cfg = dataclasses.replace(cfg, terminate_tip_error=1.0, episode_frames=4)
+    env = HandXTrackingEnv(clips[:1], config=cfg)
+    env.reset(seed=0)
+    out = [env.step(np.zeros(env.action_space.shape, np.float32)) for _ in range(4)]
+    assert [o[3] for o in out] == [False, False, False, True] and not any(o[2] for o in out)
+
+
+# ------------------------------------------------------------------------------------- backends
+def test_mujoco_backend_batch_matches_single(hands, clips):
+    single = MujocoBackend(hands, num_envs=1)
+    batch = MujocoBackend(hands, num_envs=2)
+    assert single.layout.physics_dt == pytest.approx(1 / 30 / 6)
+    lay = batch.layout
+    m = clips[0]
+    q = {s: np.stack([np.zeros(len(lay.hands[s].joint_names))] * 2) for s in lay.sides}
+    for s in lay.sides:
+        for i, n in enumerate(lay.hands[s].joint_names):
+            if n in m.hands[s].joint_names:
+                q[s][:, i] = m.hands[s].column(n)[0]
+    w = {s: np.stack([m.hands[s].wrist_pose[0]] * 2) for s in lay.sides}
+    w2 = {s: w[s].copy() for s in lay.sides}
+    for s in lay.sides:
+        w2[s][1, 2] += 0.05  # env 1 is 5 cm higher
+    zero = {s: np.zeros_like(q[s]) for s in lay.sides}
+    batch.set_state(None, q, zero, w2)
+    single.set_state(None, {s: q[s][:1] for s in lay.sides}, {s: zero[s][:1] for s in lay.sides}, {s: w[s][:1] for s in lay.sides})
+    tgt = {s: q[s][:, lay.hands[s].actuated_index] for s in lay.sides}
+    batch.set_targets(tgt, w2)
+    single.set_targets({s: tgt[s][:1] for s in lay.sides}, {s: w[s][:1] for s in lay.sides})
+    for _ in range(3):
+        batch.step()
+        single.step()
+    a, b = batch.read_state(), single.read_state()
+    np.testing.assert_allclose(a.qpos["right"][0], b.qpos["right"][0], atol=1e-9)
+    np.testing.assert_allclose(a.fingertips["left"][1] - a.fingertips["left"][0], np.tile([0, 0, 0.05], (5, 1)), atol=2e-3)
+    assert not a.unstable.any() and a.hand_contact.shape == (2,)
+    kin = single.kinematics({s: q[s][:1] for s in lay.sides}, {s: w[s][:1] for s in lay.sides})
+    single.set_state(None, {s: q[s][:1] for s in lay.sides}, {s: zero[s][:1] for s in lay.sides}, {s: w[s][:1] for s in lay.sides})
+    for s in lay.sides:  # kinematics agrees with the scene's own fingertip computation
+        np.testing.assert_allclose(kin.fingertips[s][0], single.scene.fingertip_array(s, single.datas[0]), atol=1e-9)
+
+
+def test_backend_config_rejects_unstable_settings():
+    with pytest.raises(ConfigError, match="substeps"):
+        MujocoBackendConfig(control_dt=1 / 30, substeps=2)
+    with pytest.raises(ConfigError, match="bandwidth"):
+        MujocoBackendConfig(control_dt=1 / 30, substeps=4, bandwidth_hz=40)
+
+
+def test_isaacgym_backend_is_lazy_and_explains(hands):
+    import sys
+
+    from sim.backends import BACKENDS
+    from sim.backends.isaacgym_backend import IsaacGymBackend
+
+    assert "isaacgym" not in sys.modules and "isaacgym" in BACKENDS
+    with pytest.raises(MissingDependencyError, match="Isaac Gym"):
+        IsaacGymBackend(hands, num_envs=2)
+
+
+# ------------------------------------------------------------------------------------- bad input
+def test_robot_mismatch_is_a_clear_error(clips):
+    other = _replace_hand(clips[0], "right", robot="allegro_right")
+    with pytest.raises(RobotMismatchError, match="allegro_right") as exc:
+        HandXTrackingEnv([clips[0], other])
+    assert isinstance(exc.value, HandXError) and "Retarget" in str(exc.value)
+    one_hand = dataclasses.replace(clips[0], hands={"right": clips[0].hands["right"]})
+    with pytest.raises(RobotMismatchError, match="hands"):
+        HandXTrackingEnv([clips[0], one_hand])
+
+
+def test_joint_mismatch_lists_missing_joints(clips):
+    h = clips[0].hands["right"]
+    keep = [n for n in h.joint_names if n != "robot0:FFJ2"]
+    bad = _replace_hand(clips[0], "right", joint_names=tuple(keep), qpos=h.reordered(keep))
+    with pytest.raises(RobotMismatchError, match="robot0:FFJ2"):
+        HandXTrackingEnv([bad])
+
+
+def test_missing_motion_file_and_fps_mismatch(tmp_path, clips):
+    with pytest.raises(MotionFormatError, match="nope.npz"):
+        HandXTrackingEnv([str(tmp_path / "nope.npz")])
+    save_robot_motion(clips[0], tmp_path / "a.npz")
+    env = HandXTrackingEnv([str(tmp_path / "a.npz")])  # a file works like an object
+    assert env.bank.names == [str(tmp_path / "a.npz")]
+    fast = dataclasses.replace(clips[1], fps=60.0)
+    with pytest.raises(ConfigError, match="fps"):
+        HandXTrackingEnv([clips[0], fast])
+
+
+def test_quaternion_helpers_match_scipy():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(20, 3))
+    q = quat_from_rotvec(v)
+    np.testing.assert_allclose(q, Rotation.from_rotvec(v).as_quat(scalar_first=True), atol=1e-12)
+    r = Rotation.from_quat(q, scalar_first=True)
+    np.testing.assert_allclose(quat_to_rotvec(q), r.as_rotvec(), atol=1e-10)
+    p = quat_mul(q, quat_conj(q[::-1]))
+    np.testing.assert_allclose(np.abs(p), np.abs((r * r[::-1].inv()).as_quat(scalar_first=True)), atol=1e-12)
+    np.testing.assert_allclose(quat_to_rotvec(np.array([1.0, 0, 0, 0])), 0.0)

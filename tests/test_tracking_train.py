@@ -1,0 +1,129 @@
+"""PPO residual tracking: a short seeded training run, policy files, TorchScript export, the CLI."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from handx_robot.cli import main
+from handx_robot.errors import ModelLoadError
+from retarget.robot_motion import save_robot_motion
+from sim.cli_tracking import TrainSettings, train_tracker
+from sim.policy_export import (
+    META_MEMBER,
+    PolicyMismatchError,
+    check_compatible,
+    export_torchscript,
+    load_policy,
+)
+from sim.replay import sinusoid_motion
+from sim.scene import HandModel, build_scene
+from sim.tracking_env import HandXTrackingEnv, RobotMismatchError, TrackingConfig
+
+SETTINGS = TrainSettings(steps=768, n_steps=128, batch_size=64, epochs=3, net_arch=(32, 32), checkpoint_every=384, seed=0)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    scene = build_scene([HandModel.from_registry("shadow_builtin_left"), HandModel.from_registry("shadow_builtin_right")])
+    return [sinusoid_motion(scene, seconds=1.0, seed=s, frequency_hz=0.5 + 0.3 * s) for s in range(2)]
+
+
+@pytest.fixture(scope="module")
+def trained(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ppo") / "policy.zip"
+    return train_tracker(clips, out, settings=SETTINGS, progress=False)
+
+
+def test_short_ppo_run_moves_loss_and_reward(trained):
+    rows = trained.history
+    assert len(rows) == SETTINGS.steps // SETTINGS.n_steps
+    losses = [r["train/loss"] for r in rows if r.get("train/loss") is not None]
+    rewards = [r["tracking/step_reward"] for r in rows if r.get("tracking/step_reward") is not None]
+    assert len(losses) >= 4 and all(np.isfinite(losses))
+    assert max(losses) - min(losses) > 1e-3  # the loss moves between updates
+    assert len(rewards) == len(rows) and max(rewards) - min(rewards) > 1e-4  # so does the step reward
+    assert all(0 < r < 1.0 for r in rewards)  # weighted kernels: at most w_joint + w_tip + w_wrist + w_contact = 1
+    assert trained.model.num_timesteps == SETTINGS.steps
+    assert (trained.log_dir / "progress.csv").is_file()
+    ckpts = sorted((trained.log_dir / "checkpoints").glob("policy_*.zip"))
+    assert [p.name for p in ckpts] == ["policy_384.zip", "policy_768.zip"]
+    assert load_policy(ckpts[0]).meta["training"]["steps"] == 384
+
+
+def test_policy_file_matches_sb3_and_torchscript(trained, clips, tmp_path):
+    import torch
+    from stable_baselines3 import PPO
+
+    policy = load_policy(trained.policy_path)
+    meta = policy.meta
+    assert meta["signature"]["robots"] == {"left": "shadow_builtin_left", "right": "shadow_builtin_right"}
+    assert meta["signature"]["horizon"] == 3 and meta["obs_norm"] is not None
+    env = HandXTrackingEnv(clips)
+    obs = np.stack([env.reset(seed=s)[0] for s in range(5)])
+    norm = meta["obs_norm"]
+    obs_n = np.clip((obs - np.array(norm["mean"])) / np.sqrt(np.array(norm["var"]) + norm["epsilon"]), -norm["clip"], norm["clip"])
+    sb3_actions, _ = PPO.load(trained.policy_path, device="cpu").predict(obs_n.astype(np.float32), deterministic=True)
+    np.testing.assert_allclose(policy(obs), sb3_actions, atol=1e-5)
+    np.testing.assert_allclose(policy(obs[0]), sb3_actions[0], atol=1e-5)
+    ts = export_torchscript(policy, tmp_path / "actor.pt")
+    module = torch.jit.load(str(ts))
+    np.testing.assert_allclose(module(torch.as_tensor(obs)).numpy(), sb3_actions, atol=1e-5)
+    assert json.loads((tmp_path / "actor.pt.json").read_text())["signature"] == meta["signature"]
+
+
+def test_policy_layout_and_robot_checks(trained, clips, tmp_path):
+    policy = load_policy(trained.policy_path)
+    env_k2 = HandXTrackingEnv(clips, config=TrackingConfig(horizon=2))
+    with pytest.raises(PolicyMismatchError, match="horizon"):
+        check_compatible(policy.meta, env_k2.signature(), trained.policy_path)
+    other = dict(policy.meta, signature=dict(policy.meta["signature"], robots={"right": "allegro_right"}))
+    with pytest.raises(RobotMismatchError, match="allegro_right"):
+        check_compatible(other, env_k2.signature(), "p.zip")
+    with pytest.raises(PolicyMismatchError, match="observation"):
+        policy(np.zeros(10, np.float32))
+    # a plain SB3 zip (no layout), a missing file, a non-zip
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(trained.policy_path) as src, zipfile.ZipFile(plain, "w") as dst:
+        for name in src.namelist():
+            if name != META_MEMBER:
+                dst.writestr(name, src.read(name))
+    with pytest.raises(ModelLoadError, match="not a handx-robot tracking policy"):
+        load_policy(plain)
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_policy(tmp_path / "missing.zip")
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(ModelLoadError, match="not a zip"):
+        load_policy(tmp_path / "junk.zip")
+
+
+def test_cli_track_writes_metrics_and_video(trained, clips, tmp_path, capsys):
+    npz = save_robot_motion(clips[0], tmp_path / "clip.npz")
+    rc = main(["track", str(npz), "--policy", str(trained.policy_path), "--metrics", str(tmp_path / "m.json"),
+               "--video", str(tmp_path / "v.mp4"), "--size", "160x120"])
+    assert rc == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    for key in ("policy", "open_loop"):
+        assert m[key]["steps"] == clips[0].num_frames - 1
+        assert 0 <= m[key]["mean_tip_error_m"] < 0.05 and m[key]["contact_f1"]["f1"] is not None
+    assert (tmp_path / "v.mp4").stat().st_size > 1000
+    assert "tip error" in capsys.readouterr().out
+
+
+def test_cli_train_tracker_end_to_end_and_bad_input(clips, tmp_path, capsys):
+    paths = [str(save_robot_motion(c, tmp_path / f"c{i}.npz")) for i, c in enumerate(clips)]
+    out = tmp_path / "p.zip"
+    rc = main(["train-tracker", "--motions", *paths, "--robot", "shadow_builtin", "-o", str(out), "--steps", "128",
+               "--n-steps", "64", "--batch-size", "64", "--epochs", "1", "--net", "16,16", "--checkpoint-every", "0",
+               "--torchscript", str(tmp_path / "p.pt")])
+    assert rc == 0 and out.is_file() and (tmp_path / "p.pt").is_file()
+    assert load_policy(out).meta["training"]["motions"] == paths
+    assert main(["train-tracker", "--motions", str(tmp_path / "nope.npz"), "-o", str(out)]) == 1
+    assert "nope.npz" in capsys.readouterr().err
+    assert main(["train-tracker", "--motions", *paths, "--robot", "allegro", "-o", str(out)]) == 1
+    assert "allegro_left" in capsys.readouterr().err
+    assert main(["track", paths[0], "--policy", str(tmp_path / "nope.zip")]) == 1
+    assert "policy file not found" in capsys.readouterr().err
