@@ -1,7 +1,8 @@
 """``handx-robot ros-run``: the text-to-hand node graph (:mod:`ros_nodes.graph`) in one process.
 
 For machines without the ROS 2 launch tools: the same nodes and parameters as
-``ros2 launch handx_robot text_to_hand.launch.py``, started with rclpy on one MultiThreadedExecutor.
+``ros2 launch handx_robot text_to_hand.launch.py``, started with rclpy on one executor (SingleThreadedExecutor; ``$HANDX_ROS_EXECUTOR=multi`` for a
+MultiThreadedExecutor).
 Stops on Ctrl-C, after ``--duration`` seconds, or (with ``--until-done``) when the motion has been
 performed. Prints a summary of what went through the graph.
 """
@@ -67,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
 
+    from ros_nodes.common import make_executor
     from ros_nodes.testing import GIL_SWITCH_INTERVAL_S
 
     # several real-time loops (keypoint timer, streamers, physics thread) share one interpreter
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     context = rclpy.Context()
     rclpy.init(context=context)
     nodes = []
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = make_executor(context)
     spinner = None
     t_start = time.monotonic()
     try:

@@ -160,24 +160,29 @@ def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     return values
 
 
-#: environment variable choosing the executor of a standalone node: single (default) or multi.
+#: environment variable choosing the executor: single (default) or multi.
+#: Measured with rclpy 9.1.2 on 2 cores (the in-process text-to-hand graph, dex-urdf Shadow): with a
+#: 4-thread MultiThreadedExecutor the executor threads spend the GIL rebuilding wait sets, the sim
+#: node's 100 Hz /joint_states fell to 31-50 Hz and a 0.25 ms retargeting solve took 68 ms (median);
+#: with one SingleThreadedExecutor: 100 Hz and 0.7 ms. Blocking work (generation, physics, video)
+#: runs on the nodes' own threads, so no callback needs a second executor thread.
 #: (rclpy.experimental.EventsExecutor was tried for the 500 Hz stream: with rclpy 9.1.2 the node
 #: received nothing and did not stop on SIGINT, so it is not offered.)
 EXECUTOR_ENV = "HANDX_ROS_EXECUTOR"
 
 
-def _make_executor():
+def make_executor(context=None):
     """The executor named by ``$HANDX_ROS_EXECUTOR``: ``single`` (SingleThreadedExecutor, default)
-    or ``multi`` (MultiThreadedExecutor)."""
+    or ``multi`` (MultiThreadedExecutor, 4 threads), on ``context`` (None: the default context)."""
     import os
 
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
     name = os.environ.get(EXECUTOR_ENV, "single").strip().lower()
     if name == "single":
-        return SingleThreadedExecutor()
+        return SingleThreadedExecutor(context=context)
     if name == "multi":
-        return MultiThreadedExecutor()
+        return MultiThreadedExecutor(num_threads=4, context=context)
     raise ConfigError(f"${EXECUTOR_ENV} is {name!r}; allowed: single, multi")
 
 
@@ -194,7 +199,7 @@ def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
     code = 0
     try:
         node = factory()
-        executor = _make_executor()
+        executor = make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

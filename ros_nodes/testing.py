@@ -1,7 +1,8 @@
 """Helpers to run nodes in-process over real DDS (tests and benchmarks).
 
 :class:`RosGraph` owns an rclpy context on an isolated domain (random ``ROS_DOMAIN_ID`` in 1..100
-unless set, localhost-only discovery), a MultiThreadedExecutor spinning in a background thread, and
+unless set, localhost-only discovery), one executor (:func:`ros_nodes.common.make_executor`, single-threaded
+unless ``$HANDX_ROS_EXECUTOR=multi``) spinning in a background thread, and
 the nodes added to it; :class:`Probe` records messages with their arrival times.
 Always use it as a context manager: nodes are destroyed and the context shut down on exit.
 """
@@ -75,9 +76,8 @@ class Probe:
 class RosGraph:
     """In-process node graph on its own context; ``with RosGraph() as g: g.add(node_cls, params)``."""
 
-    def __init__(self, domain_id: int | None = None, threads: int = 4) -> None:
+    def __init__(self, domain_id: int | None = None) -> None:
         self.domain_id = isolate_ros_env(domain_id)
-        self.threads = threads
         self.nodes: list = []
         self.context = None
         self.executor = None
@@ -85,14 +85,15 @@ class RosGraph:
 
     def __enter__(self) -> RosGraph:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+
+        from ros_nodes.common import make_executor
 
         # several real-time loops share one interpreter: hand the GIL over every 1 ms, not 5 ms
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch, GIL_SWITCH_INTERVAL_S))
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=self.domain_id)
-        self.executor = MultiThreadedExecutor(num_threads=self.threads, context=self.context)
+        self.executor = make_executor(self.context)
         self.probe_node = self.node("handx_test_probe")
         self._thread = threading.Thread(target=self._spin, name="ros-spin", daemon=True)
         self._thread.start()
