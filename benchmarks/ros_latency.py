@@ -9,6 +9,9 @@ Targets (issue 6):
 3. latency the streamer adds, p99 < 0.5 ms: the driver publishes every command both to the streamer
    and directly to the receiver; per message, arrival through the streamer minus direct arrival.
 
+2 and 3 run twice: the streamer at normal scheduling, then (where this user may) with
+``realtime_priority:=50`` (SCHED_FIFO on its threads, as a real deployment runs its control loop).
+
 Processes: driver (publishes with absolute deadlines), streamer, receiver (this process). Times
 are CLOCK_MONOTONIC, comparable across processes. Run:
 
@@ -182,7 +185,7 @@ def _run_driver(cfg: dict, env: dict) -> np.ndarray:
 DIRECT, CONTROLLER = "/bench/direct", "/right_hand_controller/commands"
 
 
-def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str) -> dict:
+def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, rt_priority: int = 0) -> dict:
     """Each command goes both to the streamer and directly to the receiver: paired per-message times."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64MultiArray
@@ -195,7 +198,8 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str) 
     cmd = [str(exe), "--ros-args", "-p", "side:=right", "-p", f"model_path:={model}",
            "-p", "controller:=forward_command", "-p", f"control_rate_hz:={float(args.rate)}",
            "-p", "watchdog_periods:=10.0", "-p", "state_topic:=/bench/joint_states",
-           "-p", "max_acceleration:=1000.0", "-p", "queue_depth:=1000", "--log-level", "warn"]
+           "-p", "max_acceleration:=1000.0", "-p", "queue_depth:=1000", "-p", f"realtime_priority:={rt_priority}",
+           "--log-level", "warn"]
     streamer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         sent = _run_driver({"topics": ["/handx/right/command", DIRECT], "state_topic": "/bench/joint_states",
@@ -282,6 +286,34 @@ def _fmt(p) -> str:
     return "/".join(f"{v:.3f}" for v in p)
 
 
+def _may_use_sched_fifo() -> bool:
+    """Whether this user may put a process under SCHED_FIFO (tried on a short-lived child)."""
+    code = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))"
+    return hasattr(os, "SCHED_FIFO") and subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def _report_stream(args, r: dict, label: str) -> None:
+    ok2 = r["jitter_out_ms"][1] < 1.0 and r["dropped_streamer"] == 0
+    print(f"[2] {args.duration:g} s at {args.rate:g} Hz, {args.joints} joints, safety_streamer_node in its own process "
+          f"(forward_command, SingleThreadedExecutor, {label}): {r['count']} sent, dropped {r['dropped_streamer']} "
+          f"(direct path: {r['dropped_direct']}); output inter-arrival jitter p50/p99 "
+          f"{r['jitter_out_ms'][0]:.3f}/{r['jitter_out_ms'][1]:.3f} ms (direct path {r['jitter_direct_ms'][1]:.3f} ms, "
+          f"driver send {r['jitter_send_ms'][1]:.3f} ms p99) -> {'PASS' if ok2 else 'FAIL'} (p99 < 1 ms, no drops)")
+    a = r["added_ms"]
+    print(f"[3] ({label}) latency driver->receiver p50/p99/p99.9: direct {_fmt(r['latency_direct_ms'])} ms, through the "
+          f"streamer {_fmt(r['latency_streamer_ms'])} ms; added by the streamer (paired per message) "
+          f"{_fmt(a)} ms -> {'PASS' if a[1] < 0.5 else 'FAIL'} (p99 < 0.5 ms)")
+    if r["streamer_warnings"]:
+        print(f"    streamer log: {len(r['streamer_warnings'])} warnings, first: {r['streamer_warnings'][0]}")
+    diag = r["diagnostics"]
+    if diag:
+        print(f"    streamer's own command callback (filter + publish), last 1000 commands: p50 "
+              f"{diag.get('command_process_us_p50')} us, p99 {diag.get('command_process_us_p99')} us; counters: "
+              f"forwarded {diag.get('forwarded')}, rejected {diag.get('rejected')}, held {diag.get('held')}")
+    print(f"    streamer exit code after Ctrl-C: {r['streamer_exit']}; load average {open('/proc/loadavg').read().split()[:3]} "
+          f"on {os.cpu_count()} CPUs")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the 500 Hz stream (default 60)")
@@ -316,26 +348,13 @@ def main() -> int:
     names = [f"j{i}" for i in range(args.joints)]
     model = tmp / "bench.urdf"
     model.write_text(_tiny_urdf(args.joints))
-    r = stream_through_streamer(args, env, tmp, names, str(model))
-    ok2 = r["jitter_out_ms"][1] < 1.0 and r["dropped_streamer"] == 0
-    print(f"[2] {args.duration:g} s at {args.rate:g} Hz, {args.joints} joints, safety_streamer_node in its own process "
-          f"(forward_command, SingleThreadedExecutor): {r['count']} sent, dropped {r['dropped_streamer']} "
-          f"(direct path: {r['dropped_direct']}); output inter-arrival jitter p50/p99 "
-          f"{r['jitter_out_ms'][0]:.3f}/{r['jitter_out_ms'][1]:.3f} ms (direct path {r['jitter_direct_ms'][1]:.3f} ms, "
-          f"driver send {r['jitter_send_ms'][1]:.3f} ms p99) -> {'PASS' if ok2 else 'FAIL'} (p99 < 1 ms, no drops)")
-    a = r["added_ms"]
-    print(f"[3] latency driver->receiver p50/p99/p99.9: direct {_fmt(r['latency_direct_ms'])} ms, through the "
-          f"streamer {_fmt(r['latency_streamer_ms'])} ms; added by the streamer (paired per message) "
-          f"{_fmt(a)} ms -> {'PASS' if a[1] < 0.5 else 'FAIL'} (p99 < 0.5 ms)")
-    if r["streamer_warnings"]:
-        print(f"    streamer log: {len(r['streamer_warnings'])} warnings, first: {r['streamer_warnings'][0]}")
-    diag = r["diagnostics"]
-    if diag:
-        print(f"    streamer's own command callback (filter + publish), last 1000 commands: p50 "
-              f"{diag.get('command_process_us_p50')} us, p99 {diag.get('command_process_us_p99')} us; counters: "
-              f"forwarded {diag.get('forwarded')}, rejected {diag.get('rejected')}, held {diag.get('held')}")
-    print(f"    streamer exit code after Ctrl-C: {r['streamer_exit']}; load average {open('/proc/loadavg').read().split()[:3]} "
-          f"on {os.cpu_count()} CPUs")
+    rt = 50 if _may_use_sched_fifo() else 0
+    runs = [(0, "normal scheduling")] + ([(rt, f"realtime_priority:={rt} (SCHED_FIFO)")] if rt else [])
+    for prio, label in runs:
+        r = stream_through_streamer(args, env, tmp, names, str(model), rt_priority=prio)
+        _report_stream(args, r, label)
+    if not rt:
+        print("    (SCHED_FIFO not permitted for this user: the realtime_priority run was skipped)")
     print(f"rerun: {RERUN}")
     return 0
 

@@ -186,6 +186,33 @@ def make_executor(context=None):
     raise ConfigError(f"${EXECUTOR_ENV} is {name!r}; allowed: single, multi")
 
 
+def set_realtime_priority(priority: int) -> str:
+    """Put every thread of this process (the executor and the DDS threads) under ``SCHED_FIFO`` at
+    ``priority`` (1-99), as ros2_control does for its control loop; ``0`` does nothing.
+
+    Returns what was done (for the node's log). Raises :class:`ConfigError` with the fix when the
+    process may not (no CAP_SYS_NICE / rtprio limit) or the OS has no SCHED_FIFO. Threads started
+    later inherit the policy, so call it from a process that runs the real-time node alone.
+    """
+    import os
+
+    if priority == 0:
+        return "normal scheduling (realtime_priority 0)"
+    if not hasattr(os, "sched_setscheduler") or not hasattr(os, "SCHED_FIFO"):
+        raise ConfigError("realtime_priority needs Linux SCHED_FIFO; set realtime_priority:=0 on this OS")
+    tids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    try:
+        for tid in tids:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError as exc:
+        raise ConfigError(
+            f"realtime_priority {priority}: the process may not use SCHED_FIFO ({exc}); allow it (an "
+            f"'@realtime - rtprio 99' line in /etc/security/limits.conf and the user in group realtime, "
+            f"or CAP_SYS_NICE) or set realtime_priority:=0"
+        ) from exc
+    return f"SCHED_FIFO priority {priority} on {len(tids)} threads"
+
+
 def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
     """Standard ``main()``: init, build the node, spin until Ctrl-C / shutdown, clean up; exit code."""
     import rclpy

@@ -261,3 +261,43 @@ def test_invalid_parameter_is_a_clear_error(tiny_urdf):
             g.add(SafetyStreamerNode, _params(tiny_urdf, position_mode="yolo"))
         with pytest.raises(ModelLoadError, match="model_path"):
             g.add(SafetyStreamerNode, {"model_path": "/nonexistent.urdf"}, name="s2")
+        with pytest.raises(ConfigError, match="realtime_priority"):
+            g.add(SafetyStreamerNode, _params(tiny_urdf, realtime_priority=120), name="s3")
+
+
+def test_realtime_priority_puts_every_thread_under_sched_fifo():
+    """In a child process (SCHED_FIFO must not leak into the test runner): every thread of the
+    process, DDS threads included, ends up SCHED_FIFO at the priority; 0 changes nothing; where the
+    user may not, the error says how to allow it."""
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "SCHED_FIFO"):
+        pytest.skip("no SCHED_FIFO on this OS")
+    code = """
+import os, threading, rclpy
+from handx_robot.errors import ConfigError
+from ros_nodes.common import set_realtime_priority
+rclpy.init()
+node = rclpy.create_node("rt_probe")  # DDS threads exist by now
+assert "normal" in set_realtime_priority(0) and os.sched_getscheduler(0) == os.SCHED_OTHER
+try:
+    msg = set_realtime_priority(10)
+except ConfigError as exc:
+    print("DENIED", exc)
+else:
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    assert len(tids) > 1, tids
+    assert all(os.sched_getscheduler(t) == os.SCHED_FIFO for t in tids)
+    assert all(os.sched_getparam(t).sched_priority == 10 for t in tids)
+    print("OK", msg)
+node.destroy_node()
+rclpy.shutdown()
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    if r.stdout.startswith("DENIED"):
+        assert "limits.conf" in r.stdout and "realtime_priority:=0" in r.stdout
+    else:
+        assert r.stdout.startswith("OK SCHED_FIFO priority 10 on"), r.stdout
