@@ -4,7 +4,11 @@ Two built-in Shadow hands (gymnasium-robotics MJCF), 30 Hz control, a smooth sin
 joint limits. Reports env steps/s with zero actions (open-loop PD) and random actions, and how much of
 a step is physics (``mj_step``). Target: >= 1,000 env steps/s per core.
 
-Rerun: ``MUJOCO_GL=egl .venv/bin/python benchmarks/tracking_env_speed.py [--steps 3000] [--substeps 6]``
+With ``--vec-envs B`` it also times :class:`HandXTrackingVecEnv` (B envs on one batched backend) on the
+MuJoCo CPU backend and on MJX (jit-compiled and vmapped; JAX's default device: the CPU here, a GPU
+where JAX has one), with MJX's one-off compile time reported apart.
+
+Rerun: ``MUJOCO_GL=egl .venv/bin/python benchmarks/tracking_env_speed.py [--steps 3000] [--substeps 6] [--vec-envs 16]``
 """
 
 from __future__ import annotations
@@ -26,7 +30,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from sim.replay import sinusoid_motion  # noqa: E402
 from sim.scene import HandModel, build_scene  # noqa: E402
-from sim.tracking_env import HandXTrackingEnv, TrackingConfig  # noqa: E402
+from sim.tracking_env import HandXTrackingEnv, HandXTrackingVecEnv, TrackingConfig  # noqa: E402
+
+
+def measure_vec(clip, cfg: TrackingConfig, backend: str, num_envs: int, calls: int) -> dict:
+    """Env steps/s of ``num_envs`` envs on one batched backend, random actions, autoreset on."""
+    t0 = time.perf_counter()
+    venv = HandXTrackingVecEnv([clip], num_envs=num_envs, config=cfg, backend=backend)
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    act = lambda: rng.uniform(-1, 1, venv.action_space.shape).astype(np.float32)  # noqa: E731
+    venv.step(act())  # MJX compiles here
+    setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        venv.step(act())
+    wall = time.perf_counter() - t0
+    device = str(getattr(venv.backend, "device", "cpu (MuJoCo C)"))
+    venv.close()
+    return {"backend": backend, "device": device, "num_envs": num_envs, "calls": calls, "setup_and_compile_s": setup,
+            "env_steps_per_s": calls * num_envs / wall, "ms_per_batched_step": 1e3 * wall / calls}
 
 
 def measure(env: HandXTrackingEnv, steps: int, random: bool, seed: int = 0) -> dict:
@@ -63,6 +86,9 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="clip length, s")
     p.add_argument("--repeats", type=int, default=3, help="repeat each measurement, report the median and best")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--vec-envs", type=int, default=0, help="also time the batched vector env with this many envs "
+                   "on the mujoco and mjx backends (0: skip)")
+    p.add_argument("--vec-calls", type=int, default=50, help="batched steps per vector-env measurement")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     scene = build_scene([HandModel.from_registry("shadow_builtin_left"), HandModel.from_registry("shadow_builtin_right")])
@@ -92,6 +118,13 @@ def main(argv=None) -> int:
     print(f"  random action:              {r:8.0f} / {best['random_action']:.0f} env steps/s  (incl. resets)")
     print(f"  physics only (mj_step):     {phys:8.0f} env steps/s")
     print(f"  target >= 1000 env steps/s per core (median): {'met' if min(z, r) >= 1000 else 'NOT met'}")
+    if args.vec_envs > 0:
+        out["vector"] = []
+        for backend in ("mujoco", "mjx"):
+            v = measure_vec(clip, cfg, backend, args.vec_envs, args.vec_calls)
+            out["vector"].append(v)
+            print(f"  vector env, {v['num_envs']} envs on {backend} ({v['device']}): {v['env_steps_per_s']:8.0f} env steps/s, "
+                  f"{v['ms_per_batched_step']:.1f} ms per batched step, setup+compile {v['setup_and_compile_s']:.1f} s")
     print("rerun: MUJOCO_GL=egl .venv/bin/python benchmarks/tracking_env_speed.py " + " ".join(argv or sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

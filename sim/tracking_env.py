@@ -8,7 +8,8 @@ Importing this module registers ``HandXTracking-v0`` (entry point ``sim.tracking
 
 The env logic is written once, batched over ``B`` envs, in :class:`TrackingTask` (reference bank,
 observations, residual targets, rewards, termination) on top of a :class:`sim.backends.SimBackend`;
-:class:`HandXTrackingEnv` is its single-env Gymnasium face on the MuJoCo CPU backend.
+:class:`HandXTrackingEnv` is its single-env Gymnasium face, :class:`HandXTrackingVecEnv` the batched one
+(``num_envs`` envs on one backend: MuJoCo on the CPU, or MJX, jit-compiled and vmapped).
 
 Units: rad (m for slide joints), m, s, world frame Z-up; quaternions ``wxyz``. ``T_world_base`` is the
 pose of a hand's model root (the "wrist" of :class:`retarget.robot_motion.HandTrajectory`).
@@ -37,6 +38,7 @@ __all__ = [
     "TrackingTask",
     "ReferenceBank",
     "HandXTrackingEnv",
+    "HandXTrackingVecEnv",
     "RobotMismatchError",
     "Field",
     "load_motions",
@@ -606,6 +608,28 @@ def _robots_for(motions: Sequence[tuple[str, RobotMotion]], robots: Mapping[str,
     return robots
 
 
+def _build_task(motions, robots, config: TrackingConfig, assets, backend: str, num_envs: int):
+    """(robots, backend, bank, task, fps) for ``num_envs`` envs of simulator ``backend``."""
+    from sim.backends import make_backend
+    from sim.backends.mujoco_backend import MujocoBackendConfig
+    from sim.scene import HandModel
+
+    clips = load_motions(motions)
+    robots = _robots_for(clips, robots)
+    fps = clips[0][1].fps
+    lo = np.min([h.wrist_pose[:, :3].min(axis=0) for _, m in clips for h in m.hands.values()], axis=0)
+    hi = np.max([h.wrist_pose[:, :3].max(axis=0) for _, m in clips for h in m.hands.values()], axis=0)
+    bcfg = MujocoBackendConfig(
+        control_dt=1.0 / fps, substeps=config.substeps, bandwidth_hz=config.bandwidth_hz,
+        floor_height=config.floor_height, view_center=tuple(((lo + hi) / 2).tolist()),
+        view_distance=max(0.5, 1.6 * float(np.max(hi - lo)) + 0.4),
+    )
+    hands = [HandModel.from_registry(rid, assets=assets, side=side) for side, rid in robots.items()]
+    sim = make_backend(backend, hands, num_envs=num_envs, config=bcfg)
+    bank = ReferenceBank(clips, sim)
+    return robots, sim, bank, TrackingTask(sim, bank, config), fps
+
+
 class HandXTrackingEnv(gym.Env):
     """Track robot hand motions in MuJoCo physics with residual PD targets (``HandXTracking-v0``).
 
@@ -663,7 +687,9 @@ class HandXTrackingEnv(gym.Env):
 
     Args: ``motions`` (RobotMotion, ``.npz`` path, or a list), ``robots`` ``{side: robot id}`` (default:
     the first motion's; every motion must match), ``config`` :class:`TrackingConfig`, ``render_mode``
-    (``rgb_array``), ``assets`` (robot asset directory), ``camera`` (scene camera for rendering).
+    (``rgb_array``), ``assets`` (robot asset directory), ``camera`` (scene camera for rendering),
+    ``backend`` (simulator, :data:`sim.backends.BACKENDS`; many envs on one batched backend:
+    :class:`HandXTrackingVecEnv`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -677,27 +703,12 @@ class HandXTrackingEnv(gym.Env):
         assets: str | os.PathLike | None = None,
         camera: str | None = None,
         render_size: tuple[int, int] = (640, 480),
+        backend: str = "mujoco",
     ):
-        from sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
-        from sim.scene import HandModel
-
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode {render_mode!r}; allowed: {self.metadata['render_modes']} or None")
         self.config = config or TrackingConfig()
-        clips = load_motions(motions)
-        self.robots = _robots_for(clips, robots)
-        fps = clips[0][1].fps
-        lo = np.min([h.wrist_pose[:, :3].min(axis=0) for _, m in clips for h in m.hands.values()], axis=0)
-        hi = np.max([h.wrist_pose[:, :3].max(axis=0) for _, m in clips for h in m.hands.values()], axis=0)
-        bcfg = MujocoBackendConfig(
-            control_dt=1.0 / fps, substeps=self.config.substeps, bandwidth_hz=self.config.bandwidth_hz,
-            floor_height=self.config.floor_height, view_center=tuple(((lo + hi) / 2).tolist()),
-            view_distance=max(0.5, 1.6 * float(np.max(hi - lo)) + 0.4),
-        )
-        hands = [HandModel.from_registry(rid, assets=assets, side=side) for side, rid in self.robots.items()]
-        self.backend = MujocoBackend(hands, num_envs=1, config=bcfg)
-        self.bank = ReferenceBank(clips, self.backend)
-        self.task = TrackingTask(self.backend, self.bank, self.config)
+        self.robots, self.backend, self.bank, self.task, fps = _build_task(motions, robots, self.config, assets, backend, 1)
         self.metadata = {**self.metadata, "render_fps": int(round(fps))}
         self.render_mode = render_mode
         self.camera = camera
@@ -768,7 +779,92 @@ class HandXTrackingEnv(gym.Env):
 
 
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="sim.tracking_env:HandXTrackingEnv")
+    gym.register(id=ENV_ID, entry_point="sim.tracking_env:HandXTrackingEnv",
+                 vector_entry_point="sim.tracking_env:HandXTrackingVecEnv")
+
+
+class HandXTrackingVecEnv(gym.vector.VectorEnv):
+    """``num_envs`` tracking envs on ONE batched simulator backend: the observation, action and reward
+    of :class:`HandXTrackingEnv`, computed for all envs at once by :class:`TrackingTask`.
+
+    ``backend="mjx"`` steps every env in one jit-compiled MJX call (a GPU where JAX has one);
+    ``"mujoco"`` steps CPU MjData in turn. Also reachable as
+    ``gym.make_vec("HandXTracking-v0", num_envs=N, vectorization_mode="vector_entry_point", motions=..., backend="mjx")``.
+
+    Autoreset: same step. An env whose episode ends is reset (new clip and start frame) inside that
+    ``step``; the returned observation is the new episode's first, the last one is in
+    ``infos["final_obs"]`` (rows where ``infos["_final_obs"]``). ``infos`` holds (num_envs,) arrays:
+    every reward term, ``tip_error``, ``wrist_pos_error``, ``wrist_rot_error``, ``joint_error``,
+    ``contact``, ``ref_contact``, ``clip``, ``frame``, ``unstable``.
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        motions: Any,
+        num_envs: int = 8,
+        robots: Mapping[str, str] | None = None,
+        config: TrackingConfig | None = None,
+        assets: str | os.PathLike | None = None,
+        backend: str = "mujoco",
+        **backend_kwargs: Any,
+    ):
+        if int(num_envs) < 1:
+            raise ConfigError(f"HandXTrackingVecEnv: num_envs must be >= 1, got {num_envs!r}")
+        self.config = config or TrackingConfig()
+        self.num_envs = int(num_envs)
+        self.robots, self.backend, self.bank, self.task, _ = _build_task(
+            motions, robots, self.config, assets, backend, self.num_envs
+        )
+        self.render_mode = None
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(self.task.obs_dim,), dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(self.task.act_dim,), dtype=np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._all = np.arange(self.num_envs)
+        self._started = False
+
+    def _sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        clips = self.np_random.integers(self.bank.num_clips, size=n)
+        if not self.config.random_start:
+            return clips, np.zeros(n, dtype=np.int64)
+        return clips, np.array([self.np_random.integers(int(self.bank.lengths[c]) - 1) for c in clips], dtype=np.int64)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        clips, starts = self._sample(self.num_envs)
+        st = self.task.reset_envs(self._all, clips, starts)
+        self._started = True
+        return self.task.observe(st), {"clip": clips, "frame": starts}
+
+    def step(self, actions):
+        if not self._started:
+            raise ConfigError("call reset() before step()")
+        act = self.task.apply_action(np.asarray(actions))
+        self.backend.step()
+        self.task.advance()
+        st = self.backend.read_state()
+        flat = self.task._flat(st)  # noqa: SLF001 - computed once per step
+        reward, terms, e = self.task.reward(st, act, flat)
+        terminated, truncated = self.task.done(st, e)
+        obs = self.task.observe(st, flat)
+        infos: dict[str, Any] = dict(terms)
+        infos.update(
+            tip_error=e["tip"], wrist_pos_error=e["wrist_pos"], wrist_rot_error=e["wrist_rot"], joint_error=e["joint"],
+            contact=e["contact"], ref_contact=e["ref_contact"], clip=self.task.clip.copy(),
+            frame=self.task.frame.copy(), unstable=st.unstable.copy(),
+        )
+        done = terminated | truncated
+        if done.any():
+            ids = np.flatnonzero(done)
+            infos["final_obs"], infos["_final_obs"] = obs.copy(), done.copy()
+            clips, starts = self._sample(len(ids))
+            obs = self.task.observe(self.task.reset_envs(ids, clips, starts))
+        return obs, reward.astype(np.float64), terminated, truncated, infos
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.backend.close()
 
 
 # --------------------------------------------------------------------------------------------- rollouts

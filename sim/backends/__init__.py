@@ -5,8 +5,9 @@ backend        module                                       status
 ============== ============================================ ===========================================
 ``mujoco``     :mod:`sim.backends.mujoco_backend`           CPU, ``B`` MjData stepped in turn; tested
 ``isaacgym``   :mod:`sim.backends.isaacgym_backend`         GPU tensor API; experimental, untested
-``mjx``        --                                           not done: no ``mujoco-mjx`` release matches
-                                                            mujoco 4.0.0 (latest 3.17.0, Nov 2026)
+``mjx``        :mod:`sim.backends.mjx_backend`              MuJoCo XLA, ``B`` envs in one jit-compiled
+                                                            ``vmap`` (GPU where JAX has one); tested on
+                                                            the CPU at small batch
 ============== ============================================ ===========================================
 
 Backends are imported lazily by :func:`make_backend`; importing this package imports no simulator.
@@ -16,10 +17,25 @@ from __future__ import annotations
 
 from sim.backends.base import BackendLayout, HandLayout, KinematicsResult, SimBackend, SimState
 
-__all__ = ["SimBackend", "SimState", "HandLayout", "BackendLayout", "KinematicsResult", "BACKENDS"]
+__all__ = ["SimBackend", "SimState", "HandLayout", "BackendLayout", "KinematicsResult", "BACKENDS", "make_backend"]
 
 #: backend name -> "module:class"
 BACKENDS: dict[str, str] = {
     "mujoco": "sim.backends.mujoco_backend:MujocoBackend",
     "isaacgym": "sim.backends.isaacgym_backend:IsaacGymBackend",
+    "mjx": "sim.backends.mjx_backend:MjxBackend",
 }
+
+
+def make_backend(name: str, hands, num_envs: int = 1, config=None, **kwargs) -> SimBackend:
+    """Build backend ``name`` (a key of :data:`BACKENDS`) for ``hands`` (:class:`sim.scene.HandModel`
+    per side), importing its simulator only now. ``config``: the backend's config
+    (:class:`sim.backends.mujoco_backend.MujocoBackendConfig` for ``mujoco`` and ``mjx``)."""
+    import importlib
+
+    from handx_robot.errors import ConfigError
+
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown simulator backend {name!r}; available: {', '.join(BACKENDS)}")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(hands, num_envs=num_envs, config=config, **kwargs)
