@@ -1019,8 +1019,14 @@ def _add_environment(spec: mujoco.MjSpec, config: SceneConfig) -> None:
         wb.add_camera(name=name, pos=list(pos), quat=list(quat), fovy=45.0)
 
 
+#: home position of each hand's mount (m, world) when the scene has both hands: 30 cm apart, so a
+#: reset never starts the hands inside each other; a single hand sits at the centre
+HOME_POSITIONS = {"left": (-0.15, 0.0, 0.3), "right": (0.15, 0.0, 0.3), "single": (0.0, 0.0, 0.3)}
+
+
 def _attach_hand(
-    spec: mujoco.MjSpec, hand: HandModel, robot_spec: mujoco.MjSpec, robot_model: mujoco.MjModel, config: SceneConfig
+    spec: mujoco.MjSpec, hand: HandModel, robot_spec: mujoco.MjSpec, robot_model: mujoco.MjModel, config: SceneConfig,
+    home: Sequence[float] = HOME_POSITIONS["single"],
 ) -> np.ndarray:
     """Attach the robot under a floating mount; returns ``T_base_root`` (7,): the pose of the robot's
     root body in its model frame. The mount is placed at the root body (so the weld acts there, not at
@@ -1055,12 +1061,12 @@ def _attach_hand(
         for mesh in robot_spec.meshes:
             if mesh.name in hull_meshes and (mesh.maxhullvert < 0 or mesh.maxhullvert > config.max_hull_vertices):
                 mesh.maxhullvert = config.max_hull_vertices
-    mount = spec.worldbody.add_body(name=f"handx/{side}/mount", pos=[0, 0, 0.3], quat=[1, 0, 0, 0])
+    mount = spec.worldbody.add_body(name=f"handx/{side}/mount", pos=list(home), quat=[1, 0, 0, 0])
     mount.mass = 0.05
     mount.inertia = [1e-5, 1e-5, 1e-5]
     mount.explicitinertial = True
     mount.add_freejoint(name=f"handx/{side}/free")
-    target = spec.worldbody.add_body(name=f"handx/{side}/wrist_target", mocap=True, pos=[0, 0, 0.3])
+    target = spec.worldbody.add_body(name=f"handx/{side}/wrist_target", mocap=True, pos=list(home))
     target.add_site(name=f"handx/{side}/wrist_target", size=[0.005, 0, 0], rgba=[1, 0.3, 0.1, 0.6], group=4)
     frame = mount.add_frame()
     top_bodies = [b for b in robot_spec.worldbody.bodies if _subtree_has_joint(b)]
@@ -1125,7 +1131,8 @@ def build_scene(hands: Sequence[HandModel] | Mapping[str, HandModel], config: Sc
     root_pose: dict[str, np.ndarray] = {}
     for hand in sorted(hand_list, key=lambda h: SIDES.index(h.side)):
         robot_spec, robot_model, fixes[hand.side] = load_robot_spec(hand)
-        root_pose[hand.side] = _attach_hand(spec, hand, robot_spec, robot_model, config)
+        home = HOME_POSITIONS[hand.side if len(hand_list) == 2 else "single"]
+        root_pose[hand.side] = _attach_hand(spec, hand, robot_spec, robot_model, config, home)
     _set_contact_softness(spec, config)
     try:
         model = _compile(spec, "scene")

@@ -84,3 +84,25 @@ def test_contact_timeconst_defaults_to_the_wrist_and_is_validated(shadow_pair):
     np.testing.assert_allclose(m.pair_solref[:, 0], 0.02)
     with pytest.raises(ConfigError, match="contact_timeconst"):
         SceneConfig(timestep=0.002, contact_timeconst=0.003)
+
+
+def test_reset_places_the_two_hands_apart_and_holding_is_stable(shadow_pair):
+    """After reset() the hands stand 30 cm apart (not inside each other) and hold still under PD."""
+    import mujoco
+
+    scene = build_scene(shadow_pair)
+    scene.reset()
+    m, d = scene.model, scene.data
+    pos = {s: d.xpos[m.body(f"handx/{s}/mount").id].copy() for s in ("left", "right")}
+    assert pos["right"][0] - pos["left"][0] == pytest.approx(0.30)
+    assert not scene.contacts().hand_hand
+    start = d.qpos.copy()
+    bad0 = d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number
+    mujoco.mj_step(m, d, nstep=int(round(1.0 / m.opt.timestep)))
+    assert d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == bad0 and np.isfinite(d.qpos).all()
+    for s in ("left", "right"):  # the mounts stayed where the weld holds them
+        np.testing.assert_allclose(d.xpos[m.body(f"handx/{s}/mount").id], pos[s], atol=2e-3)
+    assert np.abs(d.qpos - start).max() < 0.2
+    single = build_scene(shadow_pair[1:])
+    single.reset()
+    np.testing.assert_allclose(single.data.xpos[single.model.body("handx/right/mount").id], [0, 0, 0.3], atol=1e-9)
