@@ -1,8 +1,8 @@
 """How far can any residual on the PD targets lower the fingertip error? An acausal upper bound.
 
-Iterative learning control (ILC) per clip: replay the clip with a residual action sequence ``U``,
-measure the joint, wrist-position and wrist-rotation errors at every frame, add ``gain x error``
-(in action units) to ``U`` and replay again. ``U`` sees the whole clip's errors (not causal), so the
+Iterative learning control (ILC) per clip (:func:`sim.ilc.ilc_clip`): replay the clip with a
+residual action sequence ``U``, measure the joint, wrist-position and wrist-rotation errors at every
+frame, add ``gain x error`` (in action units) to ``U`` and replay again. ``U`` sees the whole clip's errors (not causal), so the
 error it reaches bounds what a causal residual policy of ``HandXTracking-v0`` can reach on that clip
 (up to the clip's non-repeatable dynamics). Clips: the held-out clips of ``benchmarks/tracking_eval.py``.
 
@@ -28,33 +28,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tracking_eval import ROBOTS, synthetic_clip  # noqa: E402
 
 from sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
+from sim.ilc import ilc_clip  # noqa: E402
 from sim.scene import HandModel, build_scene  # noqa: E402
-from sim.tracking_env import HandXTrackingEnv, TrackingConfig, quat_conj, quat_mul, quat_to_rotvec  # noqa: E402
+from sim.tracking_env import HandXTrackingEnv, TrackingConfig  # noqa: E402
 
 
-def replay(env: HandXTrackingEnv, clip: int, U: np.ndarray) -> dict:
-    """Track ``clip`` from frame 0 with actions ``U`` (T, act_dim); per-step errors and states."""
-    task, b, lay = env.task, env.bank, env.backend.layout
-    n0 = len(lay.hands[lay.sides[0]].joint_names)
-    cols = np.concatenate([lay.hands[s].actuated_index + i * n0 for i, s in enumerate(lay.sides)])
+def open_loop_states(env: HandXTrackingEnv, clip: int) -> dict:
+    """Open-loop replay of ``clip`` from frame 0: joint positions and wrist poses per step, and frames."""
     env.reset(options={"clip": clip, "start": 0})
-    out = {k: [] for k in ("tip", "ejoint", "epos", "erot", "q", "w", "frame")}
-    done, k = False, 0
+    zero = np.zeros(env.task.act_dim, np.float32)
+    out: dict[str, list] = {"q": [], "w": [], "frame": []}
+    done = False
     while not done:
-        _, _, term, trunc, info = env.step(U[k])
-        done, k = term or trunc, k + 1
-        st, f = env.backend.read_state(), int(task.frame[0])
-        q = np.concatenate([st.qpos[s][0] for s in lay.sides])
-        out["tip"].append(info["tip_error"])
-        out["ejoint"].append((b.q[clip, f] - q)[cols])
-        ref_w = b.wrist[clip, f]
-        out["epos"].append(np.stack([ref_w[i, :3] - st.wrist_pose[s][0, :3] for i, s in enumerate(lay.sides)]))
-        out["erot"].append(np.stack([quat_to_rotvec(quat_mul(ref_w[i, 3:], quat_conj(st.wrist_pose[s][0, 3:])))
-                                     for i, s in enumerate(lay.sides)]))
-        out["q"].append({s: st.qpos[s][0].copy() for s in lay.sides})
-        out["w"].append({s: st.wrist_pose[s][0].copy() for s in lay.sides})
-        out["frame"].append(f)
-    return {k: (v if k in ("q", "w") else np.asarray(v)) for k, v in out.items()}
+        _, _, term, trunc, _ = env.step(zero)
+        done = term or trunc
+        st = env.backend.read_state()
+        out["q"].append({s: st.qpos[s][0].copy() for s in env.backend.layout.sides})
+        out["w"].append({s: st.wrist_pose[s][0].copy() for s in env.backend.layout.sides})
+        out["frame"].append(int(env.task.frame[0]))
+    return out
 
 
 def split_open_loop(env: HandXTrackingEnv, clip: int, r: dict) -> dict:
@@ -92,24 +84,12 @@ def main(argv=None) -> int:
     clips = [synthetic_clip(scene, 1000 + s, args.seconds, backend=backend) for s in range(args.clips)]
     cfg = dataclasses.replace(TrackingConfig(), random_start=False)
     env = HandXTrackingEnv(clips, config=cfg)
-    g = env.task._groups_act  # noqa: SLF001 - action layout groups
     rows = []
     print(f"{'clip':>4} {'open-loop':>9} {'ILC best':>8} {'reduction':>9} | open-loop split (mm): sim joints+ref wrist, "
           f"ref joints+sim wrist, J0 coupling restored")
     for c in range(args.clips):
-        T = int(env.bank.lengths[c])
-        U = np.zeros((T, env.task.act_dim), np.float32)
-        errs = []
-        for it in range(args.iterations + 1):
-            r = replay(env, c, U)
-            errs.append(float(r["tip"].mean()))
-            if it == 0:
-                split = split_open_loop(env, c, r)
-            k = len(r["tip"])
-            U[:k, g["dq"]] += args.gain * r["ejoint"] / cfg.finger_action_scale
-            U[:k, g["dpos"]] += args.gain * r["epos"].reshape(k, -1) / cfg.wrist_pos_action_scale
-            U[:k, g["drot"]] += args.gain * r["erot"].reshape(k, -1) / cfg.wrist_rot_action_scale
-            np.clip(U, -1, 1, out=U)
+        split = split_open_loop(env, c, open_loop_states(env, c))
+        _, errs = ilc_clip(env, c, args.iterations, args.gain)
         best = min(errs[1:])
         rows.append((errs[0], best))
         print(f"{c:4d} {1e3 * errs[0]:9.2f} {1e3 * best:8.2f} {1 - best / errs[0]:9.0%} | "

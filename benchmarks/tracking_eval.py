@@ -13,7 +13,9 @@ env's termination: mean fingertip error > 4 cm or wrist error > 5 cm for 0.2 s).
 lowers the mean fingertip error by >= 30 % with >= 90 % success, trained within one CPU hour.
 
 Rerun (one core; ``--minutes`` bounds the training wall time):
-``MUJOCO_GL=egl .venv/bin/python benchmarks/tracking_eval.py --minutes 60 --out /tmp/tracking_eval``
+``MUJOCO_GL=egl .venv/bin/python benchmarks/tracking_eval.py --minutes 60 --out /tmp/tracking_eval`` (PPO from scratch)
+``MUJOCO_GL=egl .venv/bin/python benchmarks/tracking_eval.py --init ilc --train-clips 200 --steps 0 --out /tmp/ilc``
+(ILC + linear actor only; add ``--steps N --minutes M`` for PPO fine-tuning after it)
 Evaluate an existing policy: ``... benchmarks/tracking_eval.py --policy /tmp/tracking_eval/policy.zip``
 """
 
@@ -134,6 +136,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=5_000_000, help="training step cap")
     p.add_argument("--envs", type=int, default=1, help="env processes for training")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", choices=("none", "ilc"), default="none",
+                   help="ilc: ILC on the training clips + a ridge-fitted linear actor, then PPO for --steps (0 = none)")
+    p.add_argument("--noise-rollouts", type=int, default=1, help="with --init ilc: noisy replays per clip")
     p.add_argument("--policy", type=Path, help="evaluate this policy instead of training one")
     p.add_argument("--out", type=Path, default=Path("/tmp/tracking_eval"), help="policy, logs, clips, results.json")
     args = p.parse_args(argv)
@@ -149,7 +154,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.policy is None:
         settings = TrainSettings(steps=args.steps, envs=args.envs, time_limit_s=60 * args.minutes, seed=args.seed,
-                                 checkpoint_every=200_000)
+                                 checkpoint_every=200_000, init=args.init,
+                                 ilc_noise_rollouts=args.noise_rollouts)
         result = train_tracker(train, args.out / "policy.zip", config=config, settings=settings)
         policy_path, train_wall, train_steps = result.policy_path, result.wall_s, int(result.model.num_timesteps)
     else:
@@ -163,7 +169,9 @@ def main(argv=None) -> int:
         "setup": {"robots": ROBOTS, "fps": 30, "substeps": eval_cfg.substeps, "clip_seconds": args.seconds,
                   "train_clips": args.train_clips, "test_clips": args.test_clips, "train_wall_s": train_wall,
                   "train_steps": train_steps if train_steps is not None else policy.meta.get("training", {}).get("steps"),
-                  "envs": args.envs, "policy": str(policy_path)},
+                  "envs": args.envs, "policy": str(policy_path), "init": args.init,
+                  "algorithm": policy.meta.get("training", {}).get("algorithm"),
+                  "init_report": policy.meta.get("training", {}).get("init")},
         "heldout": {"open_loop": aggregate(evaluate(test_env, None)), "policy": aggregate(evaluate(test_env, policy))},
         "train": {"open_loop": aggregate(evaluate(train_env, None)), "policy": aggregate(evaluate(train_env, policy))},
     }
@@ -171,7 +179,8 @@ def main(argv=None) -> int:
     res["heldout"]["tip_error_reduction"] = 1 - pol["mean_tip_error_m"] / ol["mean_tip_error_m"]
     (args.out / "results.json").write_text(json.dumps(res, indent=2))
     print(f"\nHandXTracking-v0, 2 Shadow hands, {args.test_clips} held-out clips x {args.seconds:g} s "
-          f"(policy: {res['setup']['train_steps']} steps, {train_wall or 0:.0f} s training, {args.envs} env process(es))")
+          f"(policy: {res['setup']['algorithm']}, {args.train_clips} training clips, {res['setup']['train_steps']} PPO steps, "
+          f"{train_wall or 0:.0f} s training, {args.envs} env process(es))")
     print(f"{'':>22} {'tip err mm':>10} {'wrist mm':>9} {'contact F1':>10} {'success':>8}")
     for split in ("heldout", "train"):
         for name in ("open_loop", "policy"):

@@ -47,7 +47,13 @@ class TrainSettings:
     Gaussian policy (small: residuals start near 0); target_kl: stop an update's epochs when the
     approximate KL exceeds it (essential with a small std, where tiny mean shifts are large KL steps;
     None = off); checkpoint_every: env steps between checkpoints
-    (0 = none); time_limit_s: stop training after this wall time (None = run all steps); seed."""
+    (0 = none); time_limit_s: stop training after this wall time (None = run all steps); seed.
+
+    init: ``none`` (PPO from a zero-mean policy) or ``ilc``: first iterative learning control on every
+    training clip, then a linear actor fitted to its residuals by ridge regression (:mod:`sim.ilc`,
+    ``ilc_iterations``, ``ilc_gain``, ``ilc_noise_rollouts``, ``ridge``); PPO then fine-tunes that
+    actor for ``steps`` (0 = keep the fitted actor). With ``ilc`` the actor is linear (``net_arch`` is
+    the critic's)."""
 
     steps: int = 300_000
     envs: int = 1
@@ -65,9 +71,23 @@ class TrainSettings:
     checkpoint_every: int = 50_000
     time_limit_s: float | None = None
     seed: int = 0
+    init: str = "none"
+    ilc_iterations: int = 6
+    ilc_gain: float = 0.7
+    ilc_noise_rollouts: int = 1
+    ridge: float = 0.01
 
     def __post_init__(self) -> None:
-        for name in ("steps", "envs", "n_steps", "batch_size", "epochs"):
+        if self.init not in ("none", "ilc"):
+            raise ConfigError(f"TrainSettings.init is {self.init!r}; allowed: none, ilc")
+        if self.init == "ilc":
+            if int(self.ilc_iterations) < 1 or int(self.ilc_noise_rollouts) < 0:
+                raise ConfigError("TrainSettings: ilc_iterations must be >= 1 and ilc_noise_rollouts >= 0")
+            if not (0 < self.ilc_gain <= 1.5 and self.ridge >= 0):
+                raise ConfigError("TrainSettings: ilc_gain must be in (0, 1.5] and ridge >= 0")
+        if int(self.steps) < (0 if self.init == "ilc" else 1):
+            raise ConfigError(f"TrainSettings.steps must be >= 1 (>= 0 with init='ilc'), got {self.steps!r}")
+        for name in ("envs", "n_steps", "batch_size", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"TrainSettings.{name} must be >= 1, got {getattr(self, name)!r}")
         if (self.n_steps * self.envs) < self.batch_size:
@@ -137,6 +157,7 @@ def train_tracker(
     motions: RobotMotion objects or robot-motion ``.npz`` paths (the training clips).
     config:  :class:`sim.tracking_env.TrackingConfig` (default settings if None).
     """
+    import numpy as np
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -164,14 +185,36 @@ def train_tracker(
     venv = SubprocVecEnv(fns) if settings.envs > 1 else DummyVecEnv(fns)
     venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=settings.gamma)
     venv.seed(settings.seed)
+    t_init = time.perf_counter()
+    init_report, linear = None, None
+    if settings.init == "ilc":
+        from sim.ilc import collect_demonstrations, fit_linear_policy
+
+        demo_env = HandXTrackingEnv(motion_objs, robots=robots, config=dataclasses.replace(config, random_start=False))
+        X, Y, init_report = collect_demonstrations(
+            demo_env, settings.ilc_iterations, settings.ilc_gain, settings.ilc_noise_rollouts, seed=settings.seed,
+            progress=progress)
+        demo_env.close()
+        linear = fit_linear_policy(X, Y, settings.ridge, clip_obs=venv.clip_obs)
+        venv.obs_rms.mean, venv.obs_rms.var, venv.obs_rms.count = linear.mean.copy(), linear.var.copy(), float(len(X))
+        init_report["fit_rmse"] = float(np.sqrt(np.mean((linear(X) - np.clip(Y, -1, 1)) ** 2)))
+        init_report["seconds"] = round(time.perf_counter() - t_init, 1)
+        log.info("ILC on %d clips: fingertip error %.2f -> %.2f mm; linear actor fitted to %d samples (rmse %.3f) in %.0f s",
+                 init_report["clips"], 1e3 * init_report["open_loop_tip_error_m"], 1e3 * init_report["ilc_tip_error_m"],
+                 init_report["samples"], init_report["fit_rmse"], init_report["seconds"])
+    pi_arch = [] if linear is not None else list(settings.net_arch)
     model = PPO(
         "MlpPolicy", venv, n_steps=settings.n_steps, batch_size=settings.batch_size, n_epochs=settings.epochs,
         learning_rate=settings.learning_rate, gamma=settings.gamma, gae_lambda=settings.gae_lambda,
         clip_range=settings.clip_range, ent_coef=settings.ent_coef, target_kl=settings.target_kl, seed=settings.seed,
         device="cpu", verbose=0,
-        policy_kwargs={"net_arch": {"pi": list(settings.net_arch), "vf": list(settings.net_arch)},
+        policy_kwargs={"net_arch": {"pi": pi_arch, "vf": list(settings.net_arch)},
                        "log_std_init": settings.log_std_init, "activation_fn": torch.nn.Tanh},
     )
+    if linear is not None:
+        with torch.no_grad():
+            model.policy.action_net.weight.copy_(torch.as_tensor(linear.W.T, dtype=torch.float32))
+            model.policy.action_net.bias.copy_(torch.as_tensor(linear.bias, dtype=torch.float32))
     formats = ["csv"]
     try:
         import tensorboard  # noqa: F401
@@ -182,7 +225,9 @@ def train_tracker(
     model.set_logger(configure(str(log_dir), formats))
     training_meta = {
         "motions": names, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(settings).items()},
-        "algorithm": "PPO (stable-baselines3)",
+        "algorithm": "PPO (stable-baselines3)" if linear is None else
+                     ("ILC + ridge linear actor" + (", PPO fine-tuned" if settings.steps else "")),
+        "init": init_report,
     }
     t0 = time.perf_counter()
 
@@ -229,8 +274,9 @@ def train_tracker(
             self.tips.clear()
 
     try:
-        model.learn(total_timesteps=settings.steps, callback=Progress(), log_interval=1)
-        wall = time.perf_counter() - t0
+        if settings.steps > 0:
+            model.learn(total_timesteps=settings.steps, callback=Progress(), log_interval=1)
+        wall = time.perf_counter() - t_init
         path = save(output, model.num_timesteps)
     finally:
         venv.close()
@@ -281,6 +327,11 @@ def add_arguments_train_tracker(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=TrainSettings.checkpoint_every, help="env steps; 0 = none")
     p.add_argument("--log-dir", help="CSV/TensorBoard logs and checkpoints (default: OUTPUT_logs/)")
     p.add_argument("--torchscript", metavar="FILE", help="also export the policy to TorchScript (.pt)")
+    p.add_argument("--init", choices=("none", "ilc"), default="none",
+                   help="ilc: fit a linear actor to iterative-learning-control residuals of the clips first, "
+                        "then PPO fine-tunes it for --steps (0 = keep the fitted actor)")
+    p.add_argument("--ilc-iterations", type=int, default=TrainSettings.ilc_iterations)
+    p.add_argument("--ridge", type=float, default=TrainSettings.ridge, help="ridge penalty of the linear fit, per sample")
 
 
 def run_train_tracker(args) -> int:
@@ -293,7 +344,7 @@ def run_train_tracker(args) -> int:
     settings = TrainSettings(
         steps=args.steps, envs=args.envs, n_steps=args.n_steps, batch_size=args.batch_size, epochs=args.epochs,
         learning_rate=args.lr, net_arch=net, checkpoint_every=args.checkpoint_every, seed=args.seed,
-        time_limit_s=args.time_limit,
+        time_limit_s=args.time_limit, init=args.init, ilc_iterations=args.ilc_iterations, ridge=args.ridge,
     )
     config = TrackingConfig(horizon=args.horizon, episode_frames=args.episode_frames)
     robots = _only_motion_sides(_robots_arg(args), args.motions)
