@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", choices=("none", "ilc"), default="none",
                    help="ilc: ILC on the training clips + a ridge-fitted linear actor, then PPO for --steps (0 = none)")
-    p.add_argument("--noise-rollouts", type=int, default=1, help="with --init ilc: noisy replays per clip")
+    p.add_argument("--noise-rollouts", type=int, default=5, help="with --init ilc: noisy replays per clip")
     p.add_argument("--policy", type=Path, help="evaluate this policy instead of training one")
     p.add_argument("--out", type=Path, default=Path("/tmp/tracking_eval"), help="policy, logs, clips, results.json")
     args = p.parse_args(argv)

@@ -74,7 +74,7 @@ class TrainSettings:
     init: str = "none"
     ilc_iterations: int = 6
     ilc_gain: float = 0.7
-    ilc_noise_rollouts: int = 1
+    ilc_noise_rollouts: int = 5
     ridge: float = 0.01
 
     def __post_init__(self) -> None:

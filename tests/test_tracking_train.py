@@ -127,6 +127,13 @@ def test_cli_train_tracker_end_to_end_and_bad_input(clips, tmp_path, capsys):
     assert "allegro_left" in capsys.readouterr().err
     assert main(["track", paths[0], "--policy", str(tmp_path / "nope.zip")]) == 1
     assert "policy file not found" in capsys.readouterr().err
+    ilc = tmp_path / "ilc.zip"
+    assert main(["train-tracker", "--motions", *paths, "-o", str(ilc), "--init", "ilc", "--steps", "0",
+                 "--ilc-iterations", "2", "--checkpoint-every", "0"]) == 0
+    meta = load_policy(ilc).meta
+    assert meta["net_arch"] == [] and meta["training"]["algorithm"] == "ILC + ridge linear actor"
+    assert main(["train-tracker", "--motions", *paths, "-o", str(ilc), "--steps", "0"]) == 1
+    assert "steps" in capsys.readouterr().err
 
 
 def test_ilc_init_fits_a_linear_actor_that_beats_open_loop(clips, tmp_path):
@@ -141,14 +148,14 @@ def test_ilc_init_fits_a_linear_actor_that_beats_open_loop(clips, tmp_path):
     U, errors = ilc_clip(env, 0, iterations=4)
     assert U.shape == (int(env.bank.lengths[0]) - 1, env.task.act_dim) and np.abs(U).max() <= 1.0
     assert min(errors[1:]) < 0.9 * errors[0]  # ILC lowers the fingertip error on its own clip
-    settings = dataclasses.replace(SETTINGS, init="ilc", steps=0, ilc_iterations=4)
+    settings = dataclasses.replace(SETTINGS, init="ilc", steps=0, ilc_iterations=4, ilc_noise_rollouts=1)
     res = train_tracker(clips, tmp_path / "ilc.zip", config=cfg, settings=settings, progress=False)
     pol = load_policy(res.policy_path)
     assert pol.meta["net_arch"] == [] and pol.meta["training"]["init"]["clips"] == 2
     rep = pol.meta["training"]["init"]
     assert rep["ilc_tip_error_m"] < rep["open_loop_tip_error_m"]
     # the saved actor is the ridge fit on the same demonstrations
-    X, Y, _ = collect_demonstrations(env, iterations=4, progress=False)
+    X, Y, _ = collect_demonstrations(env, iterations=4, noise_rollouts=1, progress=False)
     lin = fit_linear_policy(X, Y)
     np.testing.assert_allclose(pol(X[:50].astype(np.float32)), lin(X[:50]), atol=1e-4)
     from sim.tracking_env import rollout
