@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     p.add_argument("--test-clips", type=int, default=6)
     p.add_argument("--seconds", type=float, default=4.0, help="clip length, s")
     p.add_argument("--minutes", type=float, default=60.0, help="training wall-time budget")
-    p.add_argument("--steps", type=int, default=5_000_000, help="training step cap")
+    p.add_argument("--steps", type=int, default=None, help="PPO step cap (default 5,000,000; with --init ilc 0)")
     p.add_argument("--envs", type=int, default=1, help="env processes for training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", choices=("none", "ilc"), default="none",
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     config = TrackingConfig()
     t0 = time.perf_counter()
     if args.policy is None:
-        settings = TrainSettings(steps=args.steps, envs=args.envs, time_limit_s=60 * args.minutes, seed=args.seed,
+        settings = TrainSettings(steps=args.steps if args.steps is not None else (0 if args.init == "ilc" else 5_000_000), envs=args.envs, time_limit_s=60 * args.minutes, seed=args.seed,
                                  checkpoint_every=200_000, init=args.init,
                                  ilc_noise_rollouts=args.noise_rollouts)
         result = train_tracker(train, args.out / "policy.zip", config=config, settings=settings)

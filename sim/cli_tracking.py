@@ -133,6 +133,10 @@ def _make_env_fn(motions, robots, config, seed: int):
     return make
 
 
+def _ridge_label(ridge: float | None) -> str:
+    return "open loop" if ridge is None else f"ridge {ridge:g}"
+
+
 def _read_csv(path: Path) -> list[dict]:
     import csv
 
@@ -190,20 +194,30 @@ def train_tracker(
     t_init = time.perf_counter()
     init_report, linear = None, None
     if settings.init == "ilc":
-        from sim.ilc import collect_demonstrations, fit_linear_policy
+        from sim.ilc import collect_demonstrations, select_linear_policy
 
         demo_env = HandXTrackingEnv(motion_objs, robots=robots, config=dataclasses.replace(config, random_start=False))
         X, Y, init_report = collect_demonstrations(
             demo_env, settings.ilc_iterations, settings.ilc_gain, settings.ilc_noise_rollouts, seed=settings.seed,
             progress=progress)
+        ridges = tuple(settings.ridge * 10.0**k for k in range(4))
+        linear, chosen, table = select_linear_policy(demo_env, X, Y, ridges, clip_obs=venv.clip_obs)
         demo_env.close()
-        linear = fit_linear_policy(X, Y, settings.ridge, clip_obs=venv.clip_obs)
+        init_report["ridge_selection"] = table
+        init_report["ridge"] = chosen
+        if chosen is None:
+            log.warning("no fitted linear actor tracked the training clips better than open-loop PD (closed loop, see "
+                        "the table in the policy metadata); the saved actor is the zero residual. More and more varied "
+                        "clips help the fit")
         venv.obs_rms.mean, venv.obs_rms.var, venv.obs_rms.count = linear.mean.copy(), linear.var.copy(), float(len(X))
         init_report["fit_rmse"] = float(np.sqrt(np.mean((linear(X) - np.clip(Y, -1, 1)) ** 2)))
         init_report["seconds"] = round(time.perf_counter() - t_init, 1)
-        log.info("ILC on %d clips: fingertip error %.2f -> %.2f mm; linear actor fitted to %d samples (rmse %.3f) in %.0f s",
+        log.info("ILC on %d clips: fingertip error %.2f -> %.2f mm; linear actor fitted to %d samples (ridge %s, "
+                 "rmse %.3f); closed loop on the training clips: %s; %.0f s",
                  init_report["clips"], 1e3 * init_report["open_loop_tip_error_m"], 1e3 * init_report["ilc_tip_error_m"],
-                 init_report["samples"], init_report["fit_rmse"], init_report["seconds"])
+                 init_report["samples"], chosen, init_report["fit_rmse"],
+                 ", ".join(f"{_ridge_label(r['ridge'])} {1e3 * r['tip_error_m']:.2f} mm" for r in table),
+                 init_report["seconds"])
     pi_arch = [] if linear is not None else list(settings.net_arch)
     model = PPO(
         "MlpPolicy", venv, n_steps=settings.n_steps, batch_size=settings.batch_size, n_epochs=settings.epochs,

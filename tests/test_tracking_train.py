@@ -174,3 +174,21 @@ def test_ilc_settings_are_validated():
     with pytest.raises(ConfigError, match="steps"):
         TrainSettings(steps=0)
     TrainSettings(steps=0, init="ilc")
+
+
+def test_linear_actor_selection_falls_back_to_open_loop(clips):
+    """A fit that tracks worse than open-loop PD in closed loop is never kept: garbage residuals
+    give the zero residual (ridge None), and the table says what each candidate did."""
+    from sim.ilc import collect_demonstrations, select_linear_policy
+
+    env = HandXTrackingEnv(clips, config=TrackingConfig(random_start=False))
+    X, Y, _ = collect_demonstrations(env, iterations=2, noise_rollouts=0, progress=False)
+    garbage = np.random.default_rng(0).choice([-1.0, 1.0], size=Y.shape)
+    pol, ridge, table = select_linear_policy(env, X, garbage, ridges=(1e-4, 1e-2))
+    assert ridge is None and not np.any(pol.W) and not np.any(pol.bias)
+    assert [r["ridge"] for r in table] == [None, 1e-4, 1e-2]
+    open_loop = table[0]["tip_error_m"]
+    assert all(r["tip_error_m"] > open_loop or r["success_rate"] < 1 for r in table[1:])
+    pol, ridge, table = select_linear_policy(env, X, Y, ridges=(0.01,))
+    assert ridge == 0.01 and table[1]["tip_error_m"] < table[0]["tip_error_m"]
+    env.close()
