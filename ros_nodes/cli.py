@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
 
-    from ros_nodes.common import make_executor
+    from ros_nodes.common import freeze_gc, make_executor
     from ros_nodes.testing import GIL_SWITCH_INTERVAL_S
 
     # several real-time loops (keypoint timer, streamers, physics thread) share one interpreter
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             node = spec.load_factory()(node_name=spec.name, context=context, parameter_overrides=overrides)
             nodes.append(node)
             executor.add_node(node)
+        freeze_gc()
         t2m = next(n for n in nodes if n.get_name() == "text_to_motion")
         streamers = [n for n in nodes if n.get_name().startswith("safety_streamer_")]
         print(f"ros-run: {len(nodes)} nodes ({', '.join(n.get_name() for n in reversed(nodes))}), "

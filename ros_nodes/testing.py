@@ -9,6 +9,7 @@ Always use it as a context manager: nodes are destroyed and the context shut dow
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import sys
@@ -86,11 +87,12 @@ class RosGraph:
     def __enter__(self) -> RosGraph:
         import rclpy
 
-        from ros_nodes.common import make_executor
+        from ros_nodes.common import freeze_gc, make_executor
 
         # several real-time loops share one interpreter: hand the GIL over every 1 ms, not 5 ms
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch, GIL_SWITCH_INTERVAL_S))
+        freeze_gc()  # a caller's large heap (a test session) must not stall the graph in full collections
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=self.domain_id)
         self.executor = make_executor(self.context)
@@ -149,3 +151,4 @@ class RosGraph:
         if self.context is not None and self.context.ok():
             rclpy.shutdown(context=self.context)
         sys.setswitchinterval(self._switch)
+        gc.unfreeze()
