@@ -345,6 +345,7 @@ def add_arguments_train_tracker(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=TrainSettings.checkpoint_every, help="env steps; 0 = none")
     p.add_argument("--log-dir", help="CSV/TensorBoard logs and checkpoints (default: OUTPUT_logs/)")
     p.add_argument("--torchscript", metavar="FILE", help="also export the policy to TorchScript (.pt)")
+    p.add_argument("--onnx", metavar="FILE", help="also export the policy to ONNX (.onnx)")
     p.add_argument("--init", choices=("none", "ilc"), default="none",
                    help="ilc: fit a linear actor to iterative-learning-control residuals of the clips first, "
                         "then PPO fine-tunes it for --steps (0 = keep the fitted actor)")
@@ -373,6 +374,11 @@ def run_train_tracker(args) -> int:
 
         out = export_torchscript(load_policy(result.policy_path), args.torchscript)
         print(f"torchscript: {out} (+ {out.name}.json)")
+    if args.onnx:
+        from sim.policy_export import export_onnx, load_policy
+
+        out = export_onnx(load_policy(result.policy_path), args.onnx)
+        print(f"onnx: {out} (+ {out.name}.json)")
     return 0
 
 

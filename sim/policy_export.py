@@ -281,3 +281,26 @@ def export_torchscript(policy: TrackingPolicy, path: str | os.PathLike) -> Path:
     sidecar = path.with_name(path.name + ".json")
     atomic_write(sidecar, lambda tmp: Path(tmp).write_text(json.dumps(policy.meta, indent=1)))
     return path
+
+
+def export_onnx(policy: TrackingPolicy, path: str | os.PathLike) -> Path:
+    """Write the deterministic actor (normalization and clipping included) as ONNX (opset 18, dynamic
+    batch); the metadata goes to ``<path>.json``. Input ``obs`` ``(B, obs_dim)`` float32, output
+    ``action`` ``(B, act_dim)`` in [-1, 1]; runs in onnxruntime or any ONNX runtime on the robot."""
+    import torch
+
+    path = Path(path)
+    try:
+        import onnx  # noqa: F401 - torch.onnx.export needs it
+    except ImportError as exc:
+        raise MissingDependencyError(f"ONNX export needs the onnx package ({exc}); pip install onnx") from exc
+    example = torch.zeros(1, policy.obs_dim, dtype=torch.float32)
+
+    def write(tmp: str) -> None:
+        torch.onnx.export(policy.module, (example,), tmp, input_names=["obs"], output_names=["action"],
+                          dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, opset_version=18, dynamo=False)
+
+    atomic_write(path, write)
+    sidecar = path.with_name(path.name + ".json")
+    atomic_write(sidecar, lambda tmp: Path(tmp).write_text(json.dumps(policy.meta, indent=1)))
+    return path

@@ -118,8 +118,14 @@ def test_cli_train_tracker_end_to_end_and_bad_input(clips, tmp_path, capsys):
     out = tmp_path / "p.zip"
     rc = main(["train-tracker", "--motions", *paths, "--robot", "shadow_builtin", "-o", str(out), "--steps", "128",
                "--n-steps", "64", "--batch-size", "64", "--epochs", "1", "--net", "16,16", "--checkpoint-every", "0",
-               "--torchscript", str(tmp_path / "p.pt")])
+               "--torchscript", str(tmp_path / "p.pt"), "--onnx", str(tmp_path / "p.onnx")])
     assert rc == 0 and out.is_file() and (tmp_path / "p.pt").is_file()
+    import onnxruntime
+
+    obs = np.random.default_rng(0).normal(size=(4, load_policy(out).obs_dim)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "p.onnx"))
+    np.testing.assert_allclose(session.run(None, {"obs": obs})[0], load_policy(out)(obs), atol=1e-5)
+    assert json.loads((tmp_path / "p.onnx.json").read_text())["signature"] == load_policy(out).meta["signature"]
     assert load_policy(out).meta["training"]["motions"] == paths
     assert main(["train-tracker", "--motions", str(tmp_path / "nope.npz"), "-o", str(out)]) == 1
     assert "nope.npz" in capsys.readouterr().err
