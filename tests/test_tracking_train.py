@@ -49,6 +49,8 @@ def test_short_ppo_run_moves_loss_and_reward(trained):
     assert all(0 < r < 1.0 for r in rewards)  # weighted kernels: at most w_joint + w_tip + w_wrist + w_contact = 1
     assert trained.model.num_timesteps == SETTINGS.steps
     assert (trained.log_dir / "progress.csv").is_file()
+    events = list(trained.log_dir.rglob("events.out.tfevents.*"))  # TensorBoard (tensorboard is in requirements)
+    assert events and events[0].stat().st_size > 0
     ckpts = sorted((trained.log_dir / "checkpoints").glob("policy_*.zip"))
     assert [p.name for p in ckpts] == ["policy_384.zip", "policy_768.zip"]
     assert load_policy(ckpts[0]).meta["training"]["steps"] == 384
