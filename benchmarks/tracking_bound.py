@@ -30,23 +30,20 @@ from tracking_eval import ROBOTS, synthetic_clip  # noqa: E402
 from sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
 from sim.ilc import ilc_clip  # noqa: E402
 from sim.scene import HandModel, build_scene  # noqa: E402
-from sim.tracking_env import HandXTrackingEnv, TrackingConfig  # noqa: E402
+from sim.tracking_env import HandXTrackingEnv, TrackingConfig, rollout  # noqa: E402
 
 
 def open_loop_states(env: HandXTrackingEnv, clip: int) -> dict:
     """Open-loop replay of ``clip`` from frame 0: joint positions and wrist poses per step, and frames."""
-    env.reset(options={"clip": clip, "start": 0})
-    zero = np.zeros(env.task.act_dim, np.float32)
-    out: dict[str, list] = {"q": [], "w": [], "frame": []}
-    done = False
-    while not done:
-        _, _, term, trunc, _ = env.step(zero)
-        done = term or trunc
-        st = env.backend.read_state()
-        out["q"].append({s: st.qpos[s][0].copy() for s in env.backend.layout.sides})
-        out["w"].append({s: st.wrist_pose[s][0].copy() for s in env.backend.layout.sides})
-        out["frame"].append(int(env.task.frame[0]))
-    return out
+    out: dict[str, list] = {"q": [], "w": []}
+
+    def record(e: HandXTrackingEnv) -> None:
+        st = e._state  # noqa: SLF001 - the state the reset / step just read
+        out["q"].append({s: st.qpos[s][0].copy() for s in e.backend.layout.sides})
+        out["w"].append({s: st.wrist_pose[s][0].copy() for s in e.backend.layout.sides})
+
+    r = rollout(env, None, clip=clip, on_step=record)
+    return {"q": out["q"][1:], "w": out["w"][1:], "frame": r.frames}  # [0]: the state at the reset
 
 
 def split_open_loop(env: HandXTrackingEnv, clip: int, r: dict) -> dict:

@@ -556,6 +556,26 @@ class TrackingTask:
             truncated |= self.steps >= int(cfg.episode_frames)
         return terminated, truncated & ~terminated
 
+    def step(self, action: np.ndarray) -> tuple[SimState, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """One control step of every env: residual ``action`` (B, act_dim) -> targets, physics, next
+        reference frame. Returns ``(state, obs (B, obs_dim), reward (B,), terminated (B,), truncated (B,),
+        info)``, ``info`` holding (B,) arrays: every reward term, ``tip_error``, ``wrist_pos_error``,
+        ``wrist_rot_error``, ``joint_error``, ``contact``, ``ref_contact``, ``clip``, ``frame``, ``unstable``."""
+        act = self.apply_action(action)
+        self.backend.step()
+        self.advance()
+        st = self.backend.read_state()
+        flat = self._flat(st)  # computed once per step
+        reward, terms, e = self.reward(st, act, flat)
+        terminated, truncated = self.done(st, e)
+        info: dict[str, Any] = dict(terms)
+        info.update(
+            tip_error=e["tip"], wrist_pos_error=e["wrist_pos"], wrist_rot_error=e["wrist_rot"], joint_error=e["joint"],
+            contact=e["contact"], ref_contact=e["ref_contact"], clip=self.clip.copy(), frame=self.frame.copy(),
+            unstable=st.unstable.copy(),
+        )
+        return st, self.observe(st, flat), reward, terminated, truncated, info
+
     def observe(self, st: SimState, flat: tuple | None = None) -> np.ndarray:
         """(B, obs_dim) float32 observation (layout: :attr:`obs_fields`); non-finite values become 0."""
         b, c, g = self.bank, self.clip, self._groups_obs
@@ -752,21 +772,10 @@ class HandXTrackingEnv(gym.Env):
     def step(self, action):
         if self._state is None:
             raise ConfigError("call reset() before step()")
-        act = self.task.apply_action(np.asarray(action)[None])
-        self.backend.step()
-        self.task.advance()
-        st = self._state = self.backend.read_state()
-        flat = self.task._flat(st)  # noqa: SLF001 - computed once per step
-        reward, terms, e = self.task.reward(st, act, flat)
-        terminated, truncated = self.task.done(st, e)
-        info = {k: float(v[0]) for k, v in terms.items()}
-        info.update(
-            tip_error=float(e["tip"][0]), wrist_pos_error=float(e["wrist_pos"][0]),
-            wrist_rot_error=float(e["wrist_rot"][0]), joint_error=float(e["joint"][0]),
-            contact=bool(e["contact"][0]), ref_contact=bool(e["ref_contact"][0]),
-            clip=int(self.task.clip[0]), frame=int(self.task.frame[0]), unstable=bool(st.unstable[0]),
-        )
-        return self.task.observe(st, flat)[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+        st, obs, reward, terminated, truncated, arrays = self.task.step(np.asarray(action)[None])
+        self._state = st
+        info = {k: v[0].item() for k, v in arrays.items()}
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def render(self):
         if self.render_mode != "rgb_array":
@@ -841,20 +850,7 @@ class HandXTrackingVecEnv(gym.vector.VectorEnv):
     def step(self, actions):
         if not self._started:
             raise ConfigError("call reset() before step()")
-        act = self.task.apply_action(np.asarray(actions))
-        self.backend.step()
-        self.task.advance()
-        st = self.backend.read_state()
-        flat = self.task._flat(st)  # noqa: SLF001 - computed once per step
-        reward, terms, e = self.task.reward(st, act, flat)
-        terminated, truncated = self.task.done(st, e)
-        obs = self.task.observe(st, flat)
-        infos: dict[str, Any] = dict(terms)
-        infos.update(
-            tip_error=e["tip"], wrist_pos_error=e["wrist_pos"], wrist_rot_error=e["wrist_rot"], joint_error=e["joint"],
-            contact=e["contact"], ref_contact=e["ref_contact"], clip=self.task.clip.copy(),
-            frame=self.task.frame.copy(), unstable=st.unstable.copy(),
-        )
+        _, obs, reward, terminated, truncated, infos = self.task.step(np.asarray(actions))
         done = terminated | truncated
         if done.any():
             ids = np.flatnonzero(done)

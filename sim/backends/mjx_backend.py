@@ -81,7 +81,6 @@ class MjxBackend(MujocoBackend):
         self._geom_margin = m.geom_margin.copy()
         self._dx = self._stack([mjx.put_data(m, d) for d in self.datas])
         self._host_fresh = np.ones(self.num_envs, dtype=bool)  # staging MjData == device state (no step since)
-        self._vadr_all = np.concatenate([ix.vadr for ix in self._idx.values()])
         n = int(self.layout.substeps)
         jnp = jax.numpy
 
