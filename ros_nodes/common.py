@@ -161,10 +161,11 @@ def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
 
 
 #: environment variable choosing the executor: single (default) or multi.
-#: Measured with rclpy 9.1.2 on 2 cores (the in-process text-to-hand graph, dex-urdf Shadow): with a
-#: 4-thread MultiThreadedExecutor the executor threads spend the GIL rebuilding wait sets, the sim
-#: node's 100 Hz /joint_states fell to 31-50 Hz and a 0.25 ms retargeting solve took 68 ms (median);
-#: with one SingleThreadedExecutor: 100 Hz and 0.7 ms. Blocking work (generation, physics, video)
+#: Measured with rclpy 9.1.2 on 2 cores (``benchmarks/ros_graph_rate.py``: the in-process text-to-hand
+#: graph, dex-urdf Shadow): with a 4-thread MultiThreadedExecutor the executor threads spend the GIL
+#: rebuilding wait sets, and while streaming the sim node's 100 Hz /joint_states fell to 39 Hz and the
+#: retargeting solve took 9.9 ms median; with one SingleThreadedExecutor: 100 Hz and
+#: 0.7 ms. Blocking work (generation, physics, video)
 #: runs on the nodes' own threads, so no callback needs a second executor thread.
 #: (rclpy.experimental.EventsExecutor was tried for the 500 Hz stream: with rclpy 9.1.2 the node
 #: received nothing and did not stop on SIGINT, so it is not offered.)
@@ -190,7 +191,7 @@ def freeze_gc() -> None:
     """Move every object allocated so far out of the cyclic garbage collector's reach (``gc.freeze``).
     Call after a node graph is built: a full collection then scans only what was allocated since,
     instead of the whole heap. In this repository's test session (a large heap) full collections took
-    134 ms median and 342 ms max: one of them inside the 1.5 s window of the graph test is enough to
+    about 150 ms median and 340 ms max (``benchmarks/gc_pause_probe.py``): one of them inside the 1.5 s window of the graph test is enough to
     drop the sim node's 100 Hz /joint_states under 80 Hz (seen once in a fresh-clone run) or trip a
     50 ms safety watchdog. With the freeze, collections while a graph ran took at most 0.3 ms.
     ``gc.unfreeze()`` undoes it.
