@@ -706,6 +706,15 @@ class SafetyFilter:
                 return Decision(Action.STOP, reason=self.last_reason)
         return None
 
+    def watchdog_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to do (same clock as the ``t`` passed in), or None
+        when it has nothing pending (idle, stopped, e-stopped)."""
+        if self.state is FilterState.ACTIVE and self._last_input_t is not None:
+            return self._last_input_t + self.config.watchdog_timeout_s
+        if self.state is FilterState.HOLDING and self._hold_t is not None:
+            return self._hold_t + self.config.watchdog_stop_s
+        return None
+
     def _stop_at(self, t: float) -> None:
         """A stop leaves the hand where the last move had brought it by ``t``, at rest."""
         if self._q is not None:

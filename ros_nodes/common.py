@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,6 +47,7 @@ __all__ = [
     "declare_parameters",
     "run_node",
     "EXECUTOR_ENV",
+    "DedicatedSubscription",
 ]
 
 log = logging.getLogger(__name__)
@@ -226,6 +229,134 @@ def set_realtime_priority(priority: int) -> str:
             f"or CAP_SYS_NICE) or set realtime_priority:=0"
         ) from exc
     return f"SCHED_FIFO priority {priority} on {len(tids)} threads"
+
+
+class _NotForExecutors:
+    """Callback group whose entities no executor waits on or runs: rclpy's executors only put an
+    entity in their wait set when its group ``can_execute`` it (public CallbackGroup interface)."""
+
+    def __init__(self) -> None:
+        from rclpy.callback_groups import CallbackGroup
+
+        class _Group(CallbackGroup):
+            def can_execute(self, entity) -> bool:
+                return False
+
+            def beginning_execution(self, entity) -> bool:
+                return False
+
+            def ending_execution(self, entity) -> None:
+                pass
+
+        self.group = _Group()
+
+
+class DedicatedSubscription:
+    """A subscription served by a thread of its own instead of the node's executor.
+
+    The thread waits on this one subscription (an rcl wait set of its own, as
+    ``rclpy.wait_for_message`` does), takes every message as soon as DDS holds it and calls
+    ``callback(msg)`` in arrival order (``with_info``: ``callback(msg, info)``, info as rclpy's
+    ``MessageInfo``: ``source_timestamp``, ``received_timestamp`` in ns). Between messages it calls ``on_deadline()`` once
+    ``time.monotonic()`` reaches ``next_deadline()`` (seconds or None = no deadline; asked before
+    each wait) — the safety streamer's watchdog lives there, so a busy executor delays neither.
+
+    Why: rclpy's Python executors rebuild a wait set of every entity of the node (parameter
+    services, timers, ...) for each callback; for a 500 Hz command stream that overhead, not the
+    filter, dominated the streamer's latency (``benchmarks/ros_latency.py``).
+
+    ``callback`` and ``on_deadline`` run on this thread: guard shared state with a lock. An exception
+    in them is logged through the node's logger and the loop goes on (a safety node must keep its
+    watchdog). ``close()`` stops the thread (also on context shutdown, within 0.1 s).
+    """
+
+    #: longest single wait (s): the loop notices a shut-down context at least this often
+    MAX_WAIT_S = 0.1
+
+    def __init__(self, node, msg_type, topic: str, qos, callback: Callable[[Any], None],
+                 next_deadline: Callable[[], float | None] | None = None,
+                 on_deadline: Callable[[], None] | None = None, thread_name: str = "",
+                 with_info: bool = False) -> None:
+        from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+        self._node = node
+        self._callback = callback
+        self._with_info = with_info
+        self._next_deadline = next_deadline or (lambda: None)
+        self._on_deadline = on_deadline or (lambda: None)
+        self._group = _NotForExecutors().group
+        self.subscription = node.create_subscription(msg_type, topic, callback, qos, callback_group=self._group)
+        self._wake = _rclpy.GuardCondition(node.context.handle)
+        self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
+        self._stop = threading.Event()
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name=thread_name or f"{node.get_name()}:{topic}",
+                                        daemon=True)
+
+    def start(self) -> DedicatedSubscription:
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _report(self, what: str, exc: BaseException) -> None:
+        self.errors += 1
+        self._node.get_logger().error(f"{what} raised {type(exc).__name__}: {exc}", throttle_duration_sec=1.0)
+
+    def _run(self) -> None:
+        sub, ws = self.subscription, self._wait_set
+        handle, msg_type, raw = sub.handle, sub.msg_type, sub.raw
+        context = self._node.context
+        while not self._stop.is_set() and context.ok():
+            deadline = self._next_deadline()
+            wait_s = self.MAX_WAIT_S if deadline is None else min(self.MAX_WAIT_S, deadline - time.monotonic())
+            try:
+                ws.clear_entities()
+                ws.add_subscription(handle)
+                ws.add_guard_condition(self._wake)
+                ws.wait(max(0, int(wait_s * 1e9)))
+                ready = handle.pointer in ws.get_ready_entities("subscription")
+            except Exception as exc:  # noqa: BLE001 - the context or the node went away under us: stop
+                if not (self._stop.is_set() or not context.ok()):
+                    self._report("waiting for messages (the thread stops)", exc)
+                return
+            if self._stop.is_set():
+                return
+            if ready:
+                while True:
+                    taken = handle.take_message(msg_type, raw)
+                    if taken is None:
+                        break
+                    try:
+                        if self._with_info:
+                            self._callback(*taken)
+                        else:
+                            self._callback(taken[0])
+                    except Exception as exc:  # noqa: BLE001 - keep serving (and the watchdog) alive
+                        self._report("message callback", exc)
+            if deadline is not None and time.monotonic() >= deadline:
+                try:
+                    self._on_deadline()
+                except Exception as exc:  # noqa: BLE001
+                    self._report("deadline callback", exc)
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop the thread and destroy the subscription (idempotent)."""
+        self._stop.set()
+        try:
+            self._wake.trigger_guard_condition()
+        except Exception:  # noqa: BLE001 - context already gone: the loop stops on its own
+            pass
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+        if self.subscription is not None and not self._thread.is_alive():
+            try:
+                self._node.destroy_subscription(self.subscription)
+            except Exception:  # noqa: BLE001 - node already destroyed
+                pass
+            self.subscription = None
 
 
 def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:

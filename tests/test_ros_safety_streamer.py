@@ -125,12 +125,15 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
             assert t_from_start.sec + t_from_start.nanosec * 1e-9 >= 0.74
 
 
-def test_watchdog_holds_within_two_periods_then_stops(tiny_urdf):
+@pytest.mark.parametrize("command_thread", [True, False], ids=["command_thread", "executor"])
+def test_watchdog_holds_within_two_periods_then_stops(tiny_urdf, command_thread):
     with RosGraph() as g:
         # 20 Hz stream, watchdog after 1.2 periods: the hold must come within 2 periods (100 ms),
         # which leaves 40 ms for scheduling on a loaded machine
         period = 0.05
-        streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, control_rate_hz=1 / period, watchdog_periods=1.2))
+        streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, control_rate_hz=1 / period, watchdog_periods=1.2,
+                                                     command_thread=command_thread))
+        assert (streamer._command_sub is not None) == command_thread
         out = g.probe(JointTrajectory, "/right_hand_controller/joint_trajectory", STREAM_QOS)
         drv = g.node("driver")
         _seed(g, drv)
@@ -301,3 +304,48 @@ rclpy.shutdown()
         assert "limits.conf" in r.stdout and "realtime_priority:=0" in r.stdout
     else:
         assert r.stdout.startswith("OK SCHED_FIFO priority 10 on"), r.stdout
+
+
+def test_dedicated_subscription_serves_on_its_own_thread_and_survives_errors():
+    """Messages reach the callback on the dedicated thread (no executor runs it), in order; an
+    exception in the callback is counted and logged and the loop goes on; the deadline callback
+    fires once its time comes; close() stops the thread."""
+    import threading
+
+    from std_msgs.msg import Int32
+
+    from ros_nodes.common import DedicatedSubscription
+
+    with RosGraph() as g:
+        node = g.node("dedicated")
+        got, threads, fired = [], set(), []
+        deadline = [time.monotonic() + 0.3]
+
+        def on_msg(msg):
+            threads.add(threading.current_thread().name)
+            if msg.data == 3:
+                raise ValueError("bad message 3")
+            got.append(msg.data)
+
+        def on_deadline():
+            fired.append(time.monotonic())
+            deadline[0] = None
+
+        sub = DedicatedSubscription(node, Int32, "/test/dedicated", STREAM_QOS, on_msg,
+                                    next_deadline=lambda: deadline[0], on_deadline=on_deadline,
+                                    thread_name="dedicated-test").start()
+        t_deadline = deadline[0]
+        pub = g.node("pub").create_publisher(Int32, "/test/dedicated", STREAM_QOS)
+        _connect(pub)
+        for k in range(6):
+            pub.publish(Int32(data=k))
+        assert wait_for(lambda: len(got) == 5, 5.0), got
+        assert got == [0, 1, 2, 4, 5] and sub.errors == 1
+        assert threads == {"dedicated-test"}
+        assert wait_for(lambda: fired, 3.0)
+        assert fired[0] >= t_deadline and len(fired) == 1
+        sub.close()
+        assert not sub.alive and sub.subscription is None
+        pub.publish(Int32(data=9))
+        time.sleep(0.1)
+        assert got == [0, 1, 2, 4, 5]
