@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assets", default=d["assets"], help=h["assets"])
     parser.add_argument("--dry-run", action="store_true", help=h["dry_run"])
     parser.add_argument("--video", default=d["video"], help=h["video"])
+    parser.add_argument("--realtime-priority", default=d["realtime_priority"],
+                        help="accepted for symmetry with the launch file, but ros-run keeps every node in one "
+                        "process and runs it at normal scheduling (SCHED_FIFO would cover every node's threads): "
+                        "run safety_streamer_node in a process of its own for that")
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0 = run until Ctrl-C or --until-done)")
     parser.add_argument("--until-done", action="store_true",
@@ -39,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     import os
+    from pathlib import Path
     import threading
     import time
 
@@ -51,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.prompt and not args.motion_file:
         raise ConfigError("give --prompt TEXT (and/or --motion-file FILE): there is nothing to perform")
     cfg = GraphConfig(
-        prompt=args.prompt or "",
+        # a motion file alone plays at once (the node waits for /handx/prompt when it has no prompt);
+        # the prompt only labels a motion file
+        prompt=args.prompt or (Path(args.motion_file).stem if args.motion_file else ""),
         robot=args.robot,
         mode=args.mode,
         controller=args.controller,
@@ -60,8 +68,18 @@ def run(args: argparse.Namespace) -> int:
         assets=args.assets,
         dry_run=args.dry_run,
         video=args.video,
+        realtime_priority=getattr(args, "realtime_priority", "auto"),
     )
     specs = build_graph(cfg)
+    if cfg.streamer_priority:  # one process: SCHED_FIFO would put every node's threads (physics too) under it
+        log.warning("ros-run runs all nodes in one process at normal scheduling (realtime_priority %s ignored); "
+                    "for a real-time streamer use the launch file or run safety_streamer_node on its own with "
+                    "-p realtime_priority:=%s", cfg.streamer_priority, cfg.streamer_priority)
+        specs = tuple(
+            dataclasses.replace(s, parameters={**s.parameters, "realtime_priority": 0})
+            if "realtime_priority" in s.parameters else s
+            for s in specs
+        )
     if args.domain_id is not None:
         os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
 

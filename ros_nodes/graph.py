@@ -31,6 +31,7 @@ __all__ = [
     "CONTROLLERS",
     "robots_for",
     "build_graph",
+    "REALTIME_PRIORITY_REAL",
 ]
 
 MODES = ("sim", "real")
@@ -50,7 +51,14 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "assets": ("", "robot asset directory (dex-urdf layout); '' = $HANDX_ROBOT_ASSETS"),
     "dry_run": ("false", "filter and count commands but send nothing to the hardware"),
     "video": ("", "sim mode: write an MP4 of the simulated hand(s) to this path ('' = none)"),
+    "realtime_priority": ("auto", "SCHED_FIFO priority 1-99 of each safety streamer's process, as ros2_control "
+                          "runs its control loop (0 = normal scheduling; auto = 50 in mode:=real, 0 in sim); "
+                          "without the permission the streamer warns and runs at normal priority"),
 }
+
+#: SCHED_FIFO priority of the streamers with ``realtime_priority:=auto`` in ``mode:=real`` (ros2_control's
+#: controller_manager uses 50 for its control loop)
+REALTIME_PRIORITY_REAL = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +109,7 @@ class GraphConfig:
     assets: str = ""
     dry_run: bool = False
     video: str = ""
+    realtime_priority: int | str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -118,6 +127,23 @@ class GraphConfig:
         object.__setattr__(self, "rate", rate)
         object.__setattr__(self, "dry_run", _bool(self.dry_run, "dry_run"))
         object.__setattr__(self, "robot", str(self.robot).strip())
+        prio = str(self.realtime_priority).strip().lower()
+        if prio != "auto":
+            try:
+                prio = int(prio)
+            except ValueError:
+                prio = -1
+            if not 0 <= prio <= 99:
+                raise ConfigError(f"argument 'realtime_priority' is {self.realtime_priority!r}; allowed: auto or "
+                                  "0 (normal scheduling) to 99")
+        object.__setattr__(self, "realtime_priority", prio)
+
+    @property
+    def streamer_priority(self) -> int:
+        """The safety streamers' ``realtime_priority`` parameter (``auto`` resolved by mode)."""
+        if self.realtime_priority == "auto":
+            return REALTIME_PRIORITY_REAL if self.mode == "real" else 0
+        return int(self.realtime_priority)
 
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> GraphConfig:
@@ -184,6 +210,7 @@ def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
                     "state_topic": f"/handx/{side}/joint_states" if cfg.mode == "sim" else "/joint_states",
                     "state_in_hardware_units": False,
                     "dry_run": cfg.dry_run,
+                    "realtime_priority": cfg.streamer_priority,
                 },
             )
         )

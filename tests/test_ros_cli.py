@@ -49,3 +49,26 @@ def test_ros_run_needs_something_to_perform():
     exe = Path(sys.executable).with_name("handx-robot")
     proc = subprocess.run([str(exe), "ros-run", "--robot", "shadow_right"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "--prompt" in proc.stderr
+
+
+def test_ros_run_real_mode_dry_run_keeps_normal_scheduling(dexmv_npz, dex_urdf_dir, tmp_path):
+    """mode real (dry run: nothing reaches a controller): the streamer filters the motion; the
+    realtime priority real mode asks for is not applied in ros-run's single process, and it says so."""
+    with np.load(dexmv_npz) as d:
+        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:20]
+    joints = np.zeros((20, 2, 21, 3), np.float32)
+    joints[:, 1] = kp
+    motion = save_motion(BimanualMotion(joints, 30.0, "relocate", [False, True], "world_zup"), tmp_path / "m.npz")
+    exe = Path(sys.executable).with_name("handx-robot")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 100)),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    proc = subprocess.run(
+        [str(exe), "ros-run", "--motion-file", str(motion), "--robot", "shadow_right", "--mode", "real",
+         "--dry-run", "--assets", str(dex_urdf_dir), "--duration", "15", "--until-done"],
+        capture_output=True, text=True, timeout=90, env=env,
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    assert "realtime_priority 50 ignored" in text and "SCHED_FIFO priority" not in text, text[-3000:]
+    line = next(ln for ln in proc.stdout.splitlines() if "safety_streamer_right:" in ln)
+    assert int(line.split(":")[1].split()[0]) >= 10 and " 0 rejected" in line, line

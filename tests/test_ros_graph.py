@@ -110,6 +110,10 @@ def test_graph_rejects_bad_arguments():
         GraphConfig(rate="fast")
     with pytest.raises(ConfigError, match="controller"):
         GraphConfig(controller="effort")
+    with pytest.raises(ConfigError, match="realtime_priority"):
+        GraphConfig(realtime_priority="high")
+    with pytest.raises(ConfigError, match="realtime_priority"):
+        GraphConfig(realtime_priority=120)
     with pytest.raises(ConfigError, match="unknown graph arguments"):
         GraphConfig.from_strings({"robots": "x"})
 
@@ -123,9 +127,13 @@ def test_graph_declares_nodes_and_parameters():
     assert right["robot"] == "inspire_right" and right["unit_mapping"] == "inspire"
     assert right["controller"] == "forward_command" and right["control_rate_hz"] == 500.0 and right["dry_run"] is True
     assert right["state_topic"] == "/joint_states"
+    assert right["realtime_priority"] == 50  # auto in mode:=real: SCHED_FIFO like ros2_control's loop
     sim_specs = {s.name: s for s in build_graph(GraphConfig(robot="shadow_right"))}
     assert "sim" in sim_specs and "safety_streamer_left" not in sim_specs
     assert sim_specs["safety_streamer_right"].parameters["state_topic"] == "/handx/right/joint_states"
+    assert sim_specs["safety_streamer_right"].parameters["realtime_priority"] == 0
+    real0 = build_graph(GraphConfig.from_strings({"mode": "real", "realtime_priority": "0"}))
+    assert {s.name: s for s in real0}["safety_streamer_right"].parameters["realtime_priority"] == 0
     # every parameter the graph sets is one the node declares
     from ros_nodes import retarget_node, safety_streamer_node, sim_node, text_to_motion_node
 
