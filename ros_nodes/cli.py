@@ -45,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
     import os
-    from pathlib import Path
     import threading
     import time
+    from pathlib import Path
 
     from handx_robot.errors import ConfigError
     from ros_nodes.graph import GraphConfig, build_graph
