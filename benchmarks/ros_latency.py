@@ -16,8 +16,10 @@ scheduling out of the streamer's figures; the receiver's Python callback times a
 receiver takes the two measured topics on threads of their own (``DedicatedSubscription``, as the
 streamer does) to load the two CPUs no more than it must.
 
-2 and 3 run twice: the streamer at normal scheduling, then (where this user may) with
-``realtime_priority:=50`` (SCHED_FIFO on its threads, as a real deployment runs its control loop).
+2 and 3 run three times: the streamer at normal scheduling, then (where this user may) with
+``realtime_priority:=50`` (SCHED_FIFO on its threads, as a real deployment runs its control loop),
+then the reference: ``command_thread:=false`` (commands taken by the node's rclpy executor, as
+before the command thread; ``--no-baseline`` skips it).
 
 Processes: driver (publishes with absolute deadlines), streamer, receiver (this process). Times
 are CLOCK_MONOTONIC, comparable across processes. Run:
@@ -213,7 +215,8 @@ def _run_driver(cfg: dict, env: dict) -> tuple[np.ndarray, np.ndarray]:
 DIRECT, CONTROLLER = "/bench/direct", "/right_hand_controller/commands"
 
 
-def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, rt_priority: int = 0) -> dict:
+def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, rt_priority: int = 0,
+                            command_thread: bool = True) -> dict:
     """Each command goes both to the streamer and directly to the receiver: paired per-message times."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64MultiArray
@@ -227,6 +230,7 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
            "-p", "controller:=forward_command", "-p", f"control_rate_hz:={float(args.rate)}",
            "-p", "watchdog_periods:=10.0", "-p", "state_topic:=/bench/joint_states",
            "-p", "max_acceleration:=1000.0", "-p", "queue_depth:=1000", "-p", f"realtime_priority:={rt_priority}",
+           "-p", f"command_thread:={str(command_thread).lower()}",
            "--log-level", "warn"]
     streamer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -359,6 +363,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="command rate, Hz")
     parser.add_argument("--prompt-trials", type=int, default=5)
     parser.add_argument("--joints", type=int, default=24, help="joints per command (Shadow hand: 24)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the reference run with commands on the node's executor (command_thread:=false)")
     args = parser.parse_args()
 
     from ros_nodes.testing import isolate_ros_env
@@ -388,9 +394,11 @@ def main() -> int:
     model = tmp / "bench.urdf"
     model.write_text(_tiny_urdf(args.joints))
     rt = 50 if _may_use_sched_fifo() else 0
-    runs = [(0, "normal scheduling")] + ([(rt, f"realtime_priority:={rt} (SCHED_FIFO)")] if rt else [])
-    for prio, label in runs:
-        r = stream_through_streamer(args, env, tmp, names, str(model), rt_priority=prio)
+    runs = [(0, True, "normal scheduling")] + ([(rt, True, f"realtime_priority:={rt} (SCHED_FIFO)")] if rt else [])
+    if not args.no_baseline:
+        runs.append((0, False, "reference: command_thread:=false, commands on the executor, normal scheduling"))
+    for prio, thread, label in runs:
+        r = stream_through_streamer(args, env, tmp, names, str(model), rt_priority=prio, command_thread=thread)
         _report_stream(args, r, label)
     if not rt:
         print("    (SCHED_FIFO not permitted for this user: the realtime_priority run was skipped)")
