@@ -257,7 +257,8 @@ class DedicatedSubscription:
     The thread waits on this one subscription (an rcl wait set of its own, as
     ``rclpy.wait_for_message`` does), takes every message as soon as DDS holds it and calls
     ``callback(msg)`` in arrival order (``with_info``: ``callback(msg, info)``, info as rclpy's
-    ``MessageInfo``: ``source_timestamp``, ``received_timestamp`` in ns). Between messages it calls ``on_deadline()`` once
+    ``MessageInfo``: ``source_timestamp``, ``received_timestamp`` in ns; ``raw``: msg is the
+    serialized message, bytes, as DDS delivered it). Between messages it calls ``on_deadline()`` once
     ``time.monotonic()`` reaches ``next_deadline()`` (seconds or None = no deadline; asked before
     each wait) — the safety streamer's watchdog lives there, so a busy executor delays neither.
 
@@ -276,7 +277,7 @@ class DedicatedSubscription:
     def __init__(self, node, msg_type, topic: str, qos, callback: Callable[[Any], None],
                  next_deadline: Callable[[], float | None] | None = None,
                  on_deadline: Callable[[], None] | None = None, thread_name: str = "",
-                 with_info: bool = False) -> None:
+                 with_info: bool = False, raw: bool = False) -> None:
         from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
         self._node = node
@@ -285,7 +286,8 @@ class DedicatedSubscription:
         self._next_deadline = next_deadline or (lambda: None)
         self._on_deadline = on_deadline or (lambda: None)
         self._group = _NotForExecutors().group
-        self.subscription = node.create_subscription(msg_type, topic, callback, qos, callback_group=self._group)
+        self.subscription = node.create_subscription(msg_type, topic, callback, qos, callback_group=self._group,
+                                                     raw=raw)
         self._wake = _rclpy.GuardCondition(node.context.handle)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
         self._stop = threading.Event()

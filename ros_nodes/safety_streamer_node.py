@@ -42,6 +42,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
@@ -59,6 +60,7 @@ from handx_robot.safety import (
     limits_from_model,
     make_unit_mapping,
 )
+from ros_nodes.cdr import TrajectoryFastPath
 from ros_nodes.common import (
     CONTROLLER_TOPICS,
     DIAGNOSTICS_QOS,
@@ -160,6 +162,8 @@ class SafetyStreamerNode(Node):
         self.side = p["side"]
         self.config, self.robot_label = build_config(p)
         self.filter = SafetyFilter(self.config)
+        self._fast_path = TrajectoryFastPath(self.config.joint_names)
+        self.read_fast = 0  # commands read by the CDR fast path (the rest were deserialized by rclpy)
         self._lock = threading.Lock()
         self._process_s = np.zeros(1000)  # ring buffer: command callback wall time, s
         self._process_i = 0
@@ -177,8 +181,9 @@ class SafetyStreamerNode(Node):
         self._watchdog = None
         if p["command_thread"]:
             self._command_sub = DedicatedSubscription(
-                self, JointTrajectory, in_topic, qos, self._on_command, next_deadline=self._watchdog_deadline,
-                on_deadline=self._on_watchdog, thread_name=f"{node_name}_commands")
+                self, JointTrajectory, in_topic, qos, self._on_command_serialized,
+                next_deadline=self._watchdog_deadline, on_deadline=self._on_watchdog,
+                thread_name=f"{node_name}_commands", raw=True)
         else:
             self.create_subscription(JointTrajectory, in_topic, self._on_command, qos)
             self._watchdog = self.create_timer(self.config.watchdog_timeout_s, self._on_watchdog)
@@ -214,17 +219,34 @@ class SafetyStreamerNode(Node):
         super().destroy_node()
 
     # -- callbacks ------------------------------------------------------------------------------
-    def _on_command(self, msg: JointTrajectory) -> None:
+    def _on_command_serialized(self, data: bytes) -> None:
+        """Command thread: the serialized JointTrajectory; the CDR fast path reads the last point of
+        a command naming the controller's joints in order, anything else is deserialized by rclpy."""
         now = time.monotonic()
         t0 = time.perf_counter()
+        fast = self._fast_path.last_point(data)
+        if fast is None:
+            self._on_command(deserialize_message(data, JointTrajectory), now, t0)
+        else:
+            self.read_fast += 1
+            self._command(self._fast_path.names, fast[0], fast[1], now, t0)
+
+    def _on_command(self, msg: JointTrajectory, now: float | None = None, t0: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        t0 = time.perf_counter() if t0 is None else t0
+        if not msg.points:  # nothing to reach: rejected (counted); the watchdog holds
+            self._command(msg.joint_names, None, None, now, t0)
+        else:
+            point = msg.points[-1]
+            self._command(msg.joint_names, point.positions, duration_to_s(point.time_from_start), now, t0)
+
+    def _command(self, names, positions, duration_s: float | None, now: float, t0: float) -> None:
+        """Filter one command (``positions`` None: the message had no point) and send the decision."""
         with self._lock:
-            if not msg.points:  # nothing to reach: rejected (counted); the watchdog holds
-                decision = self.filter.filter(msg.joint_names, [], now)
+            if positions is None:
+                decision = self.filter.filter(names, [], now)
             else:
-                point = msg.points[-1]
-                decision = self.filter.filter(
-                    msg.joint_names, point.positions, now, duration_s=duration_to_s(point.time_from_start)
-                )
+                decision = self.filter.filter(names, positions, now, duration_s=duration_s)
             if decision.action is Action.FORWARD and self._watchdog is not None:
                 self._watchdog.reset()
             self._send(decision)
@@ -323,6 +345,7 @@ class SafetyStreamerNode(Node):
             KeyValue(key="controller_topic", value=self.out_topic),
             KeyValue(key="command_thread", value="off" if self._command_sub is None else
                      ("alive" if self._command_sub.alive else "stopped")),
+            KeyValue(key="commands_read_fast", value=str(self.read_fast)),
             KeyValue(key="command_process_us_p50", value=f"{process_us[0]:.1f}"),
             KeyValue(key="command_process_us_p99", value=f"{process_us[1]:.1f}"),
         ]
