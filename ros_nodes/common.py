@@ -328,7 +328,12 @@ class DedicatedSubscription:
                 return
             if ready:
                 while True:
-                    taken = handle.take_message(msg_type, raw)
+                    try:
+                        taken = handle.take_message(msg_type, raw)
+                    except Exception as exc:  # noqa: BLE001 - as for the wait: shut down under us, stop
+                        if not (self._stop.is_set() or not context.ok()):
+                            self._report("taking a message (the thread stops)", exc)
+                        return
                     if taken is None:
                         break
                     try:
@@ -338,6 +343,7 @@ class DedicatedSubscription:
                             self._callback(taken[0])
                     except Exception as exc:  # noqa: BLE001 - keep serving (and the watchdog) alive
                         self._report("message callback", exc)
+                deadline = self._next_deadline()  # the messages may have moved it
             if deadline is not None and time.monotonic() >= deadline:
                 try:
                     self._on_deadline()

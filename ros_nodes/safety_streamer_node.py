@@ -26,11 +26,12 @@ Latency: commands are taken on a thread of their own (``command_thread``, defaul
 rcl wait set on the command subscription, the watchdog there too), not by the node's executor,
 whose Python wait-set rebuild per callback was the largest part of the streamer's latency; it
 reads them serialized (:mod:`ros_nodes.cdr`: commands naming the controller's joints in order skip
-rclpy's message conversion, anything else is deserialized as usual). Per
-command the node then needs ~75-145 us p50 in place (filter + DDS publish to one subscriber; 14 +
-30 us when hot in a loop; the ``command_process_us_*`` diagnostics). ``benchmarks/ros_latency.py``:
-added latency p50 0.23-0.30 ms with the command thread against 0.43-0.44 ms on the executor. What a 500 Hz stream sees on top of that is the OS
-scheduler: where the streamer runs in its own process (its console script, the launch file),
+rclpy's message conversion, anything else is deserialized as usual). Per command the node then
+needs ~75-145 us p50 in place (filter + DDS publish to one subscriber; 14 + 30 us when hot in a
+loop; the ``command_process_us_*`` diagnostics). ``benchmarks/ros_latency.py``, normal scheduling:
+added latency p50 0.23-0.30 ms with the command thread against 0.33-0.44 ms on the executor. What a
+500 Hz stream sees on top of that is the OS scheduler: where the streamer runs in its own process
+(its console script, the launch file),
 ``realtime_priority:=50`` puts the process under SCHED_FIFO as ros2_control does for its control
 loop (``benchmarks/ros_latency.py`` measures both ways); without the permission it warns and runs on.
 """
