@@ -4,7 +4,7 @@ Targets (issue 6):
 
 1. prompt -> first safe command on the controller topic: < 1 s (whole graph in one process, sim mode).
 2. a 500 Hz command stream through the safety streamer (its own process, the installed node
-   executable, forward_command interface) for ``--duration`` s (default 60): output inter-arrival
+   executable, ``--controller`` interface, forward_command by default) for ``--duration`` s (default 60): output inter-arrival
    jitter p99 < 1 ms and no dropped messages.
 3. latency the streamer adds, p99 < 0.5 ms: the driver publishes every command both to the streamer
    and directly to the receiver; per message, (publish -> arrival through the streamer) minus
@@ -167,6 +167,8 @@ class Receiver:
         if hasattr(msg, "status"):  # diagnostics: keep the latest
             self.last_diagnostics = msg
             return
+        if hasattr(msg, "points") and not msg.points:  # a stop (empty trajectory): not a command
+            return
         i = self.count[topic]
         if i < len(self.times[topic]):
             first = msg.data[0] if hasattr(msg, "data") else msg.points[0].positions[0]
@@ -212,7 +214,10 @@ def _run_driver(cfg: dict, env: dict) -> tuple[np.ndarray, np.ndarray]:
         return d["sent"], d["pub_wall"]
 
 
-DIRECT, CONTROLLER = "/bench/direct", "/right_hand_controller/commands"
+DIRECT = "/bench/direct"
+#: controller interface -> the streamer's output topic
+CONTROLLER_TOPICS = {"forward_command": "/right_hand_controller/commands",
+                     "joint_trajectory": "/right_hand_controller/joint_trajectory"}
 
 
 def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, rt_priority: int = 0,
@@ -223,11 +228,13 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
     from trajectory_msgs.msg import JointTrajectory
 
     count = int(round(args.duration * args.rate))
-    receiver = Receiver({DIRECT: JointTrajectory, CONTROLLER: Float64MultiArray, "/diagnostics": DiagnosticArray},
+    CONTROLLER = CONTROLLER_TOPICS[args.controller]
+    out_type = Float64MultiArray if args.controller == "forward_command" else JointTrajectory
+    receiver = Receiver({DIRECT: JointTrajectory, CONTROLLER: out_type, "/diagnostics": DiagnosticArray},
                         count, int(env["ROS_DOMAIN_ID"]), dedicated=(DIRECT, CONTROLLER))
     exe = Path(sys.executable).with_name("safety_streamer_node")
     cmd = [str(exe), "--ros-args", "-p", "side:=right", "-p", f"model_path:={model}",
-           "-p", "controller:=forward_command", "-p", f"control_rate_hz:={float(args.rate)}",
+           "-p", f"controller:={args.controller}", "-p", f"control_rate_hz:={float(args.rate)}",
            "-p", "watchdog_periods:=10.0", "-p", "state_topic:=/bench/joint_states",
            "-p", "max_acceleration:=1000.0", "-p", "queue_depth:=1000", "-p", f"realtime_priority:={rt_priority}",
            "-p", f"command_thread:={str(command_thread).lower()}",
@@ -335,7 +342,7 @@ def _report_stream(args, r: dict, label: str) -> None:
     jd, jc = r["jitter_out_dds_ms"], r["jitter_out_ms"]
     ok2 = jd[1] < 1.0 and r["dropped_streamer"] == 0
     print(f"[2] {args.duration:g} s at {args.rate:g} Hz, {args.joints} joints, safety_streamer_node in its own process "
-          f"(forward_command, {label}): {r['count']} sent, dropped {r['dropped_streamer']} (direct path: "
+          f"({args.controller}, {label}): {r['count']} sent, dropped {r['dropped_streamer']} (direct path: "
           f"{r['dropped_direct']}); output inter-arrival jitter p50/p99 at the receiver's DDS reader "
           f"{jd[0]:.3f}/{jd[1]:.3f} ms (direct path {r['jitter_direct_dds_ms'][1]:.3f} ms, driver send "
           f"{r['jitter_send_ms'][1]:.3f} ms p99) -> {'PASS' if ok2 else 'FAIL'} (p99 < 1 ms, no drops); at the "
@@ -363,6 +370,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="command rate, Hz")
     parser.add_argument("--prompt-trials", type=int, default=5)
     parser.add_argument("--joints", type=int, default=24, help="joints per command (Shadow hand: 24)")
+    parser.add_argument("--controller", default="forward_command", choices=tuple(CONTROLLER_TOPICS),
+                        help="streamer output interface: forward_command (Float64MultiArray, high-rate teleop) or "
+                        "joint_trajectory (JointTrajectory, the launch file's default)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the reference run with commands on the node's executor (command_thread:=false)")
     args = parser.parse_args()
