@@ -31,19 +31,13 @@ def run_once() -> None:
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
 
-    from handx_robot.keypoints import mediapipe_to_handx
-    from handx_robot.motion import BimanualMotion, save_motion
     from ros_nodes.common import LATCHED_QOS, STATE_QOS
     from ros_nodes.graph import GraphConfig, build_graph
-    from ros_nodes.testing import RosGraph, wait_for
+    from ros_nodes.testing import RosGraph, dexmv_motion_file, wait_for
 
-    with np.load(SHARED / "data" / "dexmv_relocate_mustard_right.npz") as d:
-        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:FRAMES]
-    joints = np.zeros((FRAMES, 2, 21, 3), np.float32)
-    joints[:, 1] = kp
-    motion = Path(tempfile.mkdtemp()) / "dexmv.npz"
-    save_motion(BimanualMotion(joints, 30.0, "relocate", [False, True], "world_zup"), motion)
-    cfg = GraphConfig(robot="shadow_right", mode="sim", motion_file=str(motion), assets=str(SHARED / "assets" / "dex-urdf"))
+    motion = dexmv_motion_file(SHARED / "data" / "dexmv_relocate_mustard_right.npz",
+                               Path(tempfile.mkdtemp()) / "dexmv.npz", FRAMES)
+    cfg = GraphConfig(robot="shadow_right", mode="sim", motion_file=motion, assets=str(SHARED / "assets" / "dex-urdf"))
     with RosGraph() as g:
         nodes = {spec.name: g.add(spec.load_factory(), dict(spec.parameters), name=spec.name)
                  for spec in reversed(build_graph(cfg))}

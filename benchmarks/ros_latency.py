@@ -313,19 +313,13 @@ def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robo
 
 def _bench_motion(tmp: Path) -> tuple[str, str]:
     """A motion file (the DexMV real right hand, 1 s) and the asset dir; ('', '') when absent."""
-    from handx_robot.keypoints import mediapipe_to_handx
-    from handx_robot.motion import BimanualMotion, save_motion
+    from ros_nodes.testing import dexmv_motion_file
 
     npz = SHARED / "data" / "dexmv_relocate_mustard_right.npz"
     assets = SHARED / "assets" / "dex-urdf"
     if not npz.is_file() or not assets.is_dir():
         return "", ""
-    with np.load(npz) as d:
-        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:30]
-    joints = np.zeros((30, 2, 21, 3), np.float32)
-    joints[:, 1] = kp
-    path = save_motion(BimanualMotion(joints, 30.0, "relocate", [False, True], "world_zup"), tmp / "motion.npz")
-    return str(path), str(assets)
+    return dexmv_motion_file(npz, tmp / "motion.npz", 30), str(assets)
 
 
 def _fmt(p) -> str:

@@ -68,18 +68,14 @@ def run(args: argparse.Namespace) -> int:
         assets=args.assets,
         dry_run=args.dry_run,
         video=args.video,
-        realtime_priority=getattr(args, "realtime_priority", "auto"),
+        realtime_priority=args.realtime_priority,
     )
-    specs = build_graph(cfg)
     if cfg.streamer_priority:  # one process: SCHED_FIFO would put every node's threads (physics too) under it
         log.warning("ros-run runs all nodes in one process at normal scheduling (realtime_priority %s ignored); "
                     "for a real-time streamer use the launch file or run safety_streamer_node on its own with "
                     "-p realtime_priority:=%s", cfg.streamer_priority, cfg.streamer_priority)
-        specs = tuple(
-            dataclasses.replace(s, parameters={**s.parameters, "realtime_priority": 0})
-            if "realtime_priority" in s.parameters else s
-            for s in specs
-        )
+        cfg = dataclasses.replace(cfg, realtime_priority=0)
+    specs = build_graph(cfg)
     if args.domain_id is not None:
         os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
 

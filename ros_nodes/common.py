@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.callback_groups import CallbackGroup
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from handx_robot.errors import ConfigError
@@ -231,24 +232,18 @@ def set_realtime_priority(priority: int) -> str:
     return f"SCHED_FIFO priority {priority} on {len(tids)} threads"
 
 
-class _NotForExecutors:
+class _NotForExecutors(CallbackGroup):
     """Callback group whose entities no executor waits on or runs: rclpy's executors only put an
     entity in their wait set when its group ``can_execute`` it (public CallbackGroup interface)."""
 
-    def __init__(self) -> None:
-        from rclpy.callback_groups import CallbackGroup
+    def can_execute(self, entity) -> bool:
+        return False
 
-        class _Group(CallbackGroup):
-            def can_execute(self, entity) -> bool:
-                return False
+    def beginning_execution(self, entity) -> bool:
+        return False
 
-            def beginning_execution(self, entity) -> bool:
-                return False
-
-            def ending_execution(self, entity) -> None:
-                pass
-
-        self.group = _Group()
+    def ending_execution(self, entity) -> None:
+        pass
 
 
 class DedicatedSubscription:
@@ -285,7 +280,7 @@ class DedicatedSubscription:
         self._with_info = with_info
         self._next_deadline = next_deadline or (lambda: None)
         self._on_deadline = on_deadline or (lambda: None)
-        self._group = _NotForExecutors().group
+        self._group = _NotForExecutors()
         self.subscription = node.create_subscription(msg_type, topic, callback, qos, callback_group=self._group,
                                                      raw=raw)
         self._wake = _rclpy.GuardCondition(node.context.handle)

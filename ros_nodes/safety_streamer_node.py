@@ -27,8 +27,10 @@ rcl wait set on the command subscription, the watchdog there too), not by the no
 whose Python wait-set rebuild per callback was the largest part of the streamer's latency; it
 reads them serialized (:mod:`ros_nodes.cdr`: commands naming the controller's joints in order skip
 rclpy's message conversion, anything else is deserialized as usual). Per command the node then
-needs ~75-145 us p50 in place (filter + DDS publish to one subscriber; 14 + 30 us when hot in a
-loop; the ``command_process_us_*`` diagnostics). ``benchmarks/ros_latency.py``, normal scheduling:
+needs 54-245 us p50 (read + filter + DDS publish to one subscriber; its ``command_process_us_*``
+diagnostics, printed by ``benchmarks/ros_latency.py``), each stage alone takes: reading 3-4 us and
+the filter 12 us in a hot loop, a publish every 2 ms 66-73 us (``benchmarks/streamer_path_speed.py``).
+``benchmarks/ros_latency.py``, normal scheduling:
 added latency p50 0.23-0.30 ms with the command thread against 0.33-0.44 ms on the executor. What a
 500 Hz stream sees on top of that is the OS scheduler: where the streamer runs in its own process
 (its console script, the launch file),

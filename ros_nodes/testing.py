@@ -18,10 +18,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["isolate_ros_env", "RosGraph", "Probe", "wait_for", "GIL_SWITCH_INTERVAL_S"]
+__all__ = ["isolate_ros_env", "RosGraph", "Probe", "wait_for", "GIL_SWITCH_INTERVAL_S", "dexmv_motion_file"]
 
 #: GIL switch interval while a graph runs in-process (Python's default is 5 ms)
 GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def dexmv_motion_file(npz, out, frames: int) -> str:
+    """The first ``frames`` frames of a DexMV recording (MediaPipe keypoints of a real right hand,
+    world Z-up, 30 fps; ``../shared/data/*.npz``) as a motion file at ``out``, labelled 'relocate':
+    the real-hand input of the ROS tests and benchmarks. Read with :func:`handx_robot.readers.read_motion`."""
+    from handx_robot.motion import save_motion
+    from handx_robot.readers import read_motion
+
+    motion = read_motion(npz, hand="right", frame="zup").in_frame("world_zup")
+    motion = motion.trim(0.0, (frames - 1) / motion.fps).replace(text="relocate")
+    return str(save_motion(motion, out))
 
 
 def isolate_ros_env(domain_id: int | None = None) -> int:

@@ -8,23 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
 
-from handx_robot.keypoints import mediapipe_to_handx  # noqa: E402
-from handx_robot.motion import BimanualMotion, save_motion  # noqa: E402
+from ros_nodes.testing import dexmv_motion_file  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.assets, pytest.mark.timeout(120)]
 
 
 def test_ros_run_sim_end_to_end(dexmv_npz, dex_urdf_dir, tmp_path):
-    with np.load(dexmv_npz) as d:
-        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:30]
-    joints = np.zeros((30, 2, 21, 3), np.float32)
-    joints[:, 1] = kp
-    motion = save_motion(BimanualMotion(joints, 30.0, "relocate", [False, True], "world_zup"), tmp_path / "m.npz")
+    motion = dexmv_motion_file(dexmv_npz, tmp_path / "m.npz", 30)
     exe = Path(sys.executable).with_name("handx-robot")
     env = dict(os.environ, ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 100)),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -54,11 +48,7 @@ def test_ros_run_needs_something_to_perform():
 def test_ros_run_real_mode_dry_run_keeps_normal_scheduling(dexmv_npz, dex_urdf_dir, tmp_path):
     """mode real (dry run: nothing reaches a controller): the streamer filters the motion; the
     realtime priority real mode asks for is not applied in ros-run's single process, and it says so."""
-    with np.load(dexmv_npz) as d:
-        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:20]
-    joints = np.zeros((20, 2, 21, 3), np.float32)
-    joints[:, 1] = kp
-    motion = save_motion(BimanualMotion(joints, 30.0, "relocate", [False, True], "world_zup"), tmp_path / "m.npz")
+    motion = dexmv_motion_file(dexmv_npz, tmp_path / "m.npz", 20)
     exe = Path(sys.executable).with_name("handx-robot")
     env = dict(os.environ, ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 100)),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")

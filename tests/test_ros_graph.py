@@ -15,12 +15,10 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from handx_robot.keypoints import mediapipe_to_handx  # noqa: E402
-from handx_robot.motion import BimanualMotion, save_motion  # noqa: E402
 from handx_robot.safety import limits_from_model  # noqa: E402
 from ros_nodes.common import LATCHED_QOS, STATE_QOS, STREAM_QOS  # noqa: E402
 from ros_nodes.graph import GraphConfig, build_graph  # noqa: E402
-from ros_nodes.testing import RosGraph, wait_for  # noqa: E402
+from ros_nodes.testing import RosGraph, dexmv_motion_file, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.assets, pytest.mark.timeout(120)]
 
@@ -30,13 +28,7 @@ FRAMES = 45  # 1.5 s at 30 fps
 @pytest.fixture(scope="module")
 def motion_file(dexmv_npz, tmp_path_factory):
     """The real DexMV right hand as a HandX motion file (left hand absent)."""
-    with np.load(dexmv_npz) as d:
-        kp = mediapipe_to_handx(d["joints"].astype(np.float32))[:FRAMES]
-    joints = np.zeros((FRAMES, 2, 21, 3), np.float32)
-    joints[:, 1] = kp
-    path = tmp_path_factory.mktemp("motion") / "dexmv.npz"
-    save_motion(BimanualMotion(joints, fps=30.0, text="relocate", present=[False, True], frame="world_zup"), path)
-    return str(path)
+    return dexmv_motion_file(dexmv_npz, tmp_path_factory.mktemp("motion") / "dexmv.npz", FRAMES)
 
 
 def _start(g: RosGraph, cfg: GraphConfig) -> dict:

@@ -1,0 +1,139 @@
+"""Per-command costs of the safety streamer's hot path, each stage alone in a hot loop.
+
+Stages, for a 24-joint command (the Shadow hand):
+
+1. reading the command: rclpy's ``deserialize_message`` (the reference: what the node's executor
+   path does) against :class:`ros_nodes.cdr.TrajectoryFastPath` (what the command thread does);
+2. :meth:`handx_robot.safety.SafetyFilter.filter` (position streaming, within limits);
+3. ``float64_array`` + ``Publisher.publish`` to one subscriber in another process (Fast DDS).
+
+These are lower bounds: in the running streamer (woken every 2 ms, caches cold) the same work takes
+longer; ``benchmarks/ros_latency.py`` prints what the node measures on itself there
+(``command_process_us``). Run:
+
+    .venv/bin/python benchmarks/streamer_path_speed.py [--commands 20000] [--joints 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+RERUN = ".venv/bin/python benchmarks/streamer_path_speed.py"
+
+SUBSCRIBER = """
+import sys, time, rclpy
+from std_msgs.msg import Float64MultiArray
+from ros_nodes.common import STREAM_QOS
+rclpy.init()
+node = rclpy.create_node("path_speed_sink")
+count = [0]
+node.create_subscription(Float64MultiArray, "/path_speed", lambda m: count.__setitem__(0, count[0] + 1), STREAM_QOS)
+end = time.monotonic() + float(sys.argv[1])
+try:
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.05)
+except Exception:  # terminated by the benchmark: rclpy shuts the context down
+    pass
+"""
+
+
+def _per_call_us(fn, items, repeats: int = 3) -> float:
+    """Median over repeats of the mean time per call (us)."""
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for item in items:
+            fn(item)
+        runs.append((time.perf_counter() - t0) / len(items) * 1e6)
+    return float(np.median(runs))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=20000)
+    parser.add_argument("--joints", type=int, default=24)
+    parser.add_argument("--publishes", type=int, default=2000, help="publishes to the subscriber (every 2 ms)")
+    args = parser.parse_args()
+
+    import rclpy
+    from rclpy.serialization import deserialize_message, serialize_message
+    from std_msgs.msg import Float64MultiArray
+    from trajectory_msgs.msg import JointTrajectory
+
+    from benchmarks.ros_latency import _tiny_urdf
+    from handx_robot.safety import SafetyConfig, SafetyFilter, limits_from_model
+    from ros_nodes.cdr import TrajectoryFastPath
+    from ros_nodes.common import STREAM_QOS
+    from ros_nodes.convert import float64_array, joint_trajectory
+    from ros_nodes.testing import isolate_ros_env
+
+    names = [f"j{i}" for i in range(args.joints)]
+    rng = np.random.default_rng(0)
+    qs = 0.2 * np.sin(np.arange(args.commands)[:, None] * 0.006 + rng.uniform(0, 1, args.joints))
+    data = [serialize_message(joint_trajectory(names, q, 0.002)) for q in qs]
+
+    fast = TrajectoryFastPath(names)
+    assert all(fast.last_point(d) is not None for d in data[:10])
+    t_rclpy = _per_call_us(lambda d: deserialize_message(d, JointTrajectory), data)
+    t_fast = _per_call_us(fast.last_point, data)
+    print(f"[1] read a {args.joints}-joint command: rclpy deserialize_message {t_rclpy:.1f} us, CDR fast path "
+          f"{t_fast:.1f} us -> {t_rclpy / t_fast:.1f}x")
+
+    tmp = Path(tempfile.mkdtemp(prefix="handx_path_speed_"))
+    (tmp / "bench.urdf").write_text(_tiny_urdf(args.joints))
+    limits = limits_from_model(tmp / "bench.urdf", default_acceleration=1000.0)
+    config = SafetyConfig(joint_names=tuple(names), limits=limits, interface="position_stream",
+                          control_period_s=0.002, watchdog_periods=10)
+    times = iter(np.arange(args.commands * 4) * 0.002)
+    safety = SafetyFilter(config)
+    safety.set_measured(names, [0.0] * len(names))
+
+    def filter_one(q):
+        d = safety.filter(names, q, next(times), duration_s=0.002)
+        assert d.sends, d.reason
+    t_filter = _per_call_us(filter_one, list(qs))
+    print(f"[2] SafetyFilter.filter, {args.joints} joints, within limits: {t_filter:.1f} us")
+
+    isolate_ros_env()
+    sink_s = args.publishes * 0.002 + 15.0
+    sink = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, str(sink_s)], stdout=subprocess.DEVNULL,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    rclpy.init()
+    node = rclpy.create_node("path_speed_source")
+    pub = node.create_publisher(Float64MultiArray, "/path_speed", STREAM_QOS)
+    deadline = time.monotonic() + 10.0
+    while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    matched = pub.get_subscription_count()
+    if matched < 1:
+        print("[3] the subscriber process did not match within 10 s: publish cost not measured")
+    costs = []
+    for q in qs[: args.publishes]:
+        t0 = time.perf_counter()
+        pub.publish(float64_array(q))
+        costs.append(time.perf_counter() - t0)
+        time.sleep(0.002)  # a 500 Hz stream: the publishing thread sleeps between commands, as in the node
+    node.destroy_node()
+    rclpy.shutdown()
+    sink.terminate()
+    sink.wait(timeout=10)
+    p50, p99 = np.percentile(np.array(costs[100:]) * 1e6, [50, 99])
+    print(f"[3] float64_array + publish to 1 subscriber in another process, every 2 ms: p50 {p50:.1f} us, "
+          f"p99 {p99:.1f} us ({matched} subscriber matched)")
+    print(f"rerun: {RERUN}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
