@@ -29,7 +29,7 @@ from tracking_eval import ROBOTS, synthetic_clip  # noqa: E402
 
 from sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
 from sim.ilc import ilc_clip  # noqa: E402
-from sim.scene import HandModel, build_scene  # noqa: E402
+from sim.scene import HandModel  # noqa: E402
 from sim.tracking_env import HandXTrackingEnv, TrackingConfig, rollout  # noqa: E402
 
 
@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=4.0)
     args = p.parse_args(argv)
     hands = [HandModel.from_registry(r) for r in ROBOTS]
-    scene, backend = build_scene(hands), MujocoBackend(hands)
+    backend = MujocoBackend(hands)
+    scene = backend.scene  # the clips read only joint names and limits from it
     clips = [synthetic_clip(scene, 1000 + s, args.seconds, backend=backend) for s in range(args.clips)]
     cfg = dataclasses.replace(TrackingConfig(), random_start=False)
     env = HandXTrackingEnv(clips, config=cfg)

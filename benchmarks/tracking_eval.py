@@ -37,7 +37,7 @@ from retarget.robot_motion import HandTrajectory, RobotMotion, save_robot_motion
 from sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
 from sim.cli_tracking import TrainSettings, train_tracker  # noqa: E402
 from sim.policy_export import check_compatible, load_policy  # noqa: E402
-from sim.scene import HandModel, HandScene, build_scene  # noqa: E402
+from sim.scene import HandModel, HandScene  # noqa: E402
 from sim.tracking_env import HandXTrackingEnv, TrackingConfig, quat_from_rotvec, rollout  # noqa: E402
 
 log = logging.getLogger("tracking_eval")
@@ -145,7 +145,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     hands = [HandModel.from_registry(r) for r in ROBOTS]
-    scene, backend = build_scene(hands), MujocoBackend(hands)
+    backend = MujocoBackend(hands)
+    scene = backend.scene  # the clips read only joint names and limits from it
     train = [synthetic_clip(scene, s, args.seconds, backend=backend) for s in range(args.train_clips)]
     test = [synthetic_clip(scene, 1000 + s, args.seconds, backend=backend) for s in range(args.test_clips)]
     for i, m in enumerate(test):

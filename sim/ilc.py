@@ -36,14 +36,13 @@ class ClipReplay:
     """One replay from frame 0. Per step (N,): ``tip`` mean fingertip error (m); (N, a) ``joint``
     actuated-joint error (rad, reference - sim, both hands); (N, S, 3) ``wrist_pos`` (m) and
     ``wrist_rot`` (rad) errors, world; (N, obs_dim) ``obs`` the observation the action was taken on;
-    ``frames`` (N,) reference frame after each step; ``terminated``."""
+    ``terminated``."""
 
     tip: np.ndarray
     joint: np.ndarray
     wrist_pos: np.ndarray
     wrist_rot: np.ndarray
     obs: np.ndarray
-    frames: np.ndarray
     terminated: bool
 
 
@@ -52,8 +51,7 @@ def replay_clip(env: HandXTrackingEnv, clip: int, actions: np.ndarray) -> ClipRe
     (:func:`sim.tracking_env.rollout`, recording the errors ILC feeds back)."""
     env = env.unwrapped
     b, lay = env.bank, env.backend.layout
-    offsets = np.cumsum([0] + [len(lay.hands[s].joint_names) for s in lay.sides])
-    cols = np.concatenate([lay.hands[s].actuated_index + offsets[i] for i, s in enumerate(lay.sides)])
+    cols = b.act_in_joint  # actuated columns of the joint vector, both hands
     seen: list[np.ndarray] = []
     rec: dict[str, list] = {"joint": [], "wrist_pos": [], "wrist_rot": []}
 
@@ -74,7 +72,7 @@ def replay_clip(env: HandXTrackingEnv, clip: int, actions: np.ndarray) -> ClipRe
 
     r = rollout(env, act, clip=clip, on_step=record)
     return ClipReplay(tip=r.tip_error, joint=np.asarray(rec["joint"]), wrist_pos=np.asarray(rec["wrist_pos"]),
-                      wrist_rot=np.asarray(rec["wrist_rot"]), obs=np.asarray(seen), frames=r.frames,
+                      wrist_rot=np.asarray(rec["wrist_rot"]), obs=np.asarray(seen),
                       terminated=r.terminated)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -65,10 +66,12 @@ class HandLayout:
         object.__setattr__(self, "actuated", tuple(self.actuated))
         object.__setattr__(self, "fingertips", tuple(self.fingertips))
 
-    @property
+    @functools.cached_property
     def actuated_index(self) -> np.ndarray:
-        """(a,) column of each actuated joint in :attr:`joint_names`."""
-        return np.array([self.joint_names.index(n) for n in self.actuated], dtype=np.int64)
+        """(a,) column of each actuated joint in :attr:`joint_names` (computed once, read-only)."""
+        index = np.array([self.joint_names.index(n) for n in self.actuated], dtype=np.int64)
+        index.setflags(write=False)
+        return index
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,20 +73,6 @@ class MujocoBackendConfig:
         )
 
 
-@dataclasses.dataclass
-class _Idx:
-    qadr: np.ndarray  # (n,)
-    vadr: np.ndarray  # (n,)
-    act_ids: np.ndarray  # (a,)
-    act_vadr: np.ndarray  # (a,)
-    ff_gain: np.ndarray  # (a,) kv + joint damping, N m s/rad
-    free_qadr: int
-    free_vadr: int
-    mocap_id: int
-    mount_id: int
-    home: np.ndarray  # (n,)
-
-
 class MujocoBackend(SimBackend):
     """The CPU backend. ``hands``: :class:`sim.scene.HandModel` per side (``{side: model}`` or a list)."""
 
@@ -104,31 +90,17 @@ class MujocoBackend(SimBackend):
         self.num_envs = int(num_envs)
         self.datas = [self.scene.data] + [mujoco.MjData(self.model) for _ in range(self.num_envs - 1)]
         m = self.model
-        layouts, self._idx = {}, {}
-        for side in self.scene.sides:
-            names = self.scene.joint_names(side)
-            actuated = self.scene.actuated_joint_names(side)
-            jids = [m.joint(f"{side}/{n}").id for n in names]
-            act_ids = np.array([m.actuator(f"{side}/{n}").id for n in actuated], dtype=np.int64)
-            qadr = m.jnt_qposadr[jids].astype(np.int64)
-            vadr = m.jnt_dofadr[jids].astype(np.int64)
-            aidx = [names.index(n) for n in actuated]
-            gains = self.scene.gains(side)
-            free = m.joint(f"handx/{side}/free").id
-            limits = self.scene.joint_limits(side)
-            home = np.array([min(max(0.0, limits[n][0]), limits[n][1]) for n in names])
-            self._idx[side] = _Idx(
-                qadr=qadr, vadr=vadr, act_ids=act_ids, act_vadr=vadr[aidx],
-                ff_gain=np.array([gains[n][1] for n in actuated]) + m.dof_damping[vadr[aidx]],
-                free_qadr=int(m.jnt_qposadr[free]), free_vadr=int(m.jnt_dofadr[free]),
-                mocap_id=int(m.body_mocapid[m.body(f"handx/{side}/wrist_target").id]),
-                mount_id=m.body(f"handx/{side}/mount").id, home=home,
+        # the scene's per-hand index tables (addresses, actuators, gains, fingertip frames, home)
+        self._idx = {side: self.scene._hand(side) for side in self.scene.sides}
+        self._ff_gain = {side: h.kv + h.damping for side, h in self._idx.items()}  # (a,) N m s/rad
+        layouts = {
+            side: HandLayout(
+                side=side, robot_id=h.robot_id, joint_names=list(h.joint_names), actuated=list(h.actuated),
+                mimic=self.scene.mimic_joints(side), fingertips=list(h.fingertips),
+                ctrl_lo=m.actuator_ctrlrange[h.act_ids, 0], ctrl_hi=m.actuator_ctrlrange[h.act_ids, 1],
             )
-            layouts[side] = HandLayout(
-                side=side, robot_id=self.scene.robot_id(side), joint_names=names, actuated=actuated,
-                mimic=self.scene.mimic_joints(side), fingertips=self.scene.fingertip_names(side),
-                ctrl_lo=m.actuator_ctrlrange[act_ids, 0], ctrl_hi=m.actuator_ctrlrange[act_ids, 1],
-            )
+            for side, h in self._idx.items()
+        }
         self.layout = BackendLayout(hands=layouts, control_dt=self.config.control_dt, substeps=int(self.config.substeps))
         roots = m.body_rootid[m.geom_bodyid]
         self._geom_side = np.full(m.ngeom, -1, dtype=np.int64)
@@ -144,31 +116,12 @@ class MujocoBackend(SimBackend):
 
     # ------------------------------------------------------------------ helpers
     def _fingertip_frames(self) -> tuple[np.ndarray, np.ndarray, dict[str, slice]]:
-        """Body id and offset (m, body frame) of every fingertip, all hands concatenated (checked
-        against :meth:`HandScene.fingertip_array`)."""
-        m = self.model
-        ids, offs, slices, i = [], [], {}, 0
-        for side in self.layout.sides:
-            names = self.layout.hands[side].fingertips
-            for n in names:
-                b = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"{side}/{n}")
-                if b >= 0:
-                    ids.append(b)
-                    offs.append(np.zeros(3))
-                else:
-                    site = m.site(f"{side}/{n}")
-                    ids.append(int(m.site_bodyid[site.id]))
-                    offs.append(m.site_pos[site.id].copy())
-            slices[side] = slice(i, i + len(names))
-            i += len(names)
-        ids_arr, off_arr = np.array(ids, dtype=np.int64), np.array(offs)
-        d = self.datas[0]
-        mujoco.mj_kinematics(m, d)
-        for side, sl in slices.items():
-            mine = d.xpos[ids_arr[sl]] + np.einsum("kij,kj->ki", d.xmat[ids_arr[sl]].reshape(-1, 3, 3), off_arr[sl])
-            if not np.allclose(mine, self.scene.fingertip_array(side, d), atol=1e-9):
-                raise ConfigError(f"{side} fingertip frames disagree with the scene's; report this bug")
-        return ids_arr, off_arr, slices
+        """Body id and offset (m, body frame) of every fingertip, all hands concatenated (the scene's)."""
+        hands = [self._idx[side] for side in self.layout.sides]
+        bounds = np.cumsum([0] + [len(h.tip_body_ids) for h in hands])
+        slices = {side: slice(int(a), int(b)) for side, a, b in zip(self.layout.sides, bounds[:-1], bounds[1:])}
+        return (np.concatenate([h.tip_body_ids for h in hands]).astype(np.int64),
+                np.concatenate([h.tip_offsets for h in hands]), slices)
 
     def _tips(self, d: mujoco.MjData) -> np.ndarray:
         """(Ktot, 3) fingertips of all hands, m, world."""
@@ -202,7 +155,7 @@ class MujocoBackend(SimBackend):
             mujoco.mj_resetData(self.model, d)
             for side, ix in self._idx.items():
                 d.qpos[ix.qadr] = ix.home
-                d.ctrl[ix.act_ids] = ix.home[[self.layout.hands[side].joint_names.index(n) for n in self.layout.hands[side].actuated]]
+                d.ctrl[ix.act_ids] = ix.home[self.layout.hands[side].actuated_index]
                 pose = np.concatenate([self.model.body_pos[ix.mount_id], self.model.body_quat[ix.mount_id]])
                 d.qpos[ix.free_qadr : ix.free_qadr + 7] = pose
                 d.mocap_pos[ix.mocap_id] = pose[:3]
@@ -254,7 +207,7 @@ class MujocoBackend(SimBackend):
                 d.mocap_pos[ix.mocap_id] = w[:3]
                 d.mocap_quat[ix.mocap_id] = w[3:]
                 if target_velocities is not None:
-                    self._ff[b, ix.act_vadr] = ix.ff_gain * target_velocities[side][b]
+                    self._ff[b, ix.act_vadr] = self._ff_gain[side] * target_velocities[side][b]
 
     def step(self) -> None:
         m, n = self.model, self.layout.substeps
