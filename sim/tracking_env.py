@@ -31,6 +31,8 @@ import numpy as np
 from handx_robot.errors import ConfigError, MotionFormatError, MotionValueError
 from retarget.robot_motion import RobotMotion, load_robot_motion
 from sim.backends.base import BackendLayout, SimBackend, SimState
+from sim.metrics import quat_angle
+from sim.scene import quat_mul
 
 __all__ = [
     "ENV_ID",
@@ -62,31 +64,6 @@ class RobotMismatchError(ConfigError):
 
 
 # ----------------------------------------------------------------------------------------- quaternions
-def _hamilton_table() -> np.ndarray:
-    """(16, 4): ``quat_mul(a, b) = outer(a, b).reshape(16) @ table``."""
-    table = np.zeros((4, 4, 4))
-    # (i, j) -> (component of the product, sign): rows a_i, columns b_j, w x y z
-    terms = {
-        (0, 0): (0, 1), (1, 1): (0, -1), (2, 2): (0, -1), (3, 3): (0, -1),
-        (0, 1): (1, 1), (1, 0): (1, 1), (2, 3): (1, 1), (3, 2): (1, -1),
-        (0, 2): (2, 1), (1, 3): (2, -1), (2, 0): (2, 1), (3, 1): (2, 1),
-        (0, 3): (3, 1), (1, 2): (3, 1), (2, 1): (3, -1), (3, 0): (3, 1),
-    }
-    for (i, j), (k, sign) in terms.items():
-        table[i, j, k] = sign
-    return table.reshape(16, 4)
-
-
-_HAMILTON = _hamilton_table()
-
-
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of ``(..., 4)`` wxyz quaternions (broadcasting)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    outer = a[..., :, None] * b[..., None, :]
-    return outer.reshape(outer.shape[:-2] + (16,)) @ _HAMILTON
-
-
 def quat_conj(q: np.ndarray) -> np.ndarray:
     """Conjugate (inverse of a unit quaternion), ``(..., 4)`` wxyz."""
     return q * np.array([1.0, -1.0, -1.0, -1.0])
@@ -511,7 +488,6 @@ class TrackingTask:
         q, _, w, _, tips = flat or self._flat(st)
         dq = q - b.q[c, f]
         wr = b.wrist[c, f]
-        dot = np.abs((w[..., 3:] * wr[..., 3:]).sum(axis=-1))
         dt = tips - b.tips[c, f]
         dw = w[..., :3] - wr[..., :3]
         inv_n, inv_k, inv_s = 1.0 / dq.shape[1], 1.0 / dt.shape[1], 1.0 / w.shape[1]
@@ -520,7 +496,7 @@ class TrackingTask:
             "joint_sq": (dq * dq).sum(axis=1) * inv_n,
             "tip": np.sqrt((dt * dt).sum(axis=-1)).sum(axis=1) * inv_k,
             "wrist_pos": np.sqrt((dw * dw).sum(axis=-1)).sum(axis=1) * inv_s,
-            "wrist_rot": 2.0 * np.arccos(np.minimum(dot, 1.0)).sum(axis=1) * inv_s,
+            "wrist_rot": quat_angle(w[..., 3:], wr[..., 3:]).sum(axis=1) * inv_s,
             "contact": st.hand_contact.copy(),
             "ref_contact": b.contact[c, f],
         }
