@@ -55,25 +55,14 @@ def synthetic_clip(scene: HandScene, seed: int, seconds: float = 4.0, fps: float
         if backend is None:
             return clip
         kin = backend.kinematics(
-            {s: _full_q(backend, s, clip) for s in clip.sides}, {s: h.wrist_pose for s, h in clip.hands.items()}
+            {s: h.model_qpos(backend.layout.hands[s].joint_names, backend.layout.hands[s].mimic)
+             for s, h in clip.hands.items()}, {s: h.wrist_pose for s, h in clip.hands.items()}
         )
         depth = float(kin.hand_hand_depth.max())
         if depth <= max_penetration_m:
             return clip
         extra += max(0.002, 0.5 * (depth - max_penetration_m))
     raise RuntimeError(f"seed {seed}: could not separate the hands")
-
-
-def _full_q(backend, side: str, clip: RobotMotion) -> np.ndarray:
-    h = backend.layout.hands[side]
-    q = np.zeros((clip.num_frames, len(h.joint_names)))
-    for i, n in enumerate(h.joint_names):
-        if n in clip.hands[side].joint_names:
-            q[:, i] = clip.hands[side].column(n)
-        elif n in h.mimic:
-            leader, coef = h.mimic[n]
-            q[:, i] = np.polyval(np.asarray(coef)[::-1], clip.hands[side].column(leader))
-    return q
 
 
 def _synthetic_clip(scene: HandScene, seed: int, seconds: float, fps: float, extra_gap: float) -> RobotMotion:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,21 @@ class HandTrajectory:
             raise UnknownJointError(
                 f"robot '{self.robot}' has no joint {joint!r}; joints: {', '.join(self.joint_names)}"
             ) from None
+
+    def model_qpos(self, joint_names: Sequence[str], mimic: Mapping[str, tuple[str, np.ndarray]] | None = None) -> np.ndarray:
+        """(T, n) positions in ``joint_names`` order (a model's joints): the trajectory's columns by name,
+        0 for joints it lacks, except mimic followers (``mimic``: follower -> (leader, polynomial
+        coefficients c0..), as :meth:`sim.scene.HandScene.mimic_joints`) the trajectory lacks, which
+        follow their leader's column."""
+        names = list(joint_names)
+        q = np.zeros((self.num_frames, len(names)))
+        for i, n in enumerate(names):
+            if n in self.joint_names:
+                q[:, i] = self.column(n)
+        for follower, (leader, coef) in (mimic or {}).items():
+            if follower not in self.joint_names:
+                q[:, names.index(follower)] = np.polyval(np.asarray(coef)[::-1], q[:, names.index(leader)])
+        return q
 
     def reordered(self, joint_names: list[str] | tuple[str, ...]) -> np.ndarray:
         """(T, len(joint_names)) qpos in the given order; errors list missing and extra names."""

@@ -199,14 +199,7 @@ def _check_motion(motion: RobotMotion, scene: HandScene) -> dict[str, np.ndarray
                 raise MotionValueError(
                     f"{side} hand: {field} is NaN/inf at frame {f} ({what}); fix or drop that frame"
                 )
-        names = scene.joint_names(side)
-        q = np.zeros((traj.num_frames, len(names)))
-        for i, n in enumerate(names):
-            if n in traj.joint_names:
-                q[:, i] = traj.column(n)
-        for follower, (leader, coef) in scene.mimic_joints(side).items():
-            if follower not in traj.joint_names:
-                q[:, names.index(follower)] = np.polyval(coef[::-1], q[:, names.index(leader)])
+        q = traj.model_qpos(scene.joint_names(side), scene.mimic_joints(side))
         quat_norm = np.linalg.norm(traj.wrist_pose[:, 3:], axis=1)
         if np.any(quat_norm < 1e-6):
             raise MotionValueError(f"{side} hand: wrist quaternion is zero at frame {int(np.argmin(quat_norm))}")

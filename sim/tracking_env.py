@@ -300,14 +300,7 @@ def _model_columns(name: str, motion: RobotMotion, side: str, hand) -> np.ndarra
             f"from the motion: {missing}; motion joints the model lacks: {extra}. Retarget the motion for "
             f"'{hand.robot_id}' or build the env for '{traj.robot}'."
         )
-    q = np.zeros((traj.num_frames, len(hand.joint_names)))
-    for i, n in enumerate(hand.joint_names):
-        if n in traj.joint_names:
-            q[:, i] = traj.column(n)
-    for follower, (leader, coef) in hand.mimic.items():
-        if follower not in traj.joint_names:
-            q[:, hand.joint_names.index(follower)] = np.polyval(np.asarray(coef)[::-1], q[:, hand.joint_names.index(leader)])
-    return q
+    return traj.model_qpos(hand.joint_names, hand.mimic)
 
 
 # ----------------------------------------------------------------------------------------------- task
