@@ -179,9 +179,13 @@ def train_tracker(
     if output.suffix != ".zip":
         raise ConfigError(f"-o {output}: a policy file must end in .zip")
     clips = load_motions(motions)  # errors for missing files before any process starts
-    probe = HandXTrackingEnv([m for _, m in clips], robots=robots, config=config)
-    signature, robots = probe.signature(), dict(probe.robots)
-    probe.close()
+    # one env in this process: the policy's signature (random_start does not enter it) and, with
+    # --init ilc, the clean replays ILC runs from frame 0
+    local_env = HandXTrackingEnv([m for _, m in clips], robots=robots,
+                                 config=dataclasses.replace(config, random_start=False))
+    signature, robots = local_env.signature(), dict(local_env.robots)
+    if settings.init != "ilc":
+        local_env.close()
     names = [n for n, _ in clips]
     motion_objs = [m for _, m in clips]
     log_dir = Path(log_dir) if log_dir is not None else output.with_name(output.stem + "_logs")
@@ -196,7 +200,7 @@ def train_tracker(
     if settings.init == "ilc":
         from sim.ilc import collect_demonstrations, select_linear_policy
 
-        demo_env = HandXTrackingEnv(motion_objs, robots=robots, config=dataclasses.replace(config, random_start=False))
+        demo_env = local_env
         X, Y, init_report = collect_demonstrations(
             demo_env, settings.ilc_iterations, settings.ilc_gain, settings.ilc_noise_rollouts, seed=settings.seed,
             progress=progress)
@@ -319,7 +323,7 @@ def _only_motion_sides(robots: dict[str, str] | None, motions) -> dict[str, str]
         return None
     from sim.tracking_env import load_motions
 
-    sides = set(load_motions(motions)[0][1].sides)
+    sides = set(load_motions(list(motions)[:1])[0][1].sides)  # the first file (train_tracker loads them all)
     return {s: r for s, r in robots.items() if s in sides}
 
 
