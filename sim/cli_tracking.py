@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from handx_robot.errors import ConfigError, MissingDependencyError
+from handx_robot.errors import ConfigError
 
 __all__ = [
     "add_arguments_train_tracker",
@@ -413,32 +413,30 @@ def track_motion(motion, policy_path: str | os.PathLike | None, *, assets=None, 
     if not 0 <= start <= T - 2:
         raise ConfigError(f"--start {start}: the motion has {T} frames; allowed 0..{T - 2}")
     out: dict[str, Any] = {"motion": clips[0][0], "policy_file": None if policy_path is None else str(policy_path)}
-    frames: list = []
-    grab = (lambda e: frames.append(e.render())) if video else None
-    if policy is not None:
-        out["policy"] = rollout(env, policy, 0, start, on_step=grab).summary()
-    if open_loop or policy is None:
-        out["open_loop"] = rollout(env, None, 0, start, on_step=grab if policy is None else None).summary()
-    if video:
-        _write_video(frames, video, fps=1.0 / env.backend.layout.control_dt)
+
+    def run(grab) -> None:
+        if policy is not None:
+            out["policy"] = rollout(env, policy, 0, start, on_step=grab).summary()
+        if open_loop or policy is None:
+            out["open_loop"] = rollout(env, None, 0, start, on_step=grab if policy is None else None).summary()
+
+    if video:  # frames stream into the file as they are rendered (a failed run leaves no file)
+        from handx_robot.motion import atomic_write
+        from sim.render import VideoWriter
+
+        def write(tmp: str) -> None:
+            writer = VideoWriter(tmp, fps=1.0 / env.backend.layout.control_dt)
+            try:
+                run(lambda e: writer.append(e.render()))
+            finally:
+                writer.close()
+
+        atomic_write(Path(video), write)
         out["video"] = str(video)
+    else:
+        run(None)
     env.close()
     return out
-
-
-def _write_video(frames: list, path: str | os.PathLike, fps: float) -> Path:
-    try:
-        import imageio.v2 as imageio
-    except ImportError as exc:  # pragma: no cover - in requirements
-        raise MissingDependencyError(f"--video needs imageio + imageio-ffmpeg ({exc})") from exc
-    from handx_robot.motion import atomic_write
-
-    def write(tmp: str) -> None:
-        with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=8) as w:
-            for f in frames:
-                w.append_data(f)
-
-    return atomic_write(Path(path), write)
 
 
 def add_arguments_track(p: argparse.ArgumentParser) -> None:
