@@ -273,3 +273,35 @@ def test_quaternion_helpers_match_scipy():
     p = quat_mul(q, quat_conj(q[::-1]))
     np.testing.assert_allclose(np.abs(p), np.abs((r * r[::-1].inv()).as_quat(scalar_first=True)), atol=1e-12)
     np.testing.assert_allclose(quat_to_rotvec(np.array([1.0, 0, 0, 0])), 0.0)
+
+
+def test_backend_wrist_poses_are_T_world_base_for_a_turned_robot_root(dex_urdf_dir):
+    """The dex-urdf Shadow's root is turned 90 deg in its mount: the backend takes and returns
+    T_world_base (as the motions and the replay do) and moves the mount; fingertips agree with the
+    replay's placement (``HandScene`` with ``base_to_mount``)."""
+    import mujoco
+
+    backend = MujocoBackend([HandModel.from_registry("shadow_right", str(dex_urdf_dir))])
+    h = backend.scene._hand("right")
+    assert not np.allclose(h.T_base_root[3:], [1, 0, 0, 0])  # the case under test
+    rng = np.random.default_rng(4)
+    limits = backend.scene.joint_limits("right")
+    lo, hi = np.array([limits[n] for n in h.joint_names]).T
+    q = {"right": np.clip(rng.normal(0, 0.3, (1, len(h.joint_names))), lo, hi)}
+    quat = rng.normal(size=4)
+    pose = {"right": np.concatenate([[0.1, -0.05, 0.3], quat / np.linalg.norm(quat)])[None]}
+    twist = {"right": np.array([[0.2, -0.1, 0.05, 1.0, -0.5, 2.0]])}
+    backend.set_state(None, q, {"right": np.zeros_like(q["right"])}, pose, twist)
+    st = backend.read_state()
+    got = st.wrist_pose["right"][0]
+    np.testing.assert_allclose(got[:3], pose["right"][0, :3], atol=1e-9)
+    assert abs(abs(got[3:] @ pose["right"][0, 3:]) - 1.0) < 1e-9  # same rotation (q or -q)
+    np.testing.assert_allclose(st.wrist_vel["right"][0], twist["right"][0], atol=1e-9)
+    # fingertips: the backend's kinematics and state vs the replay's placement of the same frame
+    d = mujoco.MjData(backend.model)
+    d.qpos[h.qadr] = q["right"][0]
+    d.qpos[h.free_qadr : h.free_qadr + 7] = h.base_to_mount(pose["right"][0])
+    mujoco.mj_kinematics(backend.model, d)
+    want = backend.scene.fingertip_array("right", d)
+    np.testing.assert_allclose(backend.kinematics(q, pose).fingertips["right"][0], want, atol=1e-9)
+    np.testing.assert_allclose(st.fingertips["right"][0], want, atol=1e-9)

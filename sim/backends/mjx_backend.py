@@ -168,6 +168,7 @@ class MjxBackend(MujocoBackend):
             rot = r["xmat"][:, ix.mount_id].reshape(B, 3, 3).astype(np.float64)
             v = r["qvel"][:, ix.free_vadr : ix.free_vadr + 6].astype(np.float64)
             wvel[side] = np.concatenate([v[:, :3], (rot @ v[:, 3:, None])[:, :, 0]], axis=1)
+            wpose[side], wvel[side] = self._to_base(side, wpose[side], wvel[side])
         xmat = r["xmat"][:, self._tip_body].reshape(B, -1, 3, 3).astype(np.float64)
         all_tips = r["xpos"][:, self._tip_body].astype(np.float64) + (xmat @ self._tip_off[None, :, :, None])[..., 0]
         for side, sl in self._tip_slice.items():

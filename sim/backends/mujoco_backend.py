@@ -93,6 +93,10 @@ class MujocoBackend(SimBackend):
         # the scene's per-hand index tables (addresses, actuators, gains, fingertip frames, home)
         self._idx = {side: self.scene._hand(side) for side in self.scene.sides}
         self._ff_gain = {side: h.kv + h.damping for side, h in self._idx.items()}  # (a,) N m s/rad
+        # hands whose robot root is not at the mount (the dex-urdf Shadow is turned 90 deg): the
+        # interface's wrist poses are T_world_base, MuJoCo moves the mount (T_world_base @ T_base_root)
+        identity = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+        self._offset_root = {side for side, h in self._idx.items() if not np.allclose(h.T_base_root, identity)}
         layouts = {
             side: HandLayout(
                 side=side, robot_id=h.robot_id, joint_names=list(h.joint_names), actuated=list(h.actuated),
@@ -127,6 +131,26 @@ class MujocoBackend(SimBackend):
         """(Ktot, 3) fingertips of all hands, m, world."""
         xmat = d.xmat[self._tip_body].reshape(-1, 3, 3)
         return d.xpos[self._tip_body] + (xmat @ self._tip_off[:, :, None])[:, :, 0]
+
+    def _to_mount(self, side: str, pose: np.ndarray, vel: np.ndarray | None = None):
+        """``T_world_base`` (..., 7) and its world twist (..., 6) or None -> the mount body's (what
+        MuJoCo moves): pose ``T_world_base @ T_base_root``, linear velocity of the mount's origin."""
+        if side not in self._offset_root:
+            return pose, vel
+        mount = self._idx[side].base_to_mount(pose)
+        if vel is not None:
+            vel = np.array(vel, dtype=np.float64)
+            vel[..., :3] += np.cross(vel[..., 3:], mount[..., :3] - np.asarray(pose)[..., :3])
+        return mount, vel
+
+    def _to_base(self, side: str, mount: np.ndarray, vel: np.ndarray):
+        """Inverse of :meth:`_to_mount` (mount pose (..., 7) and twist (..., 6) -> ``T_world_base``'s)."""
+        if side not in self._offset_root:
+            return mount, vel
+        base = self._idx[side].mount_to_base(mount)
+        vel = np.array(vel, dtype=np.float64)
+        vel[..., :3] -= np.cross(vel[..., 3:], mount[..., :3] - base[..., :3])
+        return base, vel
 
     def _ids(self, env_ids: Sequence[int] | None) -> list[int]:
         if env_ids is None:
@@ -177,12 +201,14 @@ class MujocoBackend(SimBackend):
                     raise MotionValueError(f"set_state: {side} joint positions or wrist pose are NaN/inf")
                 d.qpos[ix.qadr] = q
                 d.qvel[ix.vadr] = qvel[side][r]
+                pose = np.concatenate([pose[:3], pose[3:] / np.linalg.norm(pose[3:])])
+                pose, v = self._to_mount(side, pose, None if wrist_vel is None else wrist_vel[side][r])
                 d.qpos[ix.free_qadr : ix.free_qadr + 3] = pose[:3]
-                d.qpos[ix.free_qadr + 3 : ix.free_qadr + 7] = pose[3:] / np.linalg.norm(pose[3:])
-                if wrist_vel is None:
+                d.qpos[ix.free_qadr + 3 : ix.free_qadr + 7] = pose[3:]
+                if v is None:
                     d.qvel[ix.free_vadr : ix.free_vadr + 6] = 0.0
                 else:
-                    v = np.asarray(wrist_vel[side][r], dtype=np.float64)
+                    v = np.asarray(v, dtype=np.float64)
                     quat = d.qpos[ix.free_qadr + 3 : ix.free_qadr + 7]
                     rot = np.empty(9)
                     mujoco.mju_quat2Mat(rot, quat)
@@ -199,6 +225,7 @@ class MujocoBackend(SimBackend):
             mujoco.mj_forward(self.model, d)
 
     def set_targets(self, targets, wrist_targets, target_velocities=None) -> None:
+        wrist_targets = {side: self._to_mount(side, wrist_targets[side])[0] for side in self._idx}
         for b, d in enumerate(self.datas):
             for side, ix in self._idx.items():
                 h = self.layout.hands[side]
@@ -235,6 +262,8 @@ class MujocoBackend(SimBackend):
                 wpose[side][b, 3:] = d.xquat[ix.mount_id]
                 wvel[side][b, :3] = d.qvel[ix.free_vadr : ix.free_vadr + 3]
                 wvel[side][b, 3:] = d.xmat[ix.mount_id].reshape(3, 3) @ d.qvel[ix.free_vadr + 3 : ix.free_vadr + 6]
+        for side in self._idx:
+            wpose[side], wvel[side] = self._to_base(side, wpose[side], wvel[side])
         contact, depth = np.zeros(B, dtype=bool), np.zeros(B)
         for b, d in enumerate(self.datas):
             contact[b], depth[b] = self._hand_contact(d)
@@ -255,8 +284,9 @@ class MujocoBackend(SimBackend):
                 ix = self._idx[s]
                 d.qpos[ix.qadr] = qpos[s][t]
                 pose = np.asarray(wrist_pose[s][t], dtype=np.float64)
+                pose = self._to_mount(s, np.concatenate([pose[:3], pose[3:] / np.linalg.norm(pose[3:])]))[0]
                 d.qpos[ix.free_qadr : ix.free_qadr + 3] = pose[:3]
-                d.qpos[ix.free_qadr + 3 : ix.free_qadr + 7] = pose[3:] / np.linalg.norm(pose[3:])
+                d.qpos[ix.free_qadr + 3 : ix.free_qadr + 7] = pose[3:]
             mujoco.mj_kinematics(m, d)
             mujoco.mj_collision(m, d)
             all_tips = self._tips(d)
