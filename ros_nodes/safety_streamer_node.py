@@ -27,7 +27,7 @@ rcl wait set on the command subscription, the watchdog there too), not by the no
 whose Python wait-set rebuild per callback was the largest part of the streamer's latency; it
 reads them serialized (:mod:`ros_nodes.cdr`: commands naming the controller's joints in order skip
 rclpy's message conversion, anything else is deserialized as usual). Per command the node then
-needs 54-245 us p50 (read + filter + DDS publish to one subscriber; its ``command_process_us_*``
+needs 78-245 us p50 (read + filter + DDS publish to one subscriber; its ``command_process_us_*``
 diagnostics, printed by ``benchmarks/ros_latency.py``), each stage alone takes: reading 3-4 us and
 the filter 12 us in a hot loop, a publish every 2 ms 66-73 us (``benchmarks/streamer_path_speed.py``).
 ``benchmarks/ros_latency.py``, normal scheduling:
