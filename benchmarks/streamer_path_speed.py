@@ -5,7 +5,11 @@ Stages, for a 24-joint command (the Shadow hand):
 1. reading the command: rclpy's ``deserialize_message`` (the reference: what the node's executor
    path does) against :class:`ros_nodes.cdr.TrajectoryFastPath` (what the command thread does);
 2. :meth:`handx_robot.safety.SafetyFilter.filter` (position streaming, within limits);
-3. ``float64_array`` + ``Publisher.publish`` to one subscriber in another process (Fast DDS).
+3. publishing the forwarded command to one subscriber in another process (Fast DDS): the message path
+   (``float64_array`` + ``Publisher.publish``, the reference) against the serialized path
+   (:class:`ros_nodes.cdr.SerializedCommand` + ``Publisher.publish`` of the bytes, what the node
+   does), alternating command by command so both see the same machine;
+4. the same for a one-point JointTrajectory (the joint_trajectory controller interface).
 
 These are lower bounds: in the running streamer (woken every 2 ms, caches cold) the same work takes
 longer; ``benchmarks/ros_latency.py`` prints what the node measures on itself there
@@ -33,11 +37,13 @@ RERUN = ".venv/bin/python benchmarks/streamer_path_speed.py"
 SUBSCRIBER = """
 import sys, time, rclpy
 from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
 from ros_nodes.common import STREAM_QOS
 rclpy.init()
 node = rclpy.create_node("path_speed_sink")
 count = [0]
 node.create_subscription(Float64MultiArray, "/path_speed", lambda m: count.__setitem__(0, count[0] + 1), STREAM_QOS)
+node.create_subscription(JointTrajectory, "/path_speed_jt", lambda m: count.__setitem__(0, count[0] + 1), STREAM_QOS)
 end = time.monotonic() + float(sys.argv[1])
 try:
     while time.monotonic() < end:
@@ -62,7 +68,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=20000)
     parser.add_argument("--joints", type=int, default=24)
-    parser.add_argument("--publishes", type=int, default=2000, help="publishes to the subscriber (every 2 ms)")
+    parser.add_argument("--publishes", type=int, default=4000, help="publishes to the subscriber (every 2 ms)")
     args = parser.parse_args()
 
     import rclpy
@@ -72,7 +78,7 @@ def main() -> int:
 
     from benchmarks.ros_latency import _tiny_urdf
     from handx_robot.safety import SafetyConfig, SafetyFilter, limits_from_model
-    from ros_nodes.cdr import TrajectoryFastPath
+    from ros_nodes.cdr import SerializedCommand, TrajectoryFastPath
     from ros_nodes.common import STREAM_QOS
     from ros_nodes.convert import float64_array, joint_trajectory
     from ros_nodes.testing import isolate_ros_env
@@ -111,26 +117,45 @@ def main() -> int:
     rclpy.init()
     node = rclpy.create_node("path_speed_source")
     pub = node.create_publisher(Float64MultiArray, "/path_speed", STREAM_QOS)
+    pub_jt = node.create_publisher(JointTrajectory, "/path_speed_jt", STREAM_QOS)
     deadline = time.monotonic() + 10.0
-    while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
+    while min(pub.get_subscription_count(), pub_jt.get_subscription_count()) < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.5)
-    matched = pub.get_subscription_count()
+    matched = min(pub.get_subscription_count(), pub_jt.get_subscription_count())
     if matched < 1:
-        print("[3] the subscriber process did not match within 10 s: publish cost not measured")
-    costs = []
-    for q in qs[: args.publishes]:
+        print("[3] the subscriber process did not match within 10 s: publish costs not measured")
+        return 1
+    out = SerializedCommand("forward_command", names)
+    out_jt = SerializedCommand("joint_trajectory", names)
+    paths = {
+        "message": lambda q: pub.publish(float64_array(q)),
+        "serialized": lambda q: pub.publish(out.encode(q)),
+        "jt message": lambda q: pub_jt.publish(joint_trajectory(names, q, 0.002)),
+        "jt serialized": lambda q: pub_jt.publish(out_jt.encode(q, 0.002)),
+    }
+    keys = list(paths)
+    costs = {k: [] for k in paths}
+    for i, q in enumerate(qs[: args.publishes]):
+        key = keys[i % len(keys)]
         t0 = time.perf_counter()
-        pub.publish(float64_array(q))
-        costs.append(time.perf_counter() - t0)
+        paths[key](q)
+        costs[key].append(time.perf_counter() - t0)
         time.sleep(0.002)  # a 500 Hz stream: the publishing thread sleeps between commands, as in the node
     node.destroy_node()
     rclpy.shutdown()
     sink.terminate()
     sink.wait(timeout=10)
-    p50, p99 = np.percentile(np.array(costs[100:]) * 1e6, [50, 99])
-    print(f"[3] float64_array + publish to 1 subscriber in another process, every 2 ms: p50 {p50:.1f} us, "
-          f"p99 {p99:.1f} us ({matched} subscriber matched)")
+    pct = {k: np.percentile(np.array(v[25:]) * 1e6, [50, 99]) for k, v in costs.items()}
+    print(f"[3] publish a {args.joints}-joint forward command to 1 subscriber in another process, every 2 ms "
+          f"({matched} subscriber matched), p50/p99: message path (float64_array + publish) "
+          f"{pct['message'][0]:.1f}/{pct['message'][1]:.1f} us, serialized path (SerializedCommand.encode + "
+          f"publish of the bytes) {pct['serialized'][0]:.1f}/{pct['serialized'][1]:.1f} us -> "
+          f"{pct['message'][0] / pct['serialized'][0]:.2f}x at p50")
+    print(f"[4] the same for a JointTrajectory (joint_trajectory controller, one point), p50/p99: message path "
+          f"(joint_trajectory + publish) {pct['jt message'][0]:.1f}/{pct['jt message'][1]:.1f} us, serialized path "
+          f"{pct['jt serialized'][0]:.1f}/{pct['jt serialized'][1]:.1f} us -> "
+          f"{pct['jt message'][0] / pct['jt serialized'][0]:.2f}x at p50")
     print(f"rerun: {RERUN}")
     return 0
 

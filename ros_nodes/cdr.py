@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["CDR_LE", "TrajectoryFastPath", "serialized_string_sequence"]
+__all__ = ["CDR_LE", "TrajectoryFastPath", "SerializedCommand", "serialized_string_sequence"]
 
 #: encapsulation identifier of plain little-endian CDR (what rmw_fastrtps writes on x86 and ARM)
 CDR_LE = b"\x00\x01"
@@ -121,3 +121,84 @@ class TrajectoryFastPath:
             return None
         positions = np.frombuffer(buf, dtype="<f8", count=pos_n, offset=pos_off).astype(np.float64)
         return positions, sec + nanosec * 1e-9
+
+
+class SerializedCommand:
+    """The streamer's forwarded command as rclpy serializes it, with only the numbers rewritten.
+
+    Building a message object and having rclpy convert it costs a publish more than the DDS write
+    (``benchmarks/streamer_path_speed.py``, line [3]). The commands the streamer forwards differ only
+    in their numbers, so this class serializes one command with rclpy (:func:`ros_nodes.convert.joint_trajectory`
+    or :func:`~ros_nodes.convert.float64_array`, the same as the message path), finds where the
+    positions (and the trajectory's ``time_from_start``) sit in those bytes by writing distinct
+    sentinel values, and from then on writes the new numbers there and hands the bytes to
+    ``Publisher.publish``. Every other byte is rclpy's own.
+
+    The constructor checks itself: commands with random positions and durations written this way
+    must deserialize (rclpy) to exactly the message the message path builds; otherwise it raises
+    ``ValueError`` and the caller keeps the message path.
+
+    interface: ``joint_trajectory`` (one point, positions only, ``time_from_start``) or
+    ``forward_command`` (Float64MultiArray, empty layout). joint_names: (n,) the controller's joints.
+    """
+
+    def __init__(self, interface: str, joint_names: Sequence[str]) -> None:
+        from rclpy.serialization import serialize_message
+
+        from ros_nodes.convert import float64_array, joint_trajectory
+
+        self.interface = interface
+        self.n = n = len(joint_names)
+        if n == 0:
+            raise ValueError("no joints")
+        sentinel = 1234.5 + 1.0625 * np.arange(n)  # exact in binary, no value repeats
+        sec, nanosec = 0x0A1B2C, 0x1F2E3D4C  # a duration no command has (exact through float s)
+        if interface == "joint_trajectory":
+            self._build = lambda q, d: joint_trajectory(joint_names, q, d)
+            self.msg_type = type(self._build([0.0] * n, 0.0))
+            data = serialize_message(self._build(sentinel, sec + nanosec * 1e-9))
+            self._duration_off = _find_once(data, _DURATION.pack(sec, nanosec), "time_from_start")
+        elif interface == "forward_command":
+            self._build = lambda q, d: float64_array(q)
+            self.msg_type = type(self._build([0.0] * n, 0.0))
+            data = serialize_message(self._build(sentinel, 0.0))
+            self._duration_off = None
+        else:
+            raise ValueError(f"unknown interface {interface!r}")
+        if data[:2] != CDR_LE:
+            raise ValueError(f"rclpy serialized with encapsulation {data[:2]!r}, not little-endian CDR")
+        self._buf = bytearray(data)
+        pos_off = _find_once(data, sentinel.astype("<f8").tobytes(), "positions")
+        self._positions = np.frombuffer(self._buf, dtype="<f8", count=n, offset=pos_off)
+        self._self_check()
+
+    def encode(self, positions: np.ndarray, duration_s: float = 0.0) -> bytes:
+        """Serialized command: ``positions`` (n,) float64 (hardware units, controller order);
+        ``duration_s`` is the trajectory's ``time_from_start`` (ignored for forward_command)."""
+        self._positions[:] = positions  # a shape other than (n,) raises: the caller checks n
+        if self._duration_off is not None:
+            ns = int(round(max(0.0, float(duration_s)) * 1e9))  # as ros_nodes.convert.duration_msg
+            _DURATION.pack_into(self._buf, self._duration_off, ns // 1_000_000_000, ns % 1_000_000_000)
+        return bytes(self._buf)
+
+    def _self_check(self) -> None:
+        from rclpy.serialization import deserialize_message
+
+        rng = np.random.default_rng(0)
+        for i in range(8):
+            q = rng.uniform(-4.0, 4.0, self.n)
+            d = [0.0, 0.002, 0.0333, 1.5, 2.999999999, 7.25][i % 6] + (rng.uniform(0, 1e-3) if i > 5 else 0.0)
+            try:
+                got = deserialize_message(self.encode(q, d), self.msg_type)
+            except Exception as exc:  # rclpy raises RMWError on bytes it cannot read
+                raise ValueError(f"{self.interface}: patched bytes do not deserialize ({exc})") from exc
+            if got != self._build(q, d):
+                raise ValueError(f"{self.interface}: patched bytes do not deserialize to the command")
+        self._positions[:] = 0.0
+
+
+def _find_once(data: bytes, needle: bytes, what: str) -> int:
+    at = data.find(needle)
+    if at < 0 or data.find(needle, at + 1) >= 0:
+        raise ValueError(f"cannot locate the {what} in rclpy's serialization")
+    return at

@@ -26,7 +26,9 @@ Latency: commands are taken on a thread of their own (``command_thread``, defaul
 rcl wait set on the command subscription, the watchdog there too), not by the node's executor,
 whose Python wait-set rebuild per callback was the largest part of the streamer's latency; it
 reads them serialized (:mod:`ros_nodes.cdr`: commands naming the controller's joints in order skip
-rclpy's message conversion, anything else is deserialized as usual). Per command the node then
+rclpy's message conversion, anything else is deserialized as usual) and publishes what it forwards
+as bytes too (:class:`ros_nodes.cdr.SerializedCommand`: rclpy's serialization of the command with
+the new numbers written in; hold and stop messages are built as messages). Per command the node then
 needs 78-245 us p50 (read + filter + DDS publish to one subscriber; its ``command_process_us_*``
 diagnostics, printed by ``benchmarks/ros_latency.py``), each stage alone takes: reading 3-4 us and
 the filter 12 us in a hot loop, a publish every 2 ms 66-73 us (``benchmarks/streamer_path_speed.py``).
@@ -65,7 +67,7 @@ from handx_robot.safety import (
     limits_from_model,
     make_unit_mapping,
 )
-from ros_nodes.cdr import TrajectoryFastPath
+from ros_nodes.cdr import SerializedCommand, TrajectoryFastPath
 from ros_nodes.common import (
     CONTROLLER_TOPICS,
     DIAGNOSTICS_QOS,
@@ -181,6 +183,11 @@ class SafetyStreamerNode(Node):
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["queue_depth"],
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
         self._pub = self.create_publisher(msg_type, out_topic, qos)
+        self._out: SerializedCommand | None = None  # forwarded commands as rclpy's bytes, numbers patched
+        try:
+            self._out = SerializedCommand(self.interface, self.config.joint_names)
+        except ValueError as exc:  # the self-check failed: build every message (slower, same output)
+            self.get_logger().warning(f"serialized output unavailable ({exc}); building every message")
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, DIAGNOSTICS_QOS)
         self._command_sub: DedicatedSubscription | None = None
         self._watchdog = None
@@ -310,21 +317,23 @@ class SafetyStreamerNode(Node):
         if not d.sends or self.dry_run:
             return
         names = self.config.joint_names
+        out = self._out
         if self.interface == "joint_trajectory":
             if d.action is Action.STOP:
                 self._pub.publish(empty_trajectory(names))
             elif d.action is Action.HOLD:
                 self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s, velocities=[0.0] * len(names)))
+            elif out is not None:
+                self._pub.publish(out.encode(d.hw_positions, d.duration_s))
             else:
                 self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s))
         else:
+            q = d.hw_positions
             if d.action is Action.STOP:
-                q = self.filter.last_safe_position
-                if q is None:
+                if self.filter.last_safe_position is None:
                     return
-                self._pub.publish(float64_array(self.filter._hw(q)))
-            else:
-                self._pub.publish(float64_array(d.hw_positions))
+                q = self.filter._hw(self.filter.last_safe_position)
+            self._pub.publish(out.encode(q) if out is not None else float64_array(q))
 
     def diagnostics(self) -> DiagnosticStatus:
         with self._lock:
@@ -351,6 +360,7 @@ class SafetyStreamerNode(Node):
             KeyValue(key="command_thread", value="off" if self._command_sub is None else
                      ("alive" if self._command_sub.alive else "stopped")),
             KeyValue(key="commands_read_fast", value=str(self.read_fast)),
+            KeyValue(key="forwarded_as", value="serialized" if self._out is not None else "messages"),
             KeyValue(key="command_process_us_p50", value=f"{process_us[0]:.1f}"),
             KeyValue(key="command_process_us_p99", value=f"{process_us[1]:.1f}"),
         ]

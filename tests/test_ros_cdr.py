@@ -108,3 +108,39 @@ def test_fast_path_declines_what_it_cannot_read():
     assert fast.last_point(b"\x00\x07" + data[2:]) is None  # XCDR2
     assert fast.last_point(b"") is None
     assert TrajectoryFastPath(NAMES[:-1]).last_point(data) is None  # the controller has fewer joints
+
+
+@pytest.mark.parametrize("interface", ["joint_trajectory", "forward_command"])
+def test_serialized_command_deserializes_to_the_message_path_command(interface):
+    from ros_nodes.cdr import SerializedCommand
+    from ros_nodes.convert import float64_array, joint_trajectory
+
+    out = SerializedCommand(interface, NAMES)
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        q = rng.uniform(-6.0, 6.0, len(NAMES)) * (10.0 ** rng.integers(-6, 3))
+        d = float(rng.choice([0.0, 0.002, 1 / 30, 0.9999999996, 1.0, 61.25])) + (rng.uniform(0, 5) if i % 3 else 0.0)
+        want = joint_trajectory(NAMES, q, d) if interface == "joint_trajectory" else float64_array(q)
+        got = deserialize_message(out.encode(q, d), out.msg_type)
+        assert got == want, i
+        np.testing.assert_array_equal(np.asarray(got.points[-1].positions if interface == "joint_trajectory"
+                                                 else got.data), q)
+    with pytest.raises(ValueError):
+        out.encode(np.zeros(len(NAMES) - 1))  # wrong length: never a silent partial command
+    if interface == "joint_trajectory":  # what the streamer's own fast path reads back
+        data = out.encode(np.full(len(NAMES), 0.25), 0.002)
+        positions, duration = TrajectoryFastPath(NAMES).last_point(data)
+        assert np.all(positions == 0.25) and duration == pytest.approx(0.002, abs=1e-12)
+
+
+def test_serialized_command_refuses_what_it_cannot_patch():
+    from ros_nodes.cdr import SerializedCommand
+
+    with pytest.raises(ValueError, match="unknown interface"):
+        SerializedCommand("effort", NAMES)
+    with pytest.raises(ValueError, match="no joints"):
+        SerializedCommand("forward_command", [])
+    out = SerializedCommand("forward_command", NAMES)
+    out._positions = np.frombuffer(out._buf, dtype="<f8", count=len(NAMES), offset=8)  # a wrong offset
+    with pytest.raises(ValueError, match="do not deserialize"):
+        out._self_check()

@@ -117,6 +117,9 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
         # the five commands naming the controller's joints in order took the CDR fast path, the two
         # with other names rclpy's deserializer: both ended in the same filter
         assert streamer.read_fast == 5
+        # and what was forwarded went out as rclpy's serialization with the numbers written in
+        # (ros_nodes.cdr.SerializedCommand): the probe deserialized it to the checks above
+        assert {kv.key: kv.value for kv in streamer.diagnostics().values}["forwarded_as"] == "serialized"
         if position_mode == "reject":
             assert c["rejected_position"] == 1 and len(got) == 2
         else:
