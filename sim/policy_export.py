@@ -266,6 +266,11 @@ def load_policy(path: str | os.PathLike) -> TrackingPolicy:
 
 
 # ---------------------------------------------------------------------------------------------- export
+def _write_sidecar(path: Path, meta: dict) -> None:
+    """The policy's metadata (the ``handx_tracking.json`` member) as ``<path>.json`` next to an export."""
+    atomic_write(path.with_name(path.name + ".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+
+
 def export_torchscript(policy: TrackingPolicy, path: str | os.PathLike) -> Path:
     """Write the deterministic actor (normalization and clipping included) as TorchScript; the
     metadata goes to ``<path>.json`` next to it. Load with ``torch.jit.load(path)``;
@@ -278,8 +283,7 @@ def export_torchscript(policy: TrackingPolicy, path: str | os.PathLike) -> Path:
     except Exception as exc:  # pragma: no cover - depends on the torch build
         raise MissingDependencyError(f"TorchScript export failed with torch {torch.__version__}: {exc}") from exc
     atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp))
-    sidecar = path.with_name(path.name + ".json")
-    atomic_write(sidecar, lambda tmp: Path(tmp).write_text(json.dumps(policy.meta, indent=1)))
+    _write_sidecar(path, policy.meta)
     return path
 
 
@@ -301,6 +305,5 @@ def export_onnx(policy: TrackingPolicy, path: str | os.PathLike) -> Path:
                           dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, opset_version=18, dynamo=False)
 
     atomic_write(path, write)
-    sidecar = path.with_name(path.name + ".json")
-    atomic_write(sidecar, lambda tmp: Path(tmp).write_text(json.dumps(policy.meta, indent=1)))
+    _write_sidecar(path, policy.meta)
     return path

@@ -8,6 +8,10 @@ does above the backend (:class:`sim.tracking_env.TrackingTask`) is backend-indep
 the MuJoCo backend.
 
 Model: one actor per hand per env, loaded from the hand's URDF (``HandModel.model_path``), free base.
+The actor's root is the URDF root link, which is the base of :class:`retarget.robot_motion.HandTrajectory`
+(``T_world_base``), so wrist poses go to and come from the root state as they are; the MuJoCo
+backend's ``T_base_root`` offset comes from MuJoCo merging a root link named ``world`` into its world
+body and has no counterpart here.
 Fingers: PhysX position drives (``DOF_MODE_POS``) with the stiffness/damping of the MuJoCo scene's
 gains. Wrist: a PD wrench on the base body toward the wrist target (gains ``wrist_kp`` / ``wrist_kd``
 per unit mass) plus gravity compensation, standing in for MuJoCo's weld to a mocap body.
@@ -173,20 +177,21 @@ class IsaacGymBackend(SimBackend):
 
     # ------------------------------------------------------------------ SimBackend
     def reset(self, env_ids=None) -> None:
+        # the home state of the CPU MuJoCo twin (tested there): joints at 0 clipped into their range,
+        # each hand at its scene home (two hands 30 cm apart, sim.scene.HOME_POSITIONS), as T_world_base
         ids = self._ids(env_ids)
-        for s in self.layout.sides:
-            h = self.layout.hands[s]
-            limits = np.array([self._cpu.scene.joint_limits(s)[n] for n in h.joint_names])  # (n, 2)
-            home = np.clip(0.0, limits[:, 0], limits[:, 1])
-            pose = np.tile([0, 0, 0.3, 1, 0, 0, 0], (len(ids), 1))
-            self.set_state(ids, {s: np.tile(home, (len(ids), 1))}, {s: np.zeros((len(ids), len(h.joint_names)))},
-                           {s: pose}, None, _sides=(s,))
+        self._cpu.reset()
+        home = self._cpu.read_state()
+        sides = self.layout.sides
+        self.set_state(ids, {s: np.repeat(home.qpos[s], len(ids), axis=0) for s in sides},
+                       {s: np.zeros((len(ids), home.qpos[s].shape[1])) for s in sides},
+                       {s: np.repeat(home.wrist_pose[s], len(ids), axis=0) for s in sides})
 
-    def set_state(self, env_ids, qpos, qvel, wrist_pose, wrist_vel=None, _sides=None) -> None:
+    def set_state(self, env_ids, qpos, qvel, wrist_pose, wrist_vel=None) -> None:
         torch = self._torch
         ids = self._ids(env_ids)
         idx = torch.as_tensor(ids, device=self._dev)
-        for s in _sides or self.layout.sides:
+        for s in self.layout.sides:
             cols = self._dof_cols[s]
             self._dof[idx[:, None], cols[None], 0] = self._t(qpos[s])
             self._dof[idx[:, None], cols[None], 1] = self._t(qvel[s])
