@@ -24,7 +24,11 @@ before the command thread; ``--no-baseline`` skips it).
 Processes: driver (publishes with absolute deadlines), streamer, receiver (this process). Times
 are CLOCK_MONOTONIC, comparable across processes. Run:
 
-    .venv/bin/python benchmarks/ros_latency.py [--duration 60] [--rate 500] [--prompt-trials 5]
+    .venv/bin/python benchmarks/ros_latency.py [--duration 60] [--rate 500] [--prompt-trials 5] [--load N]
+
+``--load N`` repeats 2 and 3 on a busy machine: N processes spin at normal scheduling while the
+stream runs (and, where permitted, the driver and receiver run under SCHED_FIFO 60, as the upstream
+node and a ros2_control controller manager would, so the load delays the streamer only).
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ def driver_main(cfg: dict) -> None:
     from ros_nodes.convert import joint_state, joint_trajectory
 
     rclpy.init()
+    if cfg.get("priority"):
+        from ros_nodes.common import set_realtime_priority
+
+        set_realtime_priority(cfg["priority"])
     node = rclpy.create_node("bench_driver")
     pubs = [node.create_publisher(type(joint_trajectory([], [], 0.0)), t, DEEP_QOS) for t in cfg["topics"]]
     names = cfg["joint_names"]
@@ -220,9 +228,26 @@ CONTROLLER_TOPICS = {"forward_command": "/right_hand_controller/commands",
                      "joint_trajectory": "/right_hand_controller/joint_trajectory"}
 
 
+def _set_harness_priority(priority: int) -> None:
+    """This process's threads (the receiver) to SCHED_FIFO ``priority``, or back to normal with 0."""
+    policy = os.SCHED_FIFO if priority else os.SCHED_OTHER
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setscheduler(int(tid), policy, os.sched_param(priority))
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _normal_scheduling() -> None:
+    """preexec_fn of the streamer and load processes: they must not inherit the harness's SCHED_FIFO."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, rt_priority: int = 0,
-                            command_thread: bool = True) -> dict:
-    """Each command goes both to the streamer and directly to the receiver: paired per-message times."""
+                            command_thread: bool = True, harness_priority: int = 0) -> dict:
+    """Each command goes both to the streamer and directly to the receiver: paired per-message times.
+    With ``args.load`` busy processes (normal scheduling) running meanwhile; ``harness_priority``:
+    the driver and this receiver under SCHED_FIFO (0 = normal)."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64MultiArray
     from trajectory_msgs.msg import JointTrajectory
@@ -230,8 +255,12 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
     count = int(round(args.duration * args.rate))
     CONTROLLER = CONTROLLER_TOPICS[args.controller]
     out_type = Float64MultiArray if args.controller == "forward_command" else JointTrajectory
+    if harness_priority:
+        _set_harness_priority(harness_priority)  # before the receiver: its threads inherit it
     receiver = Receiver({DIRECT: JointTrajectory, CONTROLLER: out_type, "/diagnostics": DiagnosticArray},
                         count, int(env["ROS_DOMAIN_ID"]), dedicated=(DIRECT, CONTROLLER))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=_normal_scheduling)
+            for _ in range(args.load)]
     exe = Path(sys.executable).with_name("safety_streamer_node")
     cmd = [str(exe), "--ros-args", "-p", "side:=right", "-p", f"model_path:={model}",
            "-p", f"controller:={args.controller}", "-p", f"control_rate_hz:={float(args.rate)}",
@@ -239,14 +268,20 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
            "-p", "max_acceleration:=1000.0", "-p", "queue_depth:=1000", "-p", f"realtime_priority:={rt_priority}",
            "-p", f"command_thread:={str(command_thread).lower()}",
            "--log-level", "warn"]
-    streamer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    streamer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_normal_scheduling)  # its own realtime_priority decides
     try:
         sent, pub_wall = _run_driver({"topics": ["/handx/right/command", DIRECT], "state_topic": "/bench/joint_states",
                             "joint_names": names, "rate": args.rate, "count": count,
-                            "out": str(tmp / "sent.npz")}, env)
+                            "out": str(tmp / "sent.npz"), "priority": harness_priority}, env)
         time.sleep(0.3)
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         receiver.close()
+        if harness_priority:
+            _set_harness_priority(0)
         streamer.send_signal(signal.SIGINT)  # Ctrl-C: the node's clean shutdown path
         try:
             log = streamer.communicate(timeout=10)[0]
@@ -367,6 +402,10 @@ def main() -> int:
     parser.add_argument("--controller", default="forward_command", choices=tuple(CONTROLLER_TOPICS),
                         help="streamer output interface: forward_command (Float64MultiArray, high-rate teleop) or "
                         "joint_trajectory (JointTrajectory, the launch file's default)")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="run N busy processes (normal scheduling) during the streams: the streamer on a busy "
+                        "machine. Where SCHED_FIFO is permitted, the driver and receiver then run under SCHED_FIFO "
+                        "60 (as the upstream node and ros2_control would), so the load delays only the streamer")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the reference run with commands on the node's executor (command_thread:=false)")
     args = parser.parse_args()
@@ -401,8 +440,13 @@ def main() -> int:
     runs = [(0, True, "normal scheduling")] + ([(rt, True, f"realtime_priority:={rt} (SCHED_FIFO)")] if rt else [])
     if not args.no_baseline:
         runs.append((0, False, "reference: command_thread:=false, commands on the executor, normal scheduling"))
+    harness = 60 if args.load and rt else 0
+    if args.load:
+        suffix = f", {args.load} busy processes" + (", driver and receiver SCHED_FIFO 60" if harness else "")
+        runs = [(p, t, label + suffix) for p, t, label in runs]
     for prio, thread, label in runs:
-        r = stream_through_streamer(args, env, tmp, names, str(model), rt_priority=prio, command_thread=thread)
+        r = stream_through_streamer(args, env, tmp, names, str(model), rt_priority=prio, command_thread=thread,
+                                    harness_priority=harness)
         _report_stream(args, r, label)
     if not rt:
         print("    (SCHED_FIFO not permitted for this user: the realtime_priority run was skipped)")
