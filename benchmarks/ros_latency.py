@@ -29,6 +29,8 @@ are CLOCK_MONOTONIC, comparable across processes. Run:
 ``--load N`` repeats 2 and 3 on a busy machine: N processes spin at normal scheduling while the
 stream runs (and, where permitted, the driver and receiver run under SCHED_FIFO 60, as the upstream
 node and a ros2_control controller manager would, so the load delays the streamer only).
+``--rt-harness`` runs the driver and receiver that way without load too: the one-hop reference then
+no longer carries the harness's own scheduling delays.
 """
 
 from __future__ import annotations
@@ -406,6 +408,9 @@ def main() -> int:
                         help="run N busy processes (normal scheduling) during the streams: the streamer on a busy "
                         "machine. Where SCHED_FIFO is permitted, the driver and receiver then run under SCHED_FIFO "
                         "60 (as the upstream node and ros2_control would), so the load delays only the streamer")
+    parser.add_argument("--rt-harness", action="store_true",
+                        help="run the driver and receiver under SCHED_FIFO 60 (where permitted) also without --load: "
+                        "takes the harness's own scheduling out of the figures")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the reference run with commands on the node's executor (command_thread:=false)")
     args = parser.parse_args()
@@ -440,10 +445,9 @@ def main() -> int:
     runs = [(0, True, "normal scheduling")] + ([(rt, True, f"realtime_priority:={rt} (SCHED_FIFO)")] if rt else [])
     if not args.no_baseline:
         runs.append((0, False, "reference: command_thread:=false, commands on the executor, normal scheduling"))
-    harness = 60 if args.load and rt else 0
-    if args.load:
-        suffix = f", {args.load} busy processes" + (", driver and receiver SCHED_FIFO 60" if harness else "")
-        runs = [(p, t, label + suffix) for p, t, label in runs]
+    harness = 60 if (args.load or args.rt_harness) and rt else 0
+    suffix = (f", {args.load} busy processes" if args.load else "") + (", driver and receiver SCHED_FIFO 60" if harness else "")
+    runs = [(p, t, label + suffix) for p, t, label in runs]
     for prio, thread, label in runs:
         r = stream_through_streamer(args, env, tmp, names, str(model), rt_priority=prio, command_thread=thread,
                                     harness_priority=harness)
