@@ -273,6 +273,12 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
     streamer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 preexec_fn=_normal_scheduling)  # its own realtime_priority decides
     try:
+        # the driver waits for its own subscribers; the streamer's output must be matched to the
+        # receiver too before the stream starts (VOLATILE: a sample sent before the match is never
+        # delivered). Without this wait, a late discovery on a busy machine lost the first ~2 s.
+        deadline = time.monotonic() + 30.0
+        while receiver.node.count_publishers(CONTROLLER) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
         sent, pub_wall = _run_driver({"topics": ["/handx/right/command", DIRECT], "state_topic": "/bench/joint_states",
                             "joint_names": names, "rate": args.rate, "count": count,
                             "out": str(tmp / "sent.npz"), "priority": harness_priority}, env)
