@@ -140,6 +140,7 @@ class SerializedCommand:
 
     interface: ``joint_trajectory`` (one point, positions only, ``time_from_start``) or
     ``forward_command`` (Float64MultiArray, empty layout). joint_names: (n,) the controller's joints.
+    One buffer is rewritten per call: one caller at a time (the streamer encodes under its lock).
     """
 
     def __init__(self, interface: str, joint_names: Sequence[str]) -> None:
