@@ -395,7 +395,7 @@ def _report_stream(args, r: dict, label: str) -> None:
     diag = r["diagnostics"]
     if diag:
         print(f"    streamer's own command callback (filter + publish), last 1000 commands: p50 "
-              f"{diag.get('command_process_us_p50')} us, p99 {diag.get('command_process_us_p99')} us; counters: "
+              f"{diag.get('command_process_us_p50')} us, p99 {diag.get('command_process_us_p99')} us; counters in its last diagnostics (published every 1 s): "
               f"forwarded {diag.get('forwarded')}, rejected {diag.get('rejected')}, held {diag.get('held')}")
     print(f"    streamer exit code after Ctrl-C: {r['streamer_exit']}; load average {open('/proc/loadavg').read().split()[:3]} "
           f"on {os.cpu_count()} CPUs")
