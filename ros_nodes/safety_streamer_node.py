@@ -30,14 +30,14 @@ rclpy's message conversion, anything else is deserialized as usual) and publishe
 as bytes too (:class:`ros_nodes.cdr.SerializedCommand`: rclpy's serialization of the command with
 the new numbers written in; hold and stop messages are built as messages). Each stage alone, in a
 hot loop (``benchmarks/streamer_path_speed.py``): reading 3-4 us, the filter 11-12 us, a publish to
-one subscriber every 2 ms 29-34 us p50 (building the message: 43-48 us for a Float64MultiArray,
-75 us for a JointTrajectory). In the running streamer the same work takes 66-137 us p50 (its
+one subscriber every 2 ms 29-39 us p50 (building the message: 43-58 us for a Float64MultiArray,
+75-94 us for a JointTrajectory). In the running streamer the same work takes 73-156 us p50 (its
 ``command_process_us_*`` diagnostics, printed by ``benchmarks/ros_latency.py``). What a 500 Hz stream
 sees on top of that is the OS scheduler: where the streamer runs in its own process (its console
 script, the launch file), ``realtime_priority:=50`` puts the process under SCHED_FIFO as ros2_control
 does for its control loop; without the permission it warns and runs on. On a machine whose CPUs are
 all busy (``benchmarks/ros_latency.py --load 2``) that is what keeps the added latency p99 under
-0.5 ms: p99 0.37-0.45 ms with SCHED_FIFO against 2.2 ms at normal scheduling (three 60 s runs).
+0.5 ms: p99 0.20-0.45 ms with SCHED_FIFO against 2.2 ms at normal scheduling (four 60 s runs).
 """
 
 from __future__ import annotations
