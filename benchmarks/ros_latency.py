@@ -225,18 +225,20 @@ def _run_driver(cfg: dict, env: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 DIRECT = "/bench/direct"
-#: controller interface -> the streamer's output topic
-CONTROLLER_TOPICS = {"forward_command": "/right_hand_controller/commands",
-                     "joint_trajectory": "/right_hand_controller/joint_trajectory"}
 
 
 def _set_harness_priority(priority: int) -> None:
-    """This process's threads (the receiver) to SCHED_FIFO ``priority``, or back to normal with 0."""
-    policy = os.SCHED_FIFO if priority else os.SCHED_OTHER
+    """This process's threads (the receiver) to SCHED_FIFO ``priority`` (the streamer's own
+    :func:`ros_nodes.common.set_realtime_priority`), or back to normal scheduling with 0."""
+    from ros_nodes.common import set_realtime_priority
+
+    if priority:
+        set_realtime_priority(priority)
+        return
     for tid in os.listdir("/proc/self/task"):
         try:
-            os.sched_setscheduler(int(tid), policy, os.sched_param(priority))
-        except (ProcessLookupError, PermissionError):
+            os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+        except ProcessLookupError:  # a thread that ended meanwhile
             pass
 
 
@@ -254,8 +256,10 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
     from std_msgs.msg import Float64MultiArray
     from trajectory_msgs.msg import JointTrajectory
 
+    from ros_nodes.common import controller_topic
+
     count = int(round(args.duration * args.rate))
-    CONTROLLER = CONTROLLER_TOPICS[args.controller]
+    CONTROLLER = controller_topic("right", args.controller)  # the streamer's default output topic
     out_type = Float64MultiArray if args.controller == "forward_command" else JointTrajectory
     if harness_priority:
         _set_harness_priority(harness_priority)  # before the receiver: its threads inherit it
@@ -402,6 +406,8 @@ def _report_stream(args, r: dict, label: str) -> None:
 
 
 def main() -> int:
+    from ros_nodes.common import CONTROLLER_TOPICS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the 500 Hz stream (default 60)")
     parser.add_argument("--rate", type=float, default=500.0, help="command rate, Hz")
