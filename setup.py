@@ -41,6 +41,7 @@ setup(
     packages=[
         "handx_robot",
         "handx_robot.generate",
+        "handx_robot.safety",
         "retarget",
         "sim",
         "sim.backends",

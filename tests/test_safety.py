@@ -55,11 +55,24 @@ def test_order_by_name_not_position():
 
 def test_clamp_mode_clips_to_limits_and_counts():
     f = _filter(limits=_limits(vmax=1e3))
-    d = f.filter(NAMES, [5.0, -1.0, 0.2], t=0.0)
+    d = f.filter(NAMES, [1.5, -1.0, 0.2], t=0.0)
     assert d.action is Action.FORWARD and d.clamped
     np.testing.assert_allclose(d.positions, [1.0, 0.0, 0.2])
     assert f.counters["clamped"] == 1
-    assert "j1=5.0000" in d.reason
+    assert "j1=1.5000" in d.reason
+
+
+def test_positions_in_other_units_are_rejected_not_clamped():
+    """45 (degrees) for a joint whose range is [-0.5, 0.5] rad: clamping it would be a full-range
+    move nobody asked for."""
+    f = _filter(limits=_limits(vmax=1e3))
+    d = f.filter(NAMES, [0.0, 0.0, 45.0], t=0.0)
+    assert d.action is Action.REJECT and "wrong units" in d.reason and "j3=45" in d.reason
+    assert f.counters["rejected_units"] == 1 and f.counters["forwarded"] == 0
+    # one range outside is still a clamp; max_outside_range=inf turns the check off
+    assert f.filter(NAMES, [0.0, 0.0, 1.4], t=0.0).clamped
+    g = _filter(limits=_limits(vmax=1e3), max_outside_range=float("inf"))
+    np.testing.assert_allclose(g.filter(NAMES, [0.0, 0.0, 45.0], t=0.0).positions, [0.0, 0.0, 0.5])
 
 
 def test_reject_mode_rejects_out_of_limits():
@@ -259,11 +272,11 @@ def test_hold_never_shortens_a_time_scaled_move():
     assert out[0].duration_s == pytest.approx(d.duration_s - 0.1, rel=1e-6)
 
 
-def test_huge_finite_values_are_clamped_not_mistaken_for_nan():
-    f = _filter(limits=_limits(vmax=1e300, amax=1e300))
+def test_huge_finite_values_are_rejected_as_units_not_mistaken_for_nan():
+    f = _filter(limits=_limits(vmax=1e4, amax=1e7))
     d = f.filter(NAMES, [1e308, 1e308, 0.0], t=0.0)  # their sum overflows to inf
-    assert d.action is Action.FORWARD and d.clamped
-    np.testing.assert_allclose(d.positions, [1.0, 1.5, 0.0])
+    assert d.action is Action.REJECT and f.counters["rejected_units"] == 1
+    assert f.counters["rejected_nonfinite"] == 0
 
 
 def test_limits_from_inline_mjcf(tmp_path):
