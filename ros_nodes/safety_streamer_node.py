@@ -18,7 +18,9 @@ topic                                           type                            
 =============================================== ==================================== ===================
 
 Output values are in hardware units (parameter ``unit_mapping``); in ``forward_command`` mode the
-array is in ``joint_names`` order. Stop: an empty JointTrajectory (ros2_control's
+array is in ``joint_names`` order. Moves and holds are one-point trajectories with positions only
+(linear interpolation: the execution model the filter's guarantees are stated on,
+:mod:`handx_robot.safety.moves`). Stop: an empty JointTrajectory (ros2_control's
 JointTrajectoryController stops and holds on it); for ``forward_command`` the hold position again.
 ``dry_run``: everything is filtered, counted and logged, nothing is published to the controller.
 
@@ -321,8 +323,8 @@ class SafetyStreamerNode(Node):
         if self.interface == "joint_trajectory":
             if d.action is Action.STOP:
                 self._pub.publish(empty_trajectory(names))
-            elif d.action is Action.HOLD:
-                self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s, velocities=[0.0] * len(names)))
+            elif d.action is Action.HOLD:  # positions only, as every move: the controller interpolates linearly
+                self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s))
             elif out is not None:
                 self._pub.publish(out.encode(d.hw_positions, d.duration_s))
             else:
@@ -332,7 +334,7 @@ class SafetyStreamerNode(Node):
             if d.action is Action.STOP:
                 if self.filter.last_safe_position is None:
                     return
-                q = self.filter._hw(self.filter.last_safe_position)
+                q = self.filter.to_hardware(self.filter.last_safe_position)
             self._pub.publish(out.encode(q) if out is not None else float64_array(q))
 
     def diagnostics(self) -> DiagnosticStatus:

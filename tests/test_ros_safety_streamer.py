@@ -15,8 +15,9 @@ from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from handx_robot.safety.audit import SafetyAudit, read_limits  # noqa: E402
 from ros_nodes.common import DIAGNOSTICS_QOS, LATCHED_QOS, STREAM_QOS  # noqa: E402
-from ros_nodes.convert import joint_state, joint_trajectory  # noqa: E402
+from ros_nodes.convert import duration_to_s, joint_state, joint_trajectory  # noqa: E402
 from ros_nodes.safety_streamer_node import SafetyStreamerNode  # noqa: E402
 from ros_nodes.testing import RosGraph, wait_for  # noqa: E402
 
@@ -73,9 +74,11 @@ def _connect(pub, timeout=5.0):
     assert wait_for(lambda: pub.get_subscription_count() > 0, timeout), f"no subscriber on {pub.topic_name}"
 
 
-def _positions(msgs, holds: bool = False):
-    """Positions of forwarded commands (holds carry zero velocities; stops have no points)."""
-    return [list(m.points[0].positions) for _, m in msgs if m.points and (holds or not m.points[0].velocities)]
+def _positions(msgs, forwarded: int | None = None):
+    """Positions of the messages with a point (stops have none): all of them, or only the first
+    ``forwarded`` (the forwarded commands; watchdog holds come after them)."""
+    with_points = [list(m.points[0].positions) for _, m in msgs if m.points]
+    return with_points if forwarded is None else with_points[:forwarded]
 
 
 @pytest.mark.parametrize("position_mode", ["clamp", "reject"])
@@ -90,7 +93,7 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
         wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
         sent = [
             (NAMES, [0.01, 0.01, 0.0]),  # ok
-            (NAMES, [0.02, 9.0, 0.0]),  # above j2's limit
+            (NAMES, [0.02, 2.0, 0.0]),  # above j2's limit
             (NAMES, [0.02, 0.02, math.nan]),  # NaN
             (NAMES, [math.inf, 0.02, 0.0]),  # inf
             (["j1", "j2", "wrist"], [0.02, 0.02, 0.0]),  # wrong joint
@@ -102,8 +105,8 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
             time.sleep(0.005)
         wait_for(lambda: streamer.filter.counters["received"] >= len(sent), 5.0)
         time.sleep(0.1)
-        got = _positions(out.snapshot())
-        every = np.array(_positions(out.snapshot(), holds=True))
+        got = _positions(out.snapshot(), streamer.filter.counters["forwarded"])
+        every = np.array(_positions(out.snapshot()))
         assert np.all(np.isfinite(every)) and np.all(every >= LOWER - 1e-9) and np.all(every <= UPPER + 1e-9)
         assert streamer.filter.counters["received"] == len(sent)
         assert got, "no command reached the controller topic"
@@ -126,7 +129,7 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
             assert c["clamped"] == 1 and len(got) == 3
             assert got[1][1] == pytest.approx(1.5)  # clamped to j2's upper limit
             # and time-scaled: 1.49 rad at 2 rad/s takes >= 0.745 s, not one 20 ms period
-            forwards = [m for _, m in out.snapshot() if m.points and not m.points[0].velocities]
+            forwards = [m for _, m in out.snapshot() if m.points]
             t_from_start = forwards[1].points[0].time_from_start
             assert t_from_start.sec + t_from_start.nanosec * 1e-9 >= 0.74
 
@@ -154,11 +157,11 @@ def test_watchdog_holds_within_two_periods_then_stops(tiny_urdf, command_thread)
             pub.publish(joint_trajectory(NAMES, [0.01 * k, 0.0, 0.0], period))
             time.sleep(max(0.0, t0 + k * period - time.monotonic()))
         msgs = out.wait(count=12, timeout=3.0)
-        forwards = [(t, m) for t, m in msgs if m.points and not m.points[0].velocities]
-        holds = [(t, m) for t, m in msgs if m.points and m.points[0].velocities]
+        with_points = [(t, m) for t, m in msgs if m.points]
+        forwards, holds = with_points[:10], with_points[10:]  # the watchdog's hold comes after the stream
         stops = [(t, m) for t, m in msgs if not m.points]
-        assert len(forwards) == 10
-        assert len(holds) == 1 and len(stops) == 1, [(len(m.points), m.points and m.points[0].velocities) for _, m in msgs]
+        assert streamer.filter.counters["forwarded"] == 10
+        assert len(holds) == 1 and len(stops) == 1, [len(m.points) for _, m in msgs]
         t_last = forwards[-1][0]
         dt_hold = holds[0][0] - t_last
         assert dt_hold <= 2 * period, f"hold came {dt_hold * 1e3:.1f} ms after the last command (period {period * 1e3} ms)"
@@ -218,6 +221,88 @@ def test_estop_latches_and_blocks_until_reset(tiny_urdf):
         np.testing.assert_allclose(out.snapshot()[-1][1].points[0].positions, [0.012, 0.0, 0.0])
         counts = {kv.key: kv.value for _, m in diag.wait(1) for s in m.status for kv in s.values}
         assert "blocked_estop" in counts and "clamped" in counts and "held" in counts
+
+
+def _audited(streamer, tiny_urdf: str, max_acceleration: float) -> SafetyAudit:
+    """An independent audit of everything the node's filter decides, at the node's own times."""
+    cfg = streamer.config
+    lower, upper, vmax, amax = read_limits(tiny_urdf, NAMES, 2.0, max_acceleration)
+    audit = SafetyAudit(NAMES, lower, upper, vmax, amax, interface=cfg.interface,
+                        control_period_s=cfg.control_period_s, watchdog_timeout_s=cfg.watchdog_timeout_s,
+                        watchdog_stop_s=cfg.watchdog_stop_s)
+    flt = streamer.filter
+    filter_, tick, set_measured = flt.filter, flt.tick, flt.set_measured
+
+    def audited_filter(names, positions, t, duration_s=None):
+        d = filter_(names, positions, t, duration_s=duration_s)
+        audit.command(t, names, positions, duration_s, d)
+        return d
+
+    def audited_tick(t):
+        d = tick(t)
+        audit.tick(t, d)
+        return d
+
+    def audited_measured(names, positions, hardware_units=False):
+        used = set_measured(names, positions, hardware_units)
+        audit.measured(names, positions, used)
+        return used
+
+    flt.filter, flt.tick, flt.set_measured = audited_filter, audited_tick, audited_measured
+    return audit
+
+
+def test_the_three_once_broken_guarantees_over_dds(tiny_urdf):
+    """What reaches the controller topics when the node gets (1) a full-range trajectory move asked
+    in 1 ns, (2) a 50 Hz position stream with timing jitter pushing past a limit, (3) position-stream
+    commands saying "10 s from now". An independent audit checks every decision at the node's times."""
+    rng = np.random.default_rng(0)
+    vmax = 2.0
+    with RosGraph() as g:  # (1) joint_trajectory, velocities 'scale'
+        streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, max_acceleration=50.0, watchdog_periods=100.0))
+        audit = _audited(streamer, tiny_urdf, 50.0)
+        out = g.probe(JointTrajectory, "/right_hand_controller/joint_trajectory", STREAM_QOS)
+        drv = g.node("driver")
+        _seed(g, drv)
+        assert wait_for(lambda: streamer.filter.last_safe_position is not None, 3.0)
+        pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+        _connect(pub)
+        pub.publish(joint_trajectory(NAMES, UPPER, 1e-9))
+        (_, msg), = out.wait(1)
+        took = duration_to_s(msg.points[0].time_from_start)
+        np.testing.assert_allclose(msg.points[0].positions, UPPER)
+        assert took >= 1.5 / vmax - 1e-9, f"a 1.5 rad move went out in {took} s"  # j2: 0 -> 1.5 at 2 rad/s
+        assert audit.total == 0, audit.examples
+
+    for case in ("jitter near a limit", "10 s from now"):  # (2) and (3): forward_command
+        with RosGraph() as g:
+            streamer = g.add(SafetyStreamerNode, _params(tiny_urdf, controller="forward_command",
+                                                         max_acceleration=20.0, watchdog_periods=3.0))
+            audit = _audited(streamer, tiny_urdf, 20.0)
+            out = g.probe(Float64MultiArray, "/right_hand_controller/commands", STREAM_QOS)
+            drv = g.node("driver")
+            _seed(g, drv)
+            assert wait_for(lambda streamer=streamer: streamer.filter.last_safe_position is not None, 3.0)
+            pub = drv.create_publisher(JointTrajectory, "/handx/right/command", STREAM_QOS)
+            _connect(pub)
+            t_next = time.monotonic()
+            for k in range(40):
+                if case == "jitter near a limit":
+                    q, duration = (UPPER + 0.2 if k < 30 else LOWER), PERIOD  # past the limit, then back
+                else:
+                    q, duration = (UPPER if k % 2 == 0 else LOWER), 10.0
+                pub.publish(joint_trajectory(NAMES, q, duration))
+                t_next += PERIOD * (1.0 + rng.normal(0.0, 0.02))
+                time.sleep(max(0.0, t_next - time.monotonic()))
+            assert wait_for(lambda streamer=streamer: streamer.filter.counters["received"] >= 40, 5.0)
+            time.sleep(0.05)
+            sent = np.array([m.data for _, m in out.snapshot()])
+            assert len(sent) >= 35, streamer.filter.counters
+            assert np.all(sent >= LOWER - 1e-9) and np.all(sent <= UPPER + 1e-9), case
+            steps = np.abs(np.diff(np.vstack([np.zeros(3), sent]), axis=0))
+            assert np.all(steps <= vmax * PERIOD * (1 + 1e-9)), f"{case}: a step of {steps.max()} rad"
+            assert streamer.filter.counters["step_limited"] > 0
+            assert audit.total == 0, (case, audit.examples)
 
 
 def test_forward_command_interface_inspire_units(dex_urdf_dir):

@@ -310,3 +310,23 @@ def test_stop_leaves_the_hand_where_it_got_to():
     assert f.tick(0.1).action is Action.HOLD
     assert f.tick(0.2).action is Action.STOP
     np.testing.assert_allclose(f.last_safe_position, [0.2, 0.0, 0.0], atol=0.01)
+
+
+def test_moves_from_an_unknown_position_are_slow_enough_for_any_start():
+    """No measured state: every trajectory move until one has ended takes at least the largest
+    range / max_velocity (within the velocity limit from anywhere) and first_move_duration_s; a
+    watchdog stop during such a move makes the position unknown again."""
+    cfg = SafetyConfig.from_limits(_limits(vmax=0.5), control_period_s=PERIOD, first_move_duration_s=0.1,
+                                   watchdog_periods=1.5, watchdog_stop_s=0.0)
+    f = SafetyFilter(cfg)
+    slowest = 2.0 / 0.5  # j1's range [-1, 1] at 0.5 rad/s
+    first = f.filter(NAMES, [0.5, 0.5, 0.0], t=0.0)
+    assert first.action is Action.FORWARD and first.duration_s == pytest.approx(slowest)
+    second = f.filter(NAMES, [0.4, 0.5, 0.0], t=PERIOD)  # the first is still under way: still blind
+    assert second.duration_s == pytest.approx(slowest)
+    hold = f.tick(3 * PERIOD)
+    assert hold.action is Action.HOLD and hold.duration_s == pytest.approx(slowest - 2 * PERIOD)
+    assert f.tick(3 * PERIOD).action is Action.STOP
+    assert f.last_safe_position is None  # stopped somewhere on a blind move: unknown again
+    assert f.set_measured(NAMES, [0.1, 0.2, 0.0])  # and a measured state is taken again
+    assert f.filter(NAMES, [0.1, 0.2, 0.0], t=4 * PERIOD).duration_s == pytest.approx(PERIOD)

@@ -15,7 +15,8 @@ bad_input_sent      a command with wrong joint names, a wrong length or a NaN / 
 position            a sent position is outside [lower, upper]
 velocity            a move's velocity is over max_velocity
 acceleration        a move changes the velocity of the hand by more than the bound allows
-blind_move          a move was sent while the first move from an unknown position was under way
+blind_move          a move from an unknown position shorter than range / max_velocity (it could be
+                    faster than the limit), or a hold that cuts such a move short
 hold                a hold goes elsewhere than the last safe position, or faster than the hand moved
 while_estopped      something other than the e-stop's own hold and stop was sent while latched
 watchdog_early      a watchdog hold / stop came before its time
@@ -196,12 +197,19 @@ class SafetyAudit:
         return {k: self.violations.get(k, 0) for k in VIOLATION_KINDS}
 
     # -- the execution models -------------------------------------------------------------------
+    def _blind(self, t: float) -> bool:
+        """Is where the hand is unknown at ``t`` (nothing measured, or a blind move under way)?"""
+        if self.q is None:
+            return True
+        return self.seg is not None and self.seg[0] is None and t < self.seg[2] + self.seg[3]
+
     def _trajectory_move(self, t: float, q: np.ndarray, T: float) -> None:
-        if self.q is None:  # from an unknown position: unbounded; the hand is then taken to be at q
+        if self._blind(t):  # from anywhere in the range, within max_velocity only if long enough
+            slowest = float(np.max((self.upper - self.lower) / self.vmax))
+            if T < slowest * (1 - self.rel_tol):
+                self._flag("blind_move", f"t={t}: move from an unknown position in {T} s < {slowest} s")
             self.seg = (None, q, t, T)
             return
-        if self.seg is not None and self.seg[0] is None and t < self.seg[2] + self.seg[3]:
-            self._flag("blind_move", f"move sent at t={t} during the first move from an unknown position")
         p, u, since = self._where(t)
         v = (q - p) / T
         slack = self.pos_tol / T
@@ -243,7 +251,11 @@ class SafetyAudit:
             return
         if self.q is not None and np.any(np.abs(q - self.q) > self.pos_tol):
             self._flag("hold", f"hold at t={t} goes to {q}, not to the last safe position {self.q}")
-        if self.interface == "trajectory" and self.q is not None:
+        if self.interface == "trajectory" and self._blind(t):
+            end = self.seg[2] + self.seg[3] if self.seg is not None else t
+            if T < (end - t) * (1 - self.rel_tol):
+                self._flag("blind_move", f"hold at t={t} in {T} s cuts short a move from an unknown position")
+        elif self.interface == "trajectory" and self.q is not None:
             p, u, _ = self._where(t)
             v = (q - p) / T
             self._bound("hold", np.abs(v), np.abs(u) * (1 + self.rel_tol) + self.pos_tol / T, t)
@@ -253,7 +265,7 @@ class SafetyAudit:
 
     def _stop(self, t: float) -> None:
         if self.interface == "trajectory" and self.q is not None and self.seg is not None:
-            self.q = self._where(t)[0]
+            self.q = None if self._blind(t) else self._where(t)[0]
             self.seg = None
         self.u = np.zeros_like(self.u)
 

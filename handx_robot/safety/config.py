@@ -53,7 +53,9 @@ class SafetyConfig:
     control_period_s:   the controller's period and the expected command period (s), > 0.
     watchdog_periods:   no command for this many periods -> hold (> 0).
     watchdog_stop_s:    holding for this long without a command -> stop (>= 0).
-    first_move_duration_s: duration of the first trajectory move when the current position is unknown.
+    first_move_duration_s: shortest duration of a trajectory move while the hand's position is unknown
+                        (no measured state, or such a move still under way); it also takes at least
+                        the largest joint range / max_velocity, so it is within the velocity limits.
     allow_partial:      accept commands naming a subset of the joints (others hold).
     max_outside_range:  a position further outside its joint's range than this many ranges is taken
                         for wrong units (degrees, millimetres) and rejected, not clamped (>= 0; inf: never).

@@ -142,6 +142,8 @@ class SafetyFilter:
         self._index = {n: i for i, n in enumerate(self.joint_names)}
         self._lim = LimitArrays.from_limits(config.limits)
         span = self._lim.upper - self._lim.lower
+        # a move from an unknown position that takes this long is within max_velocity from anywhere
+        self._blind_duration = float((span / self._lim.vmax).max())
         # how far outside its range a position may lie before it is taken for other units
         with np.errstate(invalid="ignore"):  # inf * 0: a zero range with the check off
             self._units_margin = np.nan_to_num(config.max_outside_range * span, nan=np.inf) + POSITION_TOL
@@ -302,19 +304,22 @@ class SafetyFilter:
         if t_req > MAX_DURATION_S:
             raise _Rejected("rejected_time", f"requested duration {duration_s:.6g} s is longer than "
                                              f"{MAX_DURATION_S:.0f} s: not a move a hand makes")
-        if self._q is None:  # where the hand is is unknown: a slow first move, counted as at its target after
-            t_first = max(t_req, cfg.first_move_duration_s)
-            return None, Move(target, t_first, np.zeros_like(target)), t_req
-        if self._sent is not None and self._sent.start is None and t < self._sent.t0 + self._sent.duration:
-            raise _Rejected("rejected_no_state", "the first move from an unknown position is under way for "
-                                                 f"{self._sent.t0 + self._sent.duration - t:.3f} s more; where the hand "
-                                                 "is is unknown until it ends (publish the measured joint states)")
+        if self._position_unknown(t):  # a blind move: no faster than vmax from anywhere in the range
+            t_blind = max(t_req, cfg.first_move_duration_s, self._blind_duration)
+            return None, Move(target, t_blind, np.zeros_like(target)), t_req
         start = self._sent.position(t) if self._sent is not None else self._q
         under_way = self._sent.under_way(t) if self._sent is not None else None
         move = plan_trajectory_move(start, under_way, target, t_req, self._lim, cfg.velocity_mode == "scale")
         if move is None:
             raise _Rejected("rejected_velocity", f"velocity/acceleration limits: the move cannot take {t_req:.4f} s")
         return start, move, t_req
+
+    def _position_unknown(self, t: float) -> bool:
+        """Where the hand is is unknown: no measured state and no move yet, or a move from an unknown
+        position (a blind move) still under way."""
+        if self._q is None:
+            return True
+        return self._sent is not None and self._sent.start is None and t < self._sent.t0 + self._sent.duration
 
     def _stream_step(self, target: np.ndarray, t: float):
         cfg = self.config
@@ -403,16 +408,17 @@ class SafetyFilter:
         """HOLD at ``t``: the last safe position, reached in what is left of the move under way (no
         new velocity; one control period when it has ended). A position stream ends there."""
         q = self._q.copy()
-        under_way = self._sent.under_way(t) if self._sent is not None else None
-        duration = under_way.remaining_s if under_way is not None else self.config.control_period_s
+        remaining = 0.0 if self._sent is None else self._sent.t0 + self._sent.duration - t
+        duration = remaining if remaining > 0 else self.config.control_period_s
         if self.config.interface == "position_stream":
             self._sent = None  # the stream has ended: the next step starts from rest
         return Decision(Action.HOLD, q, self.to_hardware(q), duration, reason)
 
     def _stop_at(self, t: float) -> None:
-        """A stop leaves the hand where the move under way had brought it by ``t``, at rest."""
+        """A stop leaves the hand where the move under way had brought it by ``t``, at rest (unknown
+        when that was a blind move)."""
         if self._sent is not None and self.config.interface == "trajectory":
-            self._q = self._sent.position(t).copy()
+            self._q = None if self._position_unknown(t) else self._sent.position(t).copy()
         self._sent = None
 
     # -- e-stop ------------------------------------------------------------------------------
