@@ -330,3 +330,19 @@ def test_moves_from_an_unknown_position_are_slow_enough_for_any_start():
     assert f.last_safe_position is None  # stopped somewhere on a blind move: unknown again
     assert f.set_measured(NAMES, [0.1, 0.2, 0.0])  # and a measured state is taken again
     assert f.filter(NAMES, [0.1, 0.2, 0.0], t=4 * PERIOD).duration_s == pytest.approx(PERIOD)
+
+
+def test_malformed_arguments_are_rejected_not_raised():
+    f = _filter()
+    for names, positions, t, duration in [
+        (None, [0.0, 0.0, 0.0], 0.0, None),
+        (NAMES, None, 0.0, None),
+        ([["j1"], "j2", "j3"], [0.0, 0.0, 0.0], 0.0, None),
+        (NAMES, [0.0, 0.0, 0.0], None, None),
+        (NAMES, [0.0, 0.0, 0.0], "now", None),
+        (NAMES, [0.0, 0.0, 0.0], 0.0, "soon"),
+        (NAMES, [[0.0], [0.0], [0.0, 1.0]], 0.0, None),
+    ]:
+        d = f.filter(names, positions, t, duration_s=duration)
+        assert d.action is Action.REJECT and d.reason, (names, positions, t, duration)
+    assert f.counters["rejected"] == 7 and f.counters["forwarded"] == 0

@@ -106,7 +106,7 @@ class _Rejected(Exception):
         self.counter, self.reason = counter, reason
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class _Sent:
     """The last move sent: ``start`` (None when the hand's position was unknown) to ``target``,
     from ``t0`` for ``duration`` s at ``velocity`` (for a position stream: its last step)."""
@@ -121,7 +121,7 @@ class _Sent:
         """Where the hand is at ``t`` on this trajectory move (at its target once it has ended)."""
         if self.start is None or t >= self.t0 + self.duration:
             return self.target
-        return self.start + max(0.0, (t - self.t0) / self.duration) * (self.target - self.start)
+        return self.start + self.velocity * max(0.0, t - self.t0)
 
     def under_way(self, t: float) -> MoveUnderWay | None:
         if self.start is None or t >= self.t0 + self.duration:
@@ -148,6 +148,8 @@ class SafetyFilter:
         with np.errstate(invalid="ignore"):  # inf * 0: a zero range with the check off
             self._units_margin = np.nan_to_num(config.max_outside_range * span, nan=np.inf) + POSITION_TOL
         self._scale, self._offset = config.unit_mapping.coefficients(self.joint_names)
+        self._model_units_out = (config.unit_mapping.hw_range is None and bool(np.all(self._scale == 1.0))
+                                 and bool(np.all(self._offset == 0.0)))
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.state = FilterState.IDLE
         self.estop_input = False  # last e-stop signal (True = pressed)
@@ -169,10 +171,12 @@ class SafetyFilter:
         return self.state is FilterState.ESTOPPED
 
     def to_hardware(self, q: np.ndarray) -> np.ndarray:
-        """Model units (n,) -> hardware units (n,) of the unit mapping, clipped to its range."""
+        """Model units (n,) -> hardware units (n,) of the unit mapping, clipped to its range (a new array)."""
+        if self._model_units_out:
+            return np.array(q, dtype=np.float64)
         hw = self._offset + self._scale * q
         rng = self.config.unit_mapping.hw_range
-        return np.clip(hw, *rng) if rng is not None else hw
+        return np.minimum(np.maximum(hw, rng[0]), rng[1]) if rng is not None else hw
 
     def set_measured(self, names: Sequence[str], positions: Sequence[float], hardware_units: bool = False) -> bool:
         """Seed the start position from a measured joint state (only while no command was sent).
@@ -206,8 +210,9 @@ class SafetyFilter:
             values = self._check_joint_names(names, positions)
             self._check_finite(names, values, duration_s)
             target = self._full_target(names, values)
-            self._check_units(target)
-            target, clamped = self._check_position(target)
+            outside = np.maximum(self._lim.lower - target, target - self._lim.upper)  # > 0: that far outside
+            self._check_units(target, outside)
+            target, clamped = self._check_position(target, outside)
             t = self._check_clock(t)
             start, move, t_req = self._check_motion(target, t, duration_s)
             self._check_estop()
@@ -223,12 +228,15 @@ class SafetyFilter:
         one number per name. Returns the positions as a float64 array."""
         try:
             values = np.asarray(positions, dtype=np.float64).reshape(-1)
+            count = len(names)
         except (TypeError, ValueError):
-            raise _Rejected("rejected_joint_names", f"positions are not a list of numbers: {positions!r}") from None
-        if len(values) != len(names):
+            raise _Rejected("rejected_joint_names", f"positions {positions!r} are not a list of numbers, "
+                                                    f"or joint names {names!r} not a list") from None
+        if len(values) != count:
             raise _Rejected("rejected_joint_names", f"{len(names)} joint names but {len(values)} positions")
         if list(names) == self._names:
             return values
+        names = [str(n) for n in names]
         unknown = [n for n in names if n not in self._index]
         if unknown:
             raise _Rejected("rejected_joint_names", f"unknown joints {unknown}; the controller's joints are {self._names}")
@@ -241,10 +249,10 @@ class SafetyFilter:
 
     def _check_finite(self, names: Sequence[str], values: np.ndarray, duration_s: float | None) -> None:
         """Finiteness: every position and the requested duration are finite numbers."""
-        if not np.all(np.isfinite(values)):
+        if not np.isfinite(values).all():
             bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
             raise _Rejected("rejected_nonfinite", f"non-finite positions for joints {bad}")
-        if duration_s is not None and not math.isfinite(duration_s):
+        if duration_s is not None and not math.isfinite(duration_s if type(duration_s) is float else _seconds(duration_s)):
             raise _Rejected("rejected_nonfinite", f"non-finite duration {duration_s}")
 
     def _full_target(self, names: Sequence[str], values: np.ndarray) -> np.ndarray:
@@ -257,21 +265,21 @@ class SafetyFilter:
         target[[self._index[n] for n in names]] = values
         return target
 
-    def _check_units(self, target: np.ndarray) -> None:
+    def _check_units(self, target: np.ndarray, outside: np.ndarray) -> None:
         """Units: no position lies further outside its range than ``max_outside_range`` ranges
         (such a command is in other units, degrees or millimetres: clamping it would be a wrong move)."""
         lim = self._lim
-        bad = np.maximum(lim.lower - target, target - lim.upper) > self._units_margin
+        bad = outside > self._units_margin
         if bad.any():
             detail = "; ".join(f"{self.joint_names[i]}={target[i]:.6g} (range [{lim.lower[i]:.4f}, "
                                f"{lim.upper[i]:.4f}])" for i in np.flatnonzero(bad))
             raise _Rejected("rejected_units", f"positions far outside their joints' ranges, wrong units? {detail}")
 
-    def _check_position(self, target: np.ndarray) -> tuple[np.ndarray, str]:
+    def _check_position(self, target: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, str]:
         """Position: every target inside [lower, upper] (clipped in 'clamp' mode, else rejected).
         Returns the target and what was clamped ('' when nothing)."""
         lim = self._lim
-        outside = (target < lim.lower - POSITION_TOL) | (target > lim.upper + POSITION_TOL)
+        outside = outside > POSITION_TOL
         if not outside.any():
             return np.minimum(np.maximum(target, lim.lower), lim.upper), ""
         detail = "; ".join(f"{self.joint_names[i]}={target[i]:.4f} not in [{lim.lower[i]:.4f}, {lim.upper[i]:.4f}]"
@@ -300,7 +308,8 @@ class SafetyFilter:
 
     def _trajectory_move(self, target: np.ndarray, t: float, duration_s: float | None):
         cfg = self.config
-        t_req = cfg.control_period_s if duration_s is None or duration_s <= 0 else max(float(duration_s), MIN_DURATION_S)
+        duration_s = None if duration_s is None else _seconds(duration_s)
+        t_req = cfg.control_period_s if duration_s is None or duration_s <= 0 else max(duration_s, MIN_DURATION_S)
         if t_req > MAX_DURATION_S:
             raise _Rejected("rejected_time", f"requested duration {duration_s:.6g} s is longer than "
                                              f"{MAX_DURATION_S:.0f} s: not a move a hand makes")

@@ -39,12 +39,19 @@ __all__ = ["LimitArrays", "Move", "MoveUnderWay", "plan_trajectory_move", "plan_
 
 @dataclasses.dataclass(frozen=True)
 class LimitArrays:
-    """Joint limits as ``(n,)`` float64 arrays in controller order (model units)."""
+    """Joint limits as ``(n,)`` float64 arrays in controller order (model units); ``vmax_tol`` and
+    ``amax_tol`` are the velocity and acceleration limits with the float tolerance :data:`RATE_TOL`."""
 
     lower: np.ndarray
     upper: np.ndarray
     vmax: np.ndarray
     amax: np.ndarray
+    vmax_tol: np.ndarray = dataclasses.field(init=False, repr=False)
+    amax_tol: np.ndarray = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vmax_tol", self.vmax * (1.0 + RATE_TOL))
+        object.__setattr__(self, "amax_tol", self.amax * (1.0 + RATE_TOL))
 
     @classmethod
     def from_limits(cls, limits: Sequence[JointLimit]) -> LimitArrays:
@@ -54,7 +61,7 @@ class LimitArrays:
         return cls(column("lower"), column("upper"), column("max_velocity"), column("max_acceleration"))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Move:
     """A move the limits allow.
 
@@ -70,7 +77,7 @@ class Move:
     limited: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class MoveUnderWay:
     """The trajectory move the hand is on when a new one replaces it.
 
@@ -114,7 +121,7 @@ def plan_trajectory_move(
     lo = np.maximum(np.maximum(u - lim.amax * window, -lim.vmax), (lim.lower - p) / t)
     hi = np.minimum(np.minimum(u + lim.amax * window, lim.vmax), (lim.upper - p) / t)
     v = np.minimum(np.maximum(dq / t, lo), hi)
-    return Move(np.clip(p + v * t, lim.lower, lim.upper), t, v, limited=True)
+    return Move(np.minimum(np.maximum(p + v * t, lim.lower), lim.upper), t, v, limited=True)
 
 
 def plan_stream_step(
@@ -130,7 +137,7 @@ def plan_stream_step(
     limited = bool((np.abs(v - v_wanted) > RATE_TOL * (np.abs(v_wanted) + lim.vmax)).any())
     if limited and not may_change:
         return None
-    return Move(np.clip(q + v * dt, lim.lower, lim.upper), dt, v, limited)
+    return Move(np.minimum(np.maximum(q + v * dt, lim.lower), lim.upper), dt, v, limited)
 
 
 def braking_speed(distance: np.ndarray, dt: float, amax: np.ndarray) -> np.ndarray:
@@ -143,28 +150,35 @@ def braking_speed(distance: np.ndarray, dt: float, amax: np.ndarray) -> np.ndarr
 def _within_limits(dq: np.ndarray, u: np.ndarray, since: float, t: float, lim: LimitArrays) -> bool:
     """Does the straight move ``dq`` in ``t`` keep |v| <= vmax and |v - u| <= amax min(t, since)?"""
     v = dq / t
-    tol = 1.0 + RATE_TOL
-    return not ((np.abs(v) > lim.vmax * tol).any() or (np.abs(v - u) > lim.amax * (min(t, since) * tol)).any())
+    return not ((np.abs(v) > lim.vmax_tol) | (np.abs(v - u) > lim.amax_tol * min(t, since))).any()
 
 
 def _shortest_duration(dq: np.ndarray, u: np.ndarray, since: float, t_min: float, lim: LimitArrays) -> float | None:
     """Shortest duration ``T >= t_min`` (at most :data:`MAX_DURATION_S`) of the straight move ``dq``
     from velocity ``u`` within the limits; None when there is none.
 
-    Per joint, velocity needs ``T >= |dq| / vmax``. Acceleration, while ``T <= since``, needs
-    ``|dq - u T| <= amax T^2``: two upward parabolas in ``T``, both >= 0 beyond their larger roots.
-    For ``T >= since`` it needs ``dq / T`` within ``u +- amax since``: an interval of ``1 / T`` per
+    Per joint, velocity needs ``T >= |dq| / vmax``. From rest (``since`` infinite), acceleration
+    needs ``|dq| <= amax T^2``. On a move under way, while ``T <= since`` it needs
+    ``|dq - u T| <= amax T^2``: two upward parabolas in ``T``, both >= 0 beyond their larger roots;
+    for ``T >= since`` it needs ``dq / T`` within ``u +- amax since``: an interval of ``1 / T`` per
     joint, and the shortest ``T`` is one over the smallest upper end. (A few durations below the
     larger roots may be within the limits too; they are not looked for, which only makes the move
     slower.)
     """
     a = lim.amax
-    t_velocity = (np.abs(dq) / lim.vmax).max()
-    t = max(t_min, t_velocity, _larger_root_max(a, -u, dq), _larger_root_max(a, u, -dq))
-    if t <= since:
+    adq = np.abs(dq)
+    t_velocity = (adq / lim.vmax).max()
+    if since == math.inf:
+        t = max(t_min, t_velocity, np.sqrt(adq / a).max())
         return t if t <= MAX_DURATION_S else None
+    if since > t_min and _within_limits(dq, u, since, since, lim):  # else nothing in (t_min, since] fits
+        t = max(t_min, t_velocity, _larger_root_max(a, -u, dq), _larger_root_max(a, u, -dq))
+        if t <= since:
+            return t if t <= MAX_DURATION_S else None
     c = a * since
-    with np.errstate(divide="ignore", invalid="ignore"):  # dq = 0: +-inf or nan, meaning no bound
+    # where dq = 0 the interval is (-inf, inf) when |u| < c (any T), empty when |u| > c (it would
+    # have to stop at once): division by zero gives exactly that (0/0 = nan counts as no bound)
+    with np.errstate(divide="ignore", invalid="ignore"):
         w1, w2 = (u - c) / dq, (u + c) / dq
     w_lowest = np.fmax.reduce(np.fmin(w1, w2))
     w_highest = min(np.fmin.reduce(np.fmax(w1, w2)), 1.0 / max(t_min, since, t_velocity))
