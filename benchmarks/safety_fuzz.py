@@ -266,11 +266,12 @@ def load_reference(source: str) -> types.ModuleType:
     return module
 
 
-def cost_per_command(filter_cls, config_cls, limits, names, horizon: float, n: int = 4000, repeats: int = 5):
-    """Per-call time of ``filter`` in a smooth 500 Hz trajectory stream inside the position limits
-    whose commands ask to be reached in ``horizon`` control periods: (p50, p99) in us, each the
-    median over ``repeats`` runs of ``n`` commands (the first tenth of each run not counted)."""
-    config = config_cls.from_limits(limits, names, control_period_s=1 / 500, interface="trajectory")
+def cost_per_command(filter_cls, config_cls, limits, names, horizon: float, interface: str = "trajectory",
+                     n: int = 4000, repeats: int = 5):
+    """Per-call time of ``filter`` in a smooth 500 Hz stream inside the position limits whose
+    commands ask to be reached in ``horizon`` control periods: (p50, p99) in us, each the median
+    over ``repeats`` runs of ``n`` commands (the first tenth of each run not counted)."""
+    config = config_cls.from_limits(limits, names, control_period_s=1 / 500, interface=interface)
     lower = np.array([lim.lower for lim in config.limits])
     upper = np.array([lim.upper for lim in config.limits])
     runs = []
@@ -364,13 +365,15 @@ def main() -> int:
     robot, model, names = robots[0]
     limits = limits_from_model(model, default_velocity=DEFAULT_VELOCITY, default_acceleration=50.0)
     ref = load_reference(source) if source else None
-    for horizon, what in ((3.0, "time_from_start 3 periods (moves replaced while under way)"),
-                          (1.0, "time_from_start 1 period (moves end as the next comes: time-scaled)")):
-        p50, p99 = cost_per_command(SafetyFilter, SafetyConfig, limits, names, horizon)
+    for interface, horizon, what in (
+            ("trajectory", 3.0, "trajectory, time_from_start 3 periods (moves replaced while under way)"),
+            ("trajectory", 1.0, "trajectory, time_from_start 1 period (moves end as the next comes: time-scaled)"),
+            ("position_stream", 1.0, "position stream")):
+        p50, p99 = cost_per_command(SafetyFilter, SafetyConfig, limits, names, horizon, interface)
         line = f"    {what}, {robot} ({len(names)} joints): this filter p50 {p50:.1f} p99 {p99:.1f}"
         if ref is not None:
             ref_limits = tuple(ref.JointLimit(*dataclass_values(lim)) for lim in limits)
-            r50, r99 = cost_per_command(ref.SafetyFilter, ref.SafetyConfig, ref_limits, names, horizon)
+            r50, r99 = cost_per_command(ref.SafetyFilter, ref.SafetyConfig, ref_limits, names, horizon, interface)
             line += f"; {args.reference} p50 {r50:.1f} p99 {r99:.1f} (p50 ratio this/reference {p50 / r50:.2f})"
         print(line)
     f50, f99 = noise_floor()

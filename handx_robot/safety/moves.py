@@ -48,10 +48,12 @@ class LimitArrays:
     amax: np.ndarray
     vmax_tol: np.ndarray = dataclasses.field(init=False, repr=False)
     amax_tol: np.ndarray = dataclasses.field(init=False, repr=False)
+    braking_at_vmax: np.ndarray = dataclasses.field(init=False, repr=False)  # vmax^2 / (2 amax)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vmax_tol", self.vmax * (1.0 + RATE_TOL))
         object.__setattr__(self, "amax_tol", self.amax * (1.0 + RATE_TOL))
+        object.__setattr__(self, "braking_at_vmax", self.vmax**2 / (2.0 * self.amax))
 
     @classmethod
     def from_limits(cls, limits: Sequence[JointLimit]) -> LimitArrays:
@@ -131,8 +133,12 @@ def plan_stream_step(
     toward ``target``: the whole way when the limits allow it; else, with ``may_change``, as far as
     they allow; without it, None."""
     v_wanted = (target - q) / dt
-    lo = np.maximum(np.maximum(-lim.vmax, u - lim.amax * dt), -braking_speed(q - lim.lower, dt, lim.amax))
-    hi = np.minimum(np.minimum(lim.vmax, u + lim.amax * dt), braking_speed(lim.upper - q, dt, lim.amax))
+    lo = np.maximum(-lim.vmax, u - lim.amax * dt)
+    hi = np.minimum(lim.vmax, u + lim.amax * dt)
+    room = lim.vmax * dt + lim.braking_at_vmax  # farther than this from both limits, braking never binds
+    if ((q - lim.lower < room) | (lim.upper - q < room)).any():
+        lo = np.maximum(lo, -braking_speed(q - lim.lower, dt, lim.amax))
+        hi = np.minimum(hi, braking_speed(lim.upper - q, dt, lim.amax))
     v = np.minimum(np.maximum(v_wanted, lo), hi)
     limited = bool((np.abs(v - v_wanted) > RATE_TOL * (np.abs(v_wanted) + lim.vmax)).any())
     if limited and not may_change:
