@@ -25,11 +25,27 @@ def version() -> str:
     raise RuntimeError("__version__ not found")
 
 
+#: import name under ``handx_robot`` -> the repository folder that holds it
+LAYERS = {"retarget": "retarget", "sim": "sim", "ros": "ros_nodes"}
+
+
+def packages() -> list[str]:
+    """``handx_robot`` and its subpackages, the layer folders mapped under it (every folder with an
+    ``__init__.py``)."""
+    roots = {PACKAGE: HERE / PACKAGE, **{f"{PACKAGE}.{name}": HERE / folder for name, folder in LAYERS.items()}}
+    found = []
+    for name, root in roots.items():
+        for init in sorted(root.rglob("__init__.py")):
+            rel = init.parent.relative_to(root).parts
+            found.append(".".join((name, *rel)))
+    return found
+
+
 NODES = {
-    "text_to_motion_node": "ros_nodes.text_to_motion_node:main",
-    "retarget_node": "ros_nodes.retarget_node:main",
-    "sim_node": "ros_nodes.sim_node:main",
-    "safety_streamer_node": "ros_nodes.safety_streamer_node:main",
+    "text_to_motion_node": "handx_robot.ros.text_to_motion_node:main",
+    "retarget_node": "handx_robot.ros.retarget_node:main",
+    "sim_node": "handx_robot.ros.sim_node:main",
+    "safety_streamer_node": "handx_robot.ros.safety_streamer_node:main",
 }
 
 setup(
@@ -38,16 +54,10 @@ setup(
     description="Text -> bimanual human hand motion -> dexterous robot hands: retargeting, MuJoCo, RL, ROS 2",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=[
-        "handx_robot",
-        "handx_robot.generate",
-        "handx_robot.safety",
-        "retarget",
-        "sim",
-        "sim.backends",
-        "ros_nodes",
-    ],
-    package_data={"retarget": ["configs/*.yml", "configs/*.yaml"]},
+    # one import namespace; the folders stay where the product's layout puts them
+    packages=packages(),
+    package_dir={f"{PACKAGE}.{name}": folder for name, folder in LAYERS.items()},
+    package_data={"handx_robot.retarget": ["configs/*.yml", "configs/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

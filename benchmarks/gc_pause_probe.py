@@ -1,10 +1,10 @@
 """Pytest plugin: how long Python's cyclic garbage collector pauses, inside and outside ROS graphs.
 
 Records every collection of the test session with its duration and whether a
-:class:`ros_nodes.testing.RosGraph` was spinning (a thread named ``ros-spin``), and prints, at the end:
+:class:`handx_robot.ros.testing.RosGraph` was spinning (a thread named ``ros-spin``), and prints, at the end:
 the collections while a graph ran (count, longest, how many over 20 ms) and the longest outside,
 plus the full (generation 2) collections' median and longest. The graphs call ``gc.freeze()`` once
-built (:func:`ros_nodes.common.freeze_gc`); full collections of the session's heap outside them are
+built (:func:`handx_robot.ros.common.freeze_gc`); full collections of the session's heap outside them are
 what a graph would otherwise suffer.
 
 Rerun: ``PYTHONPATH=benchmarks .venv/bin/pytest -q -s -p gc_pause_probe tests/ -k "not tracking_vec and not tracking_train"``

@@ -35,17 +35,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handx_robot.handframe import to_wrist_frame  # noqa: E402
-from handx_robot.keypoints import FINGERTIPS, WRIST, mediapipe_to_handx  # noqa: E402
-from retarget.reference import build_dex_retargeting, dex_reference_values  # noqa: E402
-from retarget.robots import fingertip_links, get_robot, wrist_link  # noqa: E402
-from retarget.solver import (  # noqa: E402
+from handx_robot.retarget.reference import build_dex_retargeting, dex_reference_values  # noqa: E402
+from handx_robot.retarget.robots import fingertip_links, get_robot, wrist_link  # noqa: E402
+from handx_robot.retarget.solver import (  # noqa: E402
     HandProblem,
     SolverOptions,
     StreamingRetargeter,
     check_convergence,
     solve_sequence,
 )
+
+from handx_robot.handframe import to_wrist_frame  # noqa: E402
+from handx_robot.keypoints import FINGERTIPS, WRIST, mediapipe_to_handx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
@@ -199,7 +200,7 @@ def main() -> int:
     args = ap.parse_args()
     global REPS
     REPS = max(1, args.reps)
-    from retarget.kinematics import HAVE_FUSED
+    from handx_robot.retarget.kinematics import HAVE_FUSED
 
     if HAVE_FUSED:
         import numba

@@ -28,12 +28,11 @@ FRAMES = 45
 
 
 def run_once() -> None:
+    from handx_robot.ros.common import LATCHED_QOS, STATE_QOS
+    from handx_robot.ros.graph import GraphConfig, build_graph
+    from handx_robot.ros.testing import RosGraph, dexmv_motion_file, wait_for
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
-
-    from ros_nodes.common import LATCHED_QOS, STATE_QOS
-    from ros_nodes.graph import GraphConfig, build_graph
-    from ros_nodes.testing import RosGraph, dexmv_motion_file, wait_for
 
     motion = dexmv_motion_file(SHARED / "data" / "dexmv_relocate_mustard_right.npz",
                                Path(tempfile.mkdtemp()) / "dexmv.npz", FRAMES)

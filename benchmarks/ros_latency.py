@@ -82,14 +82,13 @@ def driver_main(cfg: dict) -> None:
     """Publish ``count`` JointTrajectory commands at ``rate`` Hz to every topic in ``topics`` (the
     same message to each, back to back); save the send times (CLOCK_MONOTONIC)."""
     import rclpy
+    from handx_robot.ros.common import STATE_QOS
+    from handx_robot.ros.convert import joint_state, joint_trajectory
     from rclpy.executors import SingleThreadedExecutor
-
-    from ros_nodes.common import STATE_QOS
-    from ros_nodes.convert import joint_state, joint_trajectory
 
     rclpy.init()
     if cfg.get("priority"):
-        from ros_nodes.common import set_realtime_priority
+        from handx_robot.ros.common import set_realtime_priority
 
         set_realtime_priority(cfg["priority"])
     node = rclpy.create_node("bench_driver")
@@ -145,9 +144,8 @@ class Receiver:
 
     def __init__(self, topics: dict, n_expected: int, domain: int, dedicated: tuple[str, ...] = ()) -> None:
         import rclpy
+        from handx_robot.ros.common import DedicatedSubscription
         from rclpy.executors import SingleThreadedExecutor
-
-        from ros_nodes.common import DedicatedSubscription
 
         self.times = {t: np.zeros(n_expected + 1000) for t in topics}
         self.rx = {t: np.zeros(n_expected + 1000) for t in topics}
@@ -229,8 +227,8 @@ DIRECT = "/bench/direct"
 
 def _set_harness_priority(priority: int) -> None:
     """This process's threads (the receiver) to SCHED_FIFO ``priority`` (the streamer's own
-    :func:`ros_nodes.common.set_realtime_priority`), or back to normal scheduling with 0."""
-    from ros_nodes.common import set_realtime_priority
+    :func:`handx_robot.ros.common.set_realtime_priority`), or back to normal scheduling with 0."""
+    from handx_robot.ros.common import set_realtime_priority
 
     if priority:
         set_realtime_priority(priority)
@@ -253,10 +251,9 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
     With ``args.load`` busy processes (normal scheduling) running meanwhile; ``harness_priority``:
     the driver and this receiver under SCHED_FIFO (0 = normal)."""
     from diagnostic_msgs.msg import DiagnosticArray
+    from handx_robot.ros.common import controller_topic
     from std_msgs.msg import Float64MultiArray
     from trajectory_msgs.msg import JointTrajectory
-
-    from ros_nodes.common import controller_topic
 
     count = int(round(args.duration * args.rate))
     CONTROLLER = controller_topic("right", args.controller)  # the streamer's default output topic
@@ -330,12 +327,11 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
 
 # ------------------------------------------------------------------------------------ prompt latency
 def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robot: str = "shadow_right") -> list[float]:
+    from handx_robot.ros.common import LATCHED_QOS, STREAM_QOS
+    from handx_robot.ros.graph import GraphConfig, build_graph
+    from handx_robot.ros.testing import RosGraph, wait_for
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
-
-    from ros_nodes.common import LATCHED_QOS, STREAM_QOS
-    from ros_nodes.graph import GraphConfig, build_graph
-    from ros_nodes.testing import RosGraph, wait_for
 
     cfg = GraphConfig(robot=robot, mode="sim", motion_file=motion_file, assets=assets)
     out = []
@@ -360,7 +356,7 @@ def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robo
 
 def _bench_motion(tmp: Path) -> tuple[str, str]:
     """A motion file (the DexMV real right hand, 1 s) and the asset dir; ('', '') when absent."""
-    from ros_nodes.testing import dexmv_motion_file
+    from handx_robot.ros.testing import dexmv_motion_file
 
     npz = SHARED / "data" / "dexmv_relocate_mustard_right.npz"
     assets = SHARED / "assets" / "dex-urdf"
@@ -406,7 +402,7 @@ def _report_stream(args, r: dict, label: str) -> None:
 
 
 def main() -> int:
-    from ros_nodes.common import CONTROLLER_TOPICS
+    from handx_robot.ros.common import CONTROLLER_TOPICS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the 500 Hz stream (default 60)")
@@ -427,7 +423,7 @@ def main() -> int:
                         help="skip the reference run with commands on the node's executor (command_thread:=false)")
     args = parser.parse_args()
 
-    from ros_nodes.testing import isolate_ros_env
+    from handx_robot.ros.testing import isolate_ros_env
 
     domain = isolate_ros_env()
     env = dict(os.environ)

@@ -47,7 +47,7 @@ from handx_robot.safety.audit import VIOLATION_KINDS, SafetyAudit, read_limits  
 
 def robot_model(robot: str, assets: str | None) -> tuple[str, list[str]] | None:
     """(model path, controller joints) of a registry robot, None when its assets are missing."""
-    from retarget.robots import get_robot
+    from handx_robot.retarget.robots import get_robot
 
     try:
         spec = get_robot(robot, assets)

@@ -29,9 +29,8 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
-
-from sim.replay import replay, root_poses, scene_for_motion, sinusoid_motion  # noqa: E402
-from sim.scene import HandModel, build_scene  # noqa: E402
+from handx_robot.sim.replay import replay, root_poses, scene_for_motion, sinusoid_motion  # noqa: E402
+from handx_robot.sim.scene import HandModel, build_scene  # noqa: E402
 
 DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "dex-urdf"
 DEXMV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dexmv_relocate_mustard_right.npz"
@@ -70,7 +69,7 @@ def shadow_pairs(assets: Path | None) -> dict[str, list[HandModel]]:
 
 def bench_physics(pairs, seconds: float) -> None:
     print(f"\n== physics replay, two Shadow hands, {seconds:.0f} s motion at 30 fps, contacts on ==")
-    print("RTF: ours = sim.replay (targets interpolated per step, per-frame metrics); reference = the same")
+    print("RTF: ours = handx_robot.sim.replay (targets interpolated per step, per-frame metrics); reference = the same")
     print("control sequence through mujoco.rollout (MuJoCo's C++ loop, no metrics), same start state")
     print(f"{'model':44s} {'gap':>6s} {'contacts/frame':>14s} {'RTF':>7s} {'rollout RTF':>17s} {'tip err mean':>12s}")
     for name, hands in pairs.items():
@@ -101,10 +100,9 @@ def _wrists(scene, gap: float) -> dict:
 
 
 def rollout_rtf(scene, motion, repeats: int = 3) -> float:
-    """Real-time factor of mujoco.rollout on the control sequence sim.replay feeds (best of ``repeats``)."""
+    """Real-time factor of mujoco.rollout on the control sequence handx_robot.sim.replay feeds (best of ``repeats``)."""
+    from handx_robot.sim.replay import ReplayConfig, _check_motion, _interpolate, _physics_timestep
     from mujoco import rollout
-
-    from sim.replay import ReplayConfig, _check_motion, _interpolate, _physics_timestep
 
     m = scene.model
     dt, n_sub = _physics_timestep(motion.fps, scene.config.timestep)
@@ -137,7 +135,7 @@ def rollout_rtf(scene, motion, repeats: int = 3) -> float:
 
 
 def bench_render(pairs, frames: int) -> None:
-    from sim.render import OffscreenRenderer, VideoWriter
+    from handx_robot.sim.render import OffscreenRenderer, VideoWriter
 
     print(f"\n== headless rendering 640x480, {frames} frames, MUJOCO_GL={os.environ['MUJOCO_GL']}, {all_cores()} ==")
     print("(best of 3 passes; software GL when there is no GPU)")
@@ -182,8 +180,9 @@ def bench_render(pairs, frames: int) -> None:
 def bench_tracking(assets: Path | None) -> None:
     print("\n== tracking with default gains: mean / max fingertip error vs the kinematic reference ==")
     if assets is not None and DEXMV.is_file():
+        from handx_robot.retarget.bimanual import retarget_motion
+
         from handx_robot.readers import read_motion
-        from retarget.bimanual import retarget_motion
 
         human = read_motion(DEXMV, hand="right")
         print(f"real motion: {DEXMV.name} ({human.num_frames} frames), retargeted with retarget_motion (handx solver)")

@@ -3,11 +3,11 @@
 Stages, for a 24-joint command (the Shadow hand):
 
 1. reading the command: rclpy's ``deserialize_message`` (the reference: what the node's executor
-   path does) against :class:`ros_nodes.cdr.TrajectoryFastPath` (what the command thread does);
+   path does) against :class:`handx_robot.ros.cdr.TrajectoryFastPath` (what the command thread does);
 2. :meth:`handx_robot.safety.SafetyFilter.filter` (position streaming, within limits);
 3. publishing the forwarded command to one subscriber in another process (Fast DDS): the message path
    (``float64_array`` + ``Publisher.publish``, the reference) against the serialized path
-   (:class:`ros_nodes.cdr.SerializedCommand` + ``Publisher.publish`` of the bytes, what the node
+   (:class:`handx_robot.ros.cdr.SerializedCommand` + ``Publisher.publish`` of the bytes, what the node
    does), alternating command by command so both see the same machine;
 4. the same for a one-point JointTrajectory (the joint_trajectory controller interface).
 
@@ -38,7 +38,7 @@ SUBSCRIBER = """
 import sys, time, rclpy
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
-from ros_nodes.common import STREAM_QOS
+from handx_robot.ros.common import STREAM_QOS
 rclpy.init()
 node = rclpy.create_node("path_speed_sink")
 count = [0]
@@ -72,16 +72,16 @@ def main() -> int:
     args = parser.parse_args()
 
     import rclpy
+    from handx_robot.ros.cdr import SerializedCommand, TrajectoryFastPath
+    from handx_robot.ros.common import STREAM_QOS
+    from handx_robot.ros.convert import float64_array, joint_trajectory
+    from handx_robot.ros.testing import isolate_ros_env
     from rclpy.serialization import deserialize_message, serialize_message
     from std_msgs.msg import Float64MultiArray
     from trajectory_msgs.msg import JointTrajectory
 
     from benchmarks.ros_latency import _tiny_urdf
     from handx_robot.safety import SafetyConfig, SafetyFilter, limits_from_model
-    from ros_nodes.cdr import SerializedCommand, TrajectoryFastPath
-    from ros_nodes.common import STREAM_QOS
-    from ros_nodes.convert import float64_array, joint_trajectory
-    from ros_nodes.testing import isolate_ros_env
 
     names = [f"j{i}" for i in range(args.joints)]
     rng = np.random.default_rng(0)

@@ -1,6 +1,6 @@
 """How far can any residual on the PD targets lower the fingertip error? An acausal upper bound.
 
-Iterative learning control (ILC) per clip (:func:`sim.ilc.ilc_clip`): replay the clip with a
+Iterative learning control (ILC) per clip (:func:`handx_robot.sim.ilc.ilc_clip`): replay the clip with a
 residual action sequence ``U``, measure the joint, wrist-position and wrist-rotation errors at every
 frame, add ``gain x error`` (in action units) to ``U`` and replay again. ``U`` sees the whole clip's errors (not causal), so the
 error it reaches bounds what a causal residual policy of ``HandXTracking-v0`` can reach on that clip
@@ -25,12 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from handx_robot.sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
+from handx_robot.sim.ilc import ilc_clip  # noqa: E402
+from handx_robot.sim.scene import HandModel  # noqa: E402
+from handx_robot.sim.tracking_env import HandXTrackingEnv, TrackingConfig, rollout  # noqa: E402
 from tracking_eval import ROBOTS, synthetic_clip  # noqa: E402
-
-from sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
-from sim.ilc import ilc_clip  # noqa: E402
-from sim.scene import HandModel  # noqa: E402
-from sim.tracking_env import HandXTrackingEnv, TrackingConfig, rollout  # noqa: E402
 
 
 def open_loop_states(env: HandXTrackingEnv, clip: int) -> dict:

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from sim.replay import sinusoid_motion  # noqa: E402
-from sim.scene import HandModel, build_scene  # noqa: E402
-from sim.tracking_env import HandXTrackingEnv, HandXTrackingVecEnv, TrackingConfig  # noqa: E402
+from handx_robot.sim.replay import sinusoid_motion  # noqa: E402
+from handx_robot.sim.scene import HandModel, build_scene  # noqa: E402
+from handx_robot.sim.tracking_env import HandXTrackingEnv, HandXTrackingVecEnv, TrackingConfig  # noqa: E402
 
 
 def measure_vec(clip, cfg: TrackingConfig, backend: str, num_envs: int, calls: int) -> dict:

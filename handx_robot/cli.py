@@ -25,13 +25,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("handx_robot.cli_data", "convert HandX / MediaPipe / MANO files to a motion file"),
     "describe": ("handx_robot.cli_data", "describe a motion: contacts, pinches, timing"),
     "show": ("handx_robot.cli_data", "render a motion's skeletons to video / plot its contacts"),
-    "robots": ("retarget.cli", "list the robot hands available for retargeting"),
-    "retarget": ("retarget.cli", "retarget a human motion to robot hands"),
-    "replay": ("sim.cli", "replay a robot motion in MuJoCo (kinematic or physics), video, metrics"),
-    "train-tracker": ("sim.cli_tracking", "train an RL residual tracking policy (PPO)"),
-    "track": ("sim.cli_tracking", "track a robot motion with a trained policy"),
+    "robots": ("handx_robot.retarget.cli", "list the robot hands available for retargeting"),
+    "retarget": ("handx_robot.retarget.cli", "retarget a human motion to robot hands"),
+    "replay": ("handx_robot.sim.cli", "replay a robot motion in MuJoCo (kinematic or physics), video, metrics"),
+    "train-tracker": ("handx_robot.sim.cli_tracking", "train an RL residual tracking policy (PPO)"),
+    "track": ("handx_robot.sim.cli_tracking", "track a robot motion with a trained policy"),
     "run": ("handx_robot.pipeline", "sentence -> motion -> robot -> MuJoCo video and summary"),
-    "ros-run": ("ros_nodes.cli", "run the ROS 2 text-to-hand node graph in one process"),
+    "ros-run": ("handx_robot.ros.cli", "run the ROS 2 text-to-hand node graph in one process"),
 }
 
 EXIT_NOT_IMPLEMENTED = 2

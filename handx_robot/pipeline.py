@@ -8,7 +8,7 @@ Stages, each writing its artefact into ``--out DIR``::
 ``summary.json`` collects the figures a user checks first: generation time, retargeting fidelity
 (fingertip-shape error, non-converged frames, joint-limit violations), tracking error in physics,
 contact F1 human vs robot, real-time factor. With ``--ros`` the same prompt also runs through the
-ROS 2 node graph in sim mode (:mod:`ros_nodes.cli`).
+ROS 2 node graph in sim mode (:mod:`handx_robot.ros.cli`).
 
 Module-level imports stay light (``--help`` must be fast); the stages import inside :func:`run`.
 """
@@ -66,12 +66,12 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
 
     from handx_robot.generate import generate
     from handx_robot.motion import atomic_write, save_motion
-    from retarget.bimanual import retarget_motion
-    from retarget.robot_motion import save_robot_motion
-    from retarget.robots import get_robot, resolve_robot_ids
-    from sim.render import render_replay
-    from sim.replay import ReplayConfig, replay, scene_for_motion
-    from sim.scene import SceneConfig
+    from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.retarget.robot_motion import save_robot_motion
+    from handx_robot.retarget.robots import get_robot, resolve_robot_ids
+    from handx_robot.sim.render import render_replay
+    from handx_robot.sim.replay import ReplayConfig, replay, scene_for_motion
+    from handx_robot.sim.scene import SceneConfig
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
 
 def _run_ros(args: argparse.Namespace, ids: dict[str, str]) -> dict:
     """Run the prompt through the ROS 2 node graph (sim mode) until the motion has been performed."""
-    from ros_nodes import cli as ros_cli
+    from handx_robot.ros import cli as ros_cli
 
     parser = argparse.ArgumentParser(prog="handx-robot ros-run")
     ros_cli.add_arguments(parser)

@@ -2,9 +2,9 @@
 
 A prompt goes in, safe joint commands stream to the hand's controller (``mode:=real``) or to a MuJoCo
 hand standing in for it (``mode:=sim``). The node list and every parameter come from
-:mod:`ros_nodes.graph` (the same graph ``handx-robot ros-run`` starts in one process).
+:mod:`handx_robot.ros.graph` (the same graph ``handx-robot ros-run`` starts in one process).
 Arguments (``ros2 launch handx_robot text_to_hand.launch.py --show-args``): see
-:data:`ros_nodes.graph.LAUNCH_ARGUMENTS`.
+:data:`handx_robot.ros.graph.LAUNCH_ARGUMENTS`.
 """
 
 from launch import LaunchDescription  # noqa: I001 (ruff takes the repo's launch/ folder for this package)
@@ -12,7 +12,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ros_nodes.graph import LAUNCH_ARGUMENTS, GraphConfig, build_graph
+from handx_robot.ros.graph import LAUNCH_ARGUMENTS, GraphConfig, build_graph
 
 PACKAGE = "handx_robot"
 

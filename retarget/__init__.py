@@ -2,8 +2,8 @@
 
 Public API (imported lazily so ``handx-robot --help`` stays fast)::
 
-    from retarget import get_robot, list_robots, retarget_motion, StreamingRetargeter
-    spec = get_robot("shadow_builtin_right")                      # registry (retarget.robots)
+    from handx_robot.retarget import get_robot, list_robots, retarget_motion, StreamingRetargeter
+    spec = get_robot("shadow_builtin_right")                      # registry (handx_robot.retarget.robots)
     robot_motion, report = retarget_motion(motion, left_robot="shadow_builtin_left",
                                            right_robot="shadow_builtin_right")   # offline, both hands
     stream = StreamingRetargeter(spec)                            # one frame at a time (ROS)
@@ -32,20 +32,20 @@ __all__ = [
 ]
 
 _WHERE = {
-    "RobotSpec": "retarget.robots",
-    "get_robot": "retarget.robots",
-    "list_robots": "retarget.robots",
-    "register_robot": "retarget.robots",
-    "fingertip_links": "retarget.robots",
-    "KinematicTree": "retarget.kinematics",
-    "load_tree": "retarget.kinematics",
-    "HandProblem": "retarget.solver",
-    "SolverOptions": "retarget.solver",
-    "SolveResult": "retarget.solver",
-    "solve_sequence": "retarget.solver",
-    "StreamingRetargeter": "retarget.solver",
-    "retarget_motion": "retarget.bimanual",
-    "retarget_hand": "retarget.bimanual",
+    "RobotSpec": "handx_robot.retarget.robots",
+    "get_robot": "handx_robot.retarget.robots",
+    "list_robots": "handx_robot.retarget.robots",
+    "register_robot": "handx_robot.retarget.robots",
+    "fingertip_links": "handx_robot.retarget.robots",
+    "KinematicTree": "handx_robot.retarget.kinematics",
+    "load_tree": "handx_robot.retarget.kinematics",
+    "HandProblem": "handx_robot.retarget.solver",
+    "SolverOptions": "handx_robot.retarget.solver",
+    "SolveResult": "handx_robot.retarget.solver",
+    "solve_sequence": "handx_robot.retarget.solver",
+    "StreamingRetargeter": "handx_robot.retarget.solver",
+    "retarget_motion": "handx_robot.retarget.bimanual",
+    "retarget_hand": "handx_robot.retarget.bimanual",
 }
 
 

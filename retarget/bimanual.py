@@ -11,7 +11,7 @@ so both hands share one world frame and their relative placement is the humans'.
 drives a left robot (``*_left``, or a mirrored model such as ``shadow_builtin_left``); side-less
 robots (grippers) take either.
 
-Solvers: ``handx`` (:mod:`retarget.solver`) or ``dex-retargeting`` (:mod:`retarget.reference`, the
+Solvers: ``handx`` (:mod:`handx_robot.retarget.solver`) or ``dex-retargeting`` (:mod:`handx_robot.retarget.reference`, the
 reference implementation run on the same keypoints and configs).
 """
 
@@ -23,15 +23,15 @@ import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from handx_robot.retarget.kinematics import matrix_to_quat_wxyz
+from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion
+from handx_robot.retarget.robots import RobotSpec, get_robot
+from handx_robot.retarget.solver import HandProblem, SolveResult, SolverOptions, low_pass, solve_sequence
 
 from handx_robot.errors import ConfigError, MotionValueError
 from handx_robot.frames import FRAME_WORLD_ZUP
 from handx_robot.handframe import to_wrist_frame, wrist_transform
 from handx_robot.motion import SIDES, BimanualMotion
-from retarget.kinematics import matrix_to_quat_wxyz
-from retarget.robot_motion import HandTrajectory, RobotMotion
-from retarget.robots import RobotSpec, get_robot
-from retarget.solver import HandProblem, SolveResult, SolverOptions, low_pass, solve_sequence
 
 __all__ = ["HandResult", "retarget_motion", "retarget_hand", "pose_to_vec7", "SOLVERS"]
 
@@ -110,7 +110,7 @@ def retarget_hand(
     if solver == "handx":
         res = solve_sequence(prob, kp_wrist, opts, progress=progress)
     else:
-        from retarget.reference import solve_with_dex_retargeting
+        from handx_robot.retarget.reference import solve_with_dex_retargeting
 
         res = solve_with_dex_retargeting(prob, kp_wrist, progress=progress)
     seconds = time.perf_counter() - t0
@@ -133,7 +133,7 @@ def retarget_motion(
     metrics: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[RobotMotion, dict]:
-    """Retarget both hands of ``motion``; returns the robot motion and a report (see :mod:`retarget.report`).
+    """Retarget both hands of ``motion``; returns the robot motion and a report (see :mod:`handx_robot.retarget.report`).
 
     A hand missing from the motion, or without a robot, is skipped (logged). Options default to
     offline settings: no low-pass filter (the temporal term smooths instead).
@@ -173,7 +173,7 @@ def retarget_motion(
     )
     report: dict = {"solver": solver, "fps": world.fps, "num_frames": world.num_frames}
     if metrics:
-        from retarget.report import fidelity_report
+        from handx_robot.retarget.report import fidelity_report
 
         report.update(fidelity_report(hands, world.fps))
     else:

@@ -21,7 +21,7 @@ def add_arguments_robots(parser: argparse.ArgumentParser) -> None:
 def run_robots(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from retarget.robots import list_robots
+    from handx_robot.retarget.robots import list_robots
 
     infos = list_robots(args.assets)
     if args.json:
@@ -72,10 +72,10 @@ def _read(path: str):
 
 
 def run_retarget(args: argparse.Namespace) -> int:
-    from retarget.bimanual import retarget_motion
-    from retarget.robot_motion import save_robot_motion
-    from retarget.robots import get_robot, resolve_robot_ids
-    from retarget.solver import SolverOptions
+    from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.retarget.robot_motion import save_robot_motion
+    from handx_robot.retarget.robots import get_robot, resolve_robot_ids
+    from handx_robot.retarget.solver import SolverOptions
 
     motion = _read(args.motion)
     ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)

@@ -74,7 +74,7 @@ class HandPairCollider:
                 if name == base_name:
                     T = np.eye(4)  # the base itself
                 else:  # the base is MuJoCo's world (URDF root link 'world'): keep the placement
-                    from retarget.kinematics import quat_wxyz_to_matrix
+                    from handx_robot.retarget.kinematics import quat_wxyz_to_matrix
 
                     T = np.eye(4)
                     T[:3, :3] = quat_wxyz_to_matrix(model.body_quat[b])
@@ -108,7 +108,7 @@ class HandPairCollider:
 
         poses: ``{side: (T, 4, 4) T_world_base}``; qpos: ``{side: (joint_names, (T, J))}``.
         """
-        from retarget.kinematics import matrix_to_quat_wxyz
+        from handx_robot.retarget.kinematics import matrix_to_quat_wxyz
 
         mj, m, d = self._mj, self.model, self.data
         cols = {}

@@ -752,7 +752,7 @@ def _mjcf_couplings(m, jnames, jids, source):
 # ----------------------------------------------------------------------------- fused kernel (numba)
 # One compiled pass per frame: FK, point Jacobians, the retargeting objective's value, gradient,
 # Gauss-Newton Hessian and second-order kinematic term. Same mathematics as ``forward`` +
-# ``point_jacobian`` + ``hessian_term`` + ``retarget.solver.HandProblem.data_terms`` (tests compare
+# ``point_jacobian`` + ``hessian_term`` + ``handx_robot.retarget.solver.HandProblem.data_terms`` (tests compare
 # them to 1e-9); 5-20x faster than the batched numpy path, which stays the fallback when numba is
 # not installed or the environment sets HANDX_NUMBA=0. Compiled once per machine, cached in __pycache__.
 try:  # pragma: no cover - exercised through HandProblem

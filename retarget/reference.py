@@ -9,7 +9,7 @@ and DexPilot, ``joint_pos[indices]`` for position). Its low-pass filter is disab
 applies the same filter to either solver's output). Its joint order (pinocchio's) is mapped to ours
 by name. It reads URDFs only.
 
-Convergence of its frames is graded with our test (:func:`retarget.solver.check_convergence`), since
+Convergence of its frames is graded with our test (:func:`handx_robot.retarget.solver.check_convergence`), since
 dex-retargeting reports none.
 """
 
@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from handx_robot.retarget.solver import HandProblem, SolveResult, check_convergence
 
 from handx_robot.errors import ConfigError, MissingDependencyError
 from handx_robot.keypoints import HANDX_TO_MEDIAPIPE
-from retarget.solver import HandProblem, SolveResult, check_convergence
 
 __all__ = ["build_dex_retargeting", "solve_with_dex_retargeting", "dex_reference_values"]
 

@@ -53,7 +53,7 @@ def _stats(x: np.ndarray) -> dict:
 def robot_fingertips_world(hr) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Fingers with a robot fingertip, their tip positions (T, F, 3) and the wrist-match point (T, 3),
     world frame, metres."""
-    from retarget.robots import fingertip_links
+    from handx_robot.retarget.robots import fingertip_links
 
     prob = hr.problem
     tips = fingertip_links(hr.spec)
@@ -73,7 +73,7 @@ def robot_fingertips_world(hr) -> tuple[list[str], np.ndarray, np.ndarray]:
 
 def _wrist_link(hr) -> str | None:
     """The link standing for the human wrist: the config's (human index 0), else the calibration's."""
-    from retarget.robots import wrist_link
+    from handx_robot.retarget.robots import wrist_link
 
     return wrist_link(hr.spec) or hr.spec.calibration.wrist_match_link
 
@@ -184,7 +184,7 @@ def _bimanual(hands: Mapping, fps: float) -> dict:
     T = left.T_world_base.shape[0]
     frames = np.unique(np.linspace(0, T - 1, min(T, MAX_COLLISION_FRAMES)).astype(np.int64))
     try:
-        from retarget.collision import HandPairCollider
+        from handx_robot.retarget.collision import HandPairCollider
 
         col = HandPairCollider(
             {s_: (h.spec.model_path, h.spec.model_format, h.problem.tree.link_names[0] if not h.problem.free_base

@@ -98,7 +98,7 @@ class HandTrajectory:
     def model_qpos(self, joint_names: Sequence[str], mimic: Mapping[str, tuple[str, np.ndarray]] | None = None) -> np.ndarray:
         """(T, n) positions in ``joint_names`` order (a model's joints): the trajectory's columns by name,
         0 for joints it lacks, except mimic followers (``mimic``: follower -> (leader, polynomial
-        coefficients c0..), as :meth:`sim.scene.HandScene.mimic_joints`) the trajectory lacks, which
+        coefficients c0..), as :meth:`handx_robot.sim.scene.HandScene.mimic_joints`) the trajectory lacks, which
         follow their leader's column."""
         names = list(joint_names)
         q = np.zeros((self.num_frames, len(names)))

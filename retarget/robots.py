@@ -309,7 +309,7 @@ def builtin_shadow_model(side: str) -> Path:
         atomic_write(out, lambda tmp: Path(tmp).write_text(text))
     else:
         right = builtin_shadow_model("right")
-        from retarget.mirror import mirror_mjcf
+        from handx_robot.retarget.mirror import mirror_mjcf
 
         text = mirror_mjcf(right, model_name="shadow_builtin_left")
         atomic_write(out, lambda tmp: Path(tmp).write_text(text))
@@ -332,7 +332,7 @@ def _read_yaml(path: Path) -> dict:
 
 
 def _calibration(handx: Mapping, path: Path) -> Calibration:
-    from retarget.kinematics import rpy_to_matrix
+    from handx_robot.retarget.kinematics import rpy_to_matrix
 
     allowed = {"base_rpy_in_human_wrist", "base_xyz_in_human_wrist", "wrist_match_link", "human_keypoint_order"}
     extra = set(handx) - allowed
@@ -591,8 +591,8 @@ _TREES: dict[tuple[str, str, float], Any] = {}
 
 
 def load_tree_cached(model: Path, fmt: str):
-    """:func:`retarget.kinematics.load_tree`, memoised on (path, format, mtime)."""
-    from retarget.kinematics import load_tree
+    """:func:`handx_robot.retarget.kinematics.load_tree`, memoised on (path, format, mtime)."""
+    from handx_robot.retarget.kinematics import load_tree
 
     key = (str(model), fmt, model.stat().st_mtime)
     if key not in _TREES:

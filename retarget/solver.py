@@ -15,7 +15,7 @@ it is summed over the whole sequence, streaming it pulls toward the previous fra
 hard joint limits (never exceeded, unlike dex-retargeting's 1e-3 rad slack).
 
 Method: Newton / Levenberg-Marquardt with analytic derivatives from
-:class:`retarget.kinematics.KinematicTree`. The Hessian is exact up to the kinematics: Gauss-Newton
+:class:`handx_robot.retarget.kinematics.KinematicTree`. The Hessian is exact up to the kinematics: Gauss-Newton
 term (IRLS weights of the Huber loss) plus the second-order kinematic term
 ``sum_k G_k . d2x_k/dq2``; the residuals of retargeting are large (a robot cannot match a human hand),
 so Gauss-Newton alone converges only linearly (20-40 iterations), Newton in 2-5. Where a frame's
@@ -39,7 +39,7 @@ decrease the objective by less than ``ftol`` (``0.5 g^T H^-1 g``, positive defin
 dex-retargeting stops at ``ftol_abs = 1e-6``. Other frames are flagged, counted and reported.
 
 Speed. With numba installed (``requirements.txt``) the objective terms of a batch (FK, Jacobians,
-value, gradient, both Hessian terms: :func:`retarget.kinematics.fused_terms`) and the per-frame LM
+value, gradient, both Hessian terms: :func:`handx_robot.retarget.kinematics.fused_terms`) and the per-frame LM
 step of the uncoupled solves (:func:`_newton_kernel`) run compiled, one pass per batch; the batched
 numpy code is the fallback (no numba, or ``HANDX_NUMBA=0``) and the reference the tests compare the
 kernels to. Same iterates either way (to rounding). The first call on a machine compiles (~10 s,
@@ -56,9 +56,7 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
-
-from handx_robot.errors import ConfigError, MotionValueError
-from retarget.kinematics import (
+from handx_robot.retarget.kinematics import (
     HAVE_FUSED,
     PRISMATIC,
     REVOLUTE,
@@ -67,7 +65,9 @@ from retarget.kinematics import (
     fused_plan,
     fused_terms,
 )
-from retarget.robots import RobotSpec, load_tree_cached
+from handx_robot.retarget.robots import RobotSpec, load_tree_cached
+
+from handx_robot.errors import ConfigError, MotionValueError
 
 __all__ = [
     "SolverOptions",

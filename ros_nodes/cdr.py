@@ -128,8 +128,8 @@ class SerializedCommand:
 
     Building a message object and having rclpy convert it costs a publish more than the DDS write
     (``benchmarks/streamer_path_speed.py``, line [3]). The commands the streamer forwards differ only
-    in their numbers, so this class serializes one command with rclpy (:func:`ros_nodes.convert.joint_trajectory`
-    or :func:`~ros_nodes.convert.float64_array`, the same as the message path), finds where the
+    in their numbers, so this class serializes one command with rclpy (:func:`handx_robot.ros.convert.joint_trajectory`
+    or :func:`~handx_robot.ros.convert.float64_array`, the same as the message path), finds where the
     positions (and the trajectory's ``time_from_start``) sit in those bytes by writing distinct
     sentinel values, and from then on writes the new numbers there and hands the bytes to
     ``Publisher.publish``. Every other byte is rclpy's own.
@@ -144,9 +144,8 @@ class SerializedCommand:
     """
 
     def __init__(self, interface: str, joint_names: Sequence[str]) -> None:
+        from handx_robot.ros.convert import float64_array, joint_trajectory
         from rclpy.serialization import serialize_message
-
-        from ros_nodes.convert import float64_array, joint_trajectory
 
         self.interface = interface
         self.n = n = len(joint_names)
@@ -178,7 +177,7 @@ class SerializedCommand:
         ``duration_s`` is the trajectory's ``time_from_start`` (ignored for forward_command)."""
         self._positions[:] = positions  # a shape other than (n,) raises: the caller checks n
         if self._duration_off is not None:
-            ns = int(round(max(0.0, float(duration_s)) * 1e9))  # as ros_nodes.convert.duration_msg
+            ns = int(round(max(0.0, float(duration_s)) * 1e9))  # as handx_robot.ros.convert.duration_msg
             _DURATION.pack_into(self._buf, self._duration_off, ns // 1_000_000_000, ns % 1_000_000_000)
         return bytes(self._buf)
 

@@ -1,4 +1,4 @@
-"""``handx-robot ros-run``: the text-to-hand node graph (:mod:`ros_nodes.graph`) in one process.
+"""``handx-robot ros-run``: the text-to-hand node graph (:mod:`handx_robot.ros.graph`) in one process.
 
 For machines without the ROS 2 launch tools: the same nodes and parameters as
 ``ros2 launch handx_robot text_to_hand.launch.py``, started with rclpy on one executor (SingleThreadedExecutor; ``$HANDX_ROS_EXECUTOR=multi`` for a
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ros_nodes.graph import CONTROLLERS, LAUNCH_ARGUMENTS, MODES
+from handx_robot.ros.graph import CONTROLLERS, LAUNCH_ARGUMENTS, MODES
 
 __all__ = ["add_arguments", "run"]
 
@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from handx_robot.ros.graph import GraphConfig, build_graph
+
     from handx_robot.errors import ConfigError
-    from ros_nodes.graph import GraphConfig, build_graph
 
     if args.duration < 0:
         raise ConfigError(f"--duration is {args.duration}; give seconds >= 0")
@@ -82,11 +83,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import rclpy
+    from handx_robot.ros.common import freeze_gc, make_executor
+    from handx_robot.ros.testing import GIL_SWITCH_INTERVAL_S
     from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
-
-    from ros_nodes.common import freeze_gc, make_executor
-    from ros_nodes.testing import GIL_SWITCH_INTERVAL_S
 
     # several real-time loops (keypoint timer, streamers, physics thread) share one interpreter
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

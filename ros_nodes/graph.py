@@ -1,7 +1,7 @@
 """The text-to-hand node graph, declared once.
 
 Used by ``launch/text_to_hand.launch.py`` (``ros2 launch handx_robot text_to_hand.launch.py``) and by
-``handx-robot ros-run`` (:mod:`ros_nodes.cli`, all nodes in one process). Both build the same list of
+``handx-robot ros-run`` (:mod:`handx_robot.ros.cli`, all nodes in one process). Both build the same list of
 :class:`NodeSpec` from a :class:`GraphConfig`::
 
     text_to_motion --/handx/keypoints--> retarget --/handx/<side>/command--> safety_streamer_<side>
@@ -161,7 +161,7 @@ def robots_for(robot: str, assets: str | None = None) -> dict[str, str]:
     with an asset directory, or the built-in ``shadow_builtin_*`` hands without one; a side-less robot
     (``panda_gripper``) serves both sides.
     """
-    from retarget.robots import resolve_robot_ids
+    from handx_robot.retarget.robots import resolve_robot_ids
 
     return resolve_robot_ids(robot, None, None, assets or None)
 
@@ -178,13 +178,13 @@ def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
         NodeSpec(
             name="text_to_motion",
             executable="text_to_motion_node",
-            factory="ros_nodes.text_to_motion_node:TextToMotionNode",
+            factory="handx_robot.ros.text_to_motion_node:TextToMotionNode",
             parameters={"prompt": cfg.prompt, "motion_file": cfg.motion_file, "rate_hz": cfg.rate},
         ),
         NodeSpec(
             name="retarget",
             executable="retarget_node",
-            factory="ros_nodes.retarget_node:RetargetNode",
+            factory="handx_robot.ros.retarget_node:RetargetNode",
             parameters={
                 "left_robot": robots.get("left", ""),
                 "right_robot": robots.get("right", ""),
@@ -198,7 +198,7 @@ def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
             NodeSpec(
                 name=f"safety_streamer_{side}",
                 executable="safety_streamer_node",
-                factory="ros_nodes.safety_streamer_node:SafetyStreamerNode",
+                factory="handx_robot.ros.safety_streamer_node:SafetyStreamerNode",
                 parameters={
                     "side": side,
                     "robot": robot,
@@ -222,7 +222,7 @@ def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
             NodeSpec(
                 name="sim",
                 executable="sim_node",
-                factory="ros_nodes.sim_node:SimNode",
+                factory="handx_robot.ros.sim_node:SimNode",
                 parameters={
                     "left_robot": robots.get("left", ""),
                     "right_robot": robots.get("right", ""),

@@ -1,11 +1,11 @@
 """``retarget`` node: streaming retargeting of the keypoint stream to one robot hand per side.
 
-Depends on the retarget package (issue 4): the registry :func:`retarget.robots.get_robot` and the
-streaming solver :class:`retarget.solver.StreamingRetargeter` (one frame at a time, warm-started
+Depends on the retarget package (issue 4): the registry :func:`handx_robot.retarget.robots.get_robot` and the
+streaming solver :class:`handx_robot.retarget.solver.StreamingRetargeter` (one frame at a time, warm-started
 from the previous solution, ``step(kp_wrist (21, 3)) -> (qpos, converged, objective)``), with the
-wrist calibration ``T_world_base = T_world_wrist @ T_wrist_base`` of :mod:`retarget.bimanual`.
+wrist calibration ``T_world_base = T_world_wrist @ T_wrist_base`` of :mod:`handx_robot.retarget.bimanual`.
 
-In: ``/handx/keypoints`` (geometry_msgs/PoseArray, see :mod:`ros_nodes.convert`; world Z-up).
+In: ``/handx/keypoints`` (geometry_msgs/PoseArray, see :mod:`handx_robot.ros.convert`; world Z-up).
 Out, per side with a robot:
 
 ================================ =================================== ==============================================
@@ -28,12 +28,7 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseArray, PoseStamped
-from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from trajectory_msgs.msg import JointTrajectory
-
-from handx_robot.errors import ConfigError, HandXError
-from ros_nodes.common import (
+from handx_robot.ros.common import (
     SIDES,
     STREAM_QOS,
     TOPIC_KEYPOINTS,
@@ -43,7 +38,12 @@ from ros_nodes.common import (
     run_node,
     wrist_topic,
 )
-from ros_nodes.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
+from handx_robot.ros.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from trajectory_msgs.msg import JointTrajectory
+
+from handx_robot.errors import ConfigError, HandXError
 
 __all__ = ["RetargetNode", "HandStream", "PARAMS", "main"]
 
@@ -69,8 +69,8 @@ class HandStream:
     """One hand: keypoints (21, 3) world Z-up -> (qpos by joint name, T_world_base (4, 4), converged)."""
 
     def __init__(self, side: str, robot: str, assets: str | None) -> None:
-        from retarget.robots import get_robot
-        from retarget.solver import HandProblem, SolverOptions, StreamingRetargeter
+        from handx_robot.retarget.robots import get_robot
+        from handx_robot.retarget.solver import HandProblem, SolverOptions, StreamingRetargeter
 
         self.side = side
         self.spec = get_robot(robot, assets or None)
@@ -105,7 +105,7 @@ class HandStream:
 
 
 def _pose7(T: np.ndarray) -> np.ndarray:
-    from retarget.kinematics import matrix_to_quat_wxyz
+    from handx_robot.retarget.kinematics import matrix_to_quat_wxyz
 
     return np.concatenate([T[:3, 3], matrix_to_quat_wxyz(T[None, :3, :3])[0]])
 

@@ -1,6 +1,6 @@
 """Robot model lookup for the nodes: registry id (retarget package) or an explicit model file.
 
-The registry is :func:`retarget.robots.get_robot` (issue 4, see docs/ARCHITECTURE.md):
+The registry is :func:`handx_robot.retarget.robots.get_robot` (issue 4, see docs/ARCHITECTURE.md):
 ``get_robot(robot_id, assets=None) -> RobotSpec`` with ``model_path``, ``model_format`` and
 ``joint_names``. An explicit ``model_path`` (URDF or MJCF) needs no registry.
 """
@@ -18,10 +18,10 @@ __all__ = ["resolve_model", "get_robot_spec"]
 def get_robot_spec(robot: str, assets: str | None = None):
     """The registry's RobotSpec for ``robot`` (raises UnknownRobotError / MissingDependencyError)."""
     try:
-        robots = importlib.import_module("retarget.robots")
+        robots = importlib.import_module("handx_robot.retarget.robots")
     except ModuleNotFoundError as exc:
         raise MissingDependencyError(
-            f"robot id {robot!r} needs the robot registry retarget.robots (not installed: {exc}); "
+            f"robot id {robot!r} needs the robot registry handx_robot.retarget.robots (not installed: {exc}); "
             "give the model file with parameter 'model_path' instead"
         ) from exc
     return robots.get_robot(robot, assets or None)

@@ -27,9 +27,9 @@ JointTrajectoryController stops and holds on it); for ``forward_command`` the ho
 Latency: commands are taken on a thread of their own (``command_thread``, default on: its own
 rcl wait set on the command subscription, the watchdog there too), not by the node's executor,
 whose Python wait-set rebuild per callback was the largest part of the streamer's latency; it
-reads them serialized (:mod:`ros_nodes.cdr`: commands naming the controller's joints in order skip
+reads them serialized (:mod:`handx_robot.ros.cdr`: commands naming the controller's joints in order skip
 rclpy's message conversion, anything else is deserialized as usual) and publishes what it forwards
-as bytes too (:class:`ros_nodes.cdr.SerializedCommand`: rclpy's serialization of the command with
+as bytes too (:class:`handx_robot.ros.cdr.SerializedCommand`: rclpy's serialization of the command with
 the new numbers written in; hold and stop messages are built as messages). Each stage alone, in a
 hot loop (``benchmarks/streamer_path_speed.py``): reading 3-4 us, the filter 11-12 us, a publish to
 one subscriber every 2 ms 29-39 us p50 (building the message: 43-58 us for a Float64MultiArray,
@@ -49,6 +49,27 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from handx_robot.ros.cdr import SerializedCommand, TrajectoryFastPath
+from handx_robot.ros.common import (
+    CONTROLLER_TOPICS,
+    DIAGNOSTICS_QOS,
+    LATCHED_QOS,
+    SIDES,
+    STATE_QOS,
+    TOPIC_DIAGNOSTICS,
+    TOPIC_ESTOP,
+    TOPIC_JOINT_STATES,
+    DedicatedSubscription,
+    ParamSpec,
+    command_topic,
+    controller_topic,
+    declare_parameters,
+    estop_reset_service,
+    run_node,
+    set_realtime_priority,
+)
+from handx_robot.ros.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
+from handx_robot.ros.robot_model import resolve_model
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -69,27 +90,6 @@ from handx_robot.safety import (
     limits_from_model,
     make_unit_mapping,
 )
-from ros_nodes.cdr import SerializedCommand, TrajectoryFastPath
-from ros_nodes.common import (
-    CONTROLLER_TOPICS,
-    DIAGNOSTICS_QOS,
-    LATCHED_QOS,
-    SIDES,
-    STATE_QOS,
-    TOPIC_DIAGNOSTICS,
-    TOPIC_ESTOP,
-    TOPIC_JOINT_STATES,
-    DedicatedSubscription,
-    ParamSpec,
-    command_topic,
-    controller_topic,
-    declare_parameters,
-    estop_reset_service,
-    run_node,
-    set_realtime_priority,
-)
-from ros_nodes.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
-from ros_nodes.robot_model import resolve_model
 
 __all__ = ["SafetyStreamerNode", "PARAMS", "main"]
 

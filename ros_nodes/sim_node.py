@@ -1,4 +1,4 @@
-"""``sim`` node: a MuJoCo scene (:mod:`sim.scene`, issue 5) standing in for the real hand(s).
+"""``sim`` node: a MuJoCo scene (:mod:`handx_robot.sim.scene`, issue 5) standing in for the real hand(s).
 
 It takes exactly what the real controllers take and reports what a real ros2_control system reports:
 
@@ -32,14 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
-from trajectory_msgs.msg import JointTrajectory
-
-from handx_robot.errors import ConfigError
-from handx_robot.safety import UNIT_MAPPINGS, JointLimit, make_unit_mapping
-from ros_nodes.common import (
+from handx_robot.ros.common import (
     CONTROLLER_TOPICS,
     SIDES,
     STATE_QOS,
@@ -51,7 +44,14 @@ from ros_nodes.common import (
     run_node,
     wrist_topic,
 )
-from ros_nodes.convert import duration_to_s, joint_state
+from handx_robot.ros.convert import duration_to_s, joint_state
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from handx_robot.errors import ConfigError
+from handx_robot.safety import UNIT_MAPPINGS, JointLimit, make_unit_mapping
 
 __all__ = ["SimNode", "TrajectoryFollower", "PARAMS", "main"]
 
@@ -68,7 +68,7 @@ PARAMS = (
     ParamSpec("follow_wrist", True, "move each hand's mount to /handx/<side>/wrist_pose"),
     ParamSpec("video", "", "write an MP4 of the run to this path ('' = none); rendering costs joint-state rate"),
     ParamSpec("video_fps", 30.0, "video frame rate (Hz)", min_value=1.0),
-    ParamSpec("camera", "front", "camera of the video (sim.scene.CAMERA_PRESETS or a model camera)"),
+    ParamSpec("camera", "front", "camera of the video (handx_robot.sim.scene.CAMERA_PRESETS or a model camera)"),
 )
 
 
@@ -125,7 +125,7 @@ class SimNode(Node):
 
     def __init__(self, node_name: str = "sim", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        from sim.scene import HandModel, SceneConfig, build_scene
+        from handx_robot.sim.scene import HandModel, SceneConfig, build_scene
 
         p = declare_parameters(self, PARAMS)
         self.params = p
@@ -186,7 +186,7 @@ class SimNode(Node):
 
     def _open_video(self):
         """(renderer, writer) on this thread (an OpenGL context belongs to the thread that made it)."""
-        from sim.render import OffscreenRenderer, VideoWriter
+        from handx_robot.sim.render import OffscreenRenderer, VideoWriter
 
         renderer = OffscreenRenderer(self.scene.model, 640, 480)
         renderer.camera_id(self.params["camera"])  # unknown camera: ConfigError listing the cameras

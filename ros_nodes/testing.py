@@ -1,7 +1,7 @@
 """Helpers to run nodes in-process over real DDS (tests and benchmarks).
 
 :class:`RosGraph` owns an rclpy context on an isolated domain (random ``ROS_DOMAIN_ID`` in 1..100
-unless set, localhost-only discovery), one executor (:func:`ros_nodes.common.make_executor`, single-threaded
+unless set, localhost-only discovery), one executor (:func:`handx_robot.ros.common.make_executor`, single-threaded
 unless ``$HANDX_ROS_EXECUTOR=multi``) spinning in a background thread, and
 the nodes added to it; :class:`Probe` records messages with their arrival times.
 Always use it as a context manager: nodes are destroyed and the context shut down on exit.
@@ -98,8 +98,7 @@ class RosGraph:
 
     def __enter__(self) -> RosGraph:
         import rclpy
-
-        from ros_nodes.common import freeze_gc, make_executor
+        from handx_robot.ros.common import freeze_gc, make_executor
 
         # several real-time loops share one interpreter: hand the GIL over every 1 ms, not 5 ms
         self._switch = sys.getswitchinterval()

@@ -28,14 +28,7 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseArray
-from rclpy.node import Node
-from std_msgs.msg import String
-from visualization_msgs.msg import MarkerArray
-
-from handx_robot.errors import HandXError, MissingDependencyError
-from handx_robot.frames import FRAME_WORLD_ZUP
-from handx_robot.motion import BimanualMotion, load_motion
-from ros_nodes.common import (
+from handx_robot.ros.common import (
     LATCHED_QOS,
     STREAM_QOS,
     TOPIC_KEYPOINTS,
@@ -45,7 +38,14 @@ from ros_nodes.common import (
     declare_parameters,
     run_node,
 )
-from ros_nodes.convert import keypoints_to_markers, keypoints_to_pose_array
+from handx_robot.ros.convert import keypoints_to_markers, keypoints_to_pose_array
+from rclpy.node import Node
+from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
+
+from handx_robot.errors import HandXError, MissingDependencyError
+from handx_robot.frames import FRAME_WORLD_ZUP
+from handx_robot.motion import BimanualMotion, load_motion
 
 __all__ = ["TextToMotionNode", "PARAMS", "TOPIC_STATUS", "make_motion", "main"]
 

@@ -61,16 +61,16 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
 
+    from handx_robot.retarget.robot_motion import load_robot_motion
+    from handx_robot.sim.render import has_display
+    from handx_robot.sim.replay import ReplayConfig, replay, scene_for_motion
+    from handx_robot.sim.scene import GainConfig, SceneConfig, TableConfig
     from tqdm import tqdm
 
     from handx_robot.errors import ConfigError
     from handx_robot.motion import atomic_write
-    from retarget.robot_motion import load_robot_motion
-    from sim.render import has_display
-    from sim.replay import ReplayConfig, replay, scene_for_motion
-    from sim.scene import GainConfig, SceneConfig, TableConfig
 
-    log = logging.getLogger("sim.cli")
+    log = logging.getLogger("handx_robot.sim.cli")
     _check_args(args)
     if args.viewer and not has_display():
         raise ConfigError(
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay_to_video(args, motion, scene, rcfg, tick, atomic_write):
-    from sim.render import render_replay
+    from handx_robot.sim.render import render_replay
 
     result = render_replay(
         motion, scene, rcfg, args.video, camera=args.camera, width=args.width, height=args.height,
@@ -129,8 +129,7 @@ def _replay_in_viewer(motion, scene, rcfg, tick):
     import time
 
     import mujoco.viewer
-
-    from sim.replay import replay
+    from handx_robot.sim.replay import replay
 
     period = 1.0 / motion.fps
     with mujoco.viewer.launch_passive(scene.model, scene.data) as viewer:

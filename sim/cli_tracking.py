@@ -50,7 +50,7 @@ class TrainSettings:
     (0 = none); time_limit_s: stop training after this wall time (None = run all steps); seed.
 
     init: ``none`` (PPO from a zero-mean policy) or ``ilc``: first iterative learning control on every
-    training clip, then a linear actor fitted to its residuals by ridge regression (:mod:`sim.ilc`,
+    training clip, then a linear actor fitted to its residuals by ridge regression (:mod:`handx_robot.sim.ilc`,
     ``ilc_iterations``, ``ilc_gain``, ``ilc_noise_rollouts``, ``ridge``); PPO then fine-tunes that
     actor for ``steps`` (0 = keep the fitted actor). With ``ilc`` the actor is linear (``net_arch`` is
     the critic's). Measured on ``benchmarks/tracking_eval.py`` (12 held-out clips): the fitted actor
@@ -122,9 +122,8 @@ class TrainResult:
 
 def _make_env_fn(motions, robots, config, seed: int):
     def make():
+        from handx_robot.sim.tracking_env import HandXTrackingEnv
         from stable_baselines3.common.monitor import Monitor
-
-        from sim.tracking_env import HandXTrackingEnv
 
         env = HandXTrackingEnv(motions, robots=robots, config=config)
         env.reset(seed=seed)
@@ -161,17 +160,16 @@ def train_tracker(
     """Train a residual tracking policy with PPO and save it (with metadata) to ``output``.
 
     motions: RobotMotion objects or robot-motion ``.npz`` paths (the training clips).
-    config:  :class:`sim.tracking_env.TrackingConfig` (default settings if None).
+    config:  :class:`handx_robot.sim.tracking_env.TrackingConfig` (default settings if None).
     """
     import numpy as np
     import torch
+    from handx_robot.sim.policy_export import save_policy
+    from handx_robot.sim.tracking_env import HandXTrackingEnv, TrackingConfig, load_motions
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
-
-    from sim.policy_export import save_policy
-    from sim.tracking_env import HandXTrackingEnv, TrackingConfig, load_motions
 
     settings = settings or TrainSettings()
     config = config or TrackingConfig()
@@ -198,7 +196,7 @@ def train_tracker(
     t_init = time.perf_counter()
     init_report, linear = None, None
     if settings.init == "ilc":
-        from sim.ilc import collect_demonstrations, select_linear_policy
+        from handx_robot.sim.ilc import collect_demonstrations, select_linear_policy
 
         demo_env = local_env
         X, Y, init_report = collect_demonstrations(
@@ -307,8 +305,9 @@ def train_tracker(
 def _robots_arg(args) -> dict[str, str] | None:
     if not args.robot:
         return None
+    from handx_robot.retarget.robots import resolve_robot_ids
+
     from handx_robot.motion import SIDES
-    from retarget.robots import resolve_robot_ids
 
     out: dict[str, str] = {}
     for item in ",".join(args.robot).split(","):
@@ -321,7 +320,7 @@ def _only_motion_sides(robots: dict[str, str] | None, motions) -> dict[str, str]
     """Keep the robots of the sides the motions have (a family shorthand names both)."""
     if robots is None:
         return None
-    from sim.tracking_env import load_motions
+    from handx_robot.sim.tracking_env import load_motions
 
     sides = set(load_motions(list(motions)[:1])[0][1].sides)  # the first file (train_tracker loads them all)
     return {s: r for s, r in robots.items() if s in sides}
@@ -358,7 +357,7 @@ def add_arguments_train_tracker(p: argparse.ArgumentParser) -> None:
 
 
 def run_train_tracker(args) -> int:
-    from sim.tracking_env import TrackingConfig
+    from handx_robot.sim.tracking_env import TrackingConfig
 
     try:
         net = tuple(int(v) for v in str(args.net).split(",") if v.strip())
@@ -374,12 +373,12 @@ def run_train_tracker(args) -> int:
     result = train_tracker(args.motions, args.output, robots=robots, config=config, settings=settings, log_dir=args.log_dir)
     print(f"policy: {result.policy_path}  ({result.wall_s:.0f} s; logs: {result.log_dir})")
     if args.torchscript:
-        from sim.policy_export import export_torchscript, load_policy
+        from handx_robot.sim.policy_export import export_torchscript, load_policy
 
         out = export_torchscript(load_policy(result.policy_path), args.torchscript)
         print(f"torchscript: {out} (+ {out.name}.json)")
     if args.onnx:
-        from sim.policy_export import export_onnx, load_policy
+        from handx_robot.sim.policy_export import export_onnx, load_policy
 
         out = export_onnx(load_policy(result.policy_path), args.onnx)
         print(f"onnx: {out} (+ {out.name}.json)")
@@ -393,10 +392,10 @@ def track_motion(motion, policy_path: str | os.PathLike | None, *, assets=None, 
     """Track ``motion`` (RobotMotion or .npz path) from ``start`` with a policy and/or open-loop PD.
 
     Returns ``{"policy": summary, "open_loop": summary, "policy_file": ...}`` (summaries of
-    :class:`sim.tracking_env.Rollout`); the video shows the policy rollout (open-loop without a policy).
+    :class:`handx_robot.sim.tracking_env.Rollout`); the video shows the policy rollout (open-loop without a policy).
     """
-    from sim.policy_export import check_compatible, load_policy
-    from sim.tracking_env import HandXTrackingEnv, TrackingConfig, load_motions, rollout
+    from handx_robot.sim.policy_export import check_compatible, load_policy
+    from handx_robot.sim.tracking_env import HandXTrackingEnv, TrackingConfig, load_motions, rollout
 
     clips = load_motions(motion)
     policy = load_policy(policy_path) if policy_path is not None else None
@@ -421,8 +420,9 @@ def track_motion(motion, policy_path: str | os.PathLike | None, *, assets=None, 
             out["open_loop"] = rollout(env, None, 0, start, on_step=grab if policy is None else None).summary()
 
     if video:  # frames stream into the file as they are rendered (a failed run leaves no file)
+        from handx_robot.sim.render import VideoWriter
+
         from handx_robot.motion import atomic_write
-        from sim.render import VideoWriter
 
         def write(tmp: str) -> None:
             writer = VideoWriter(tmp, fps=1.0 / env.backend.layout.control_dt)

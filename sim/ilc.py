@@ -10,7 +10,7 @@ demonstrations for one (:func:`collect_demonstrations`).
 :func:`fit_linear_policy` regresses the residual on the normalized observation (ridge). On the
 held-out clips of ``benchmarks/tracking_eval.py`` (200 training clips, 5 noisy replays per clip) the
 linear map lowers the fingertip error of 12 held-out clips by 32 %.
-:func:`sim.cli_tracking.train_tracker` with ``TrainSettings(init="ilc")`` puts it into a PPO policy
+:func:`handx_robot.sim.cli_tracking.train_tracker` with ``TrainSettings(init="ilc")`` puts it into a PPO policy
 (linear actor) that PPO can then fine-tune, and saves it like any other tracking policy.
 """
 
@@ -20,8 +20,7 @@ import dataclasses
 import logging
 
 import numpy as np
-
-from sim.tracking_env import HandXTrackingEnv, quat_conj, quat_mul, quat_to_rotvec, rollout
+from handx_robot.sim.tracking_env import HandXTrackingEnv, quat_conj, quat_mul, quat_to_rotvec, rollout
 
 __all__ = [
     "ClipReplay", "replay_clip", "ilc_clip", "collect_demonstrations", "fit_linear_policy", "select_linear_policy",
@@ -48,7 +47,7 @@ class ClipReplay:
 
 def replay_clip(env: HandXTrackingEnv, clip: int, actions: np.ndarray) -> ClipReplay:
     """Track clip ``clip`` of ``env`` from frame 0 applying ``actions[k]`` at step ``k``
-    (:func:`sim.tracking_env.rollout`, recording the errors ILC feeds back)."""
+    (:func:`handx_robot.sim.tracking_env.rollout`, recording the errors ILC feeds back)."""
     env = env.unwrapped
     b, lay = env.bank, env.backend.layout
     cols = b.act_in_joint  # actuated columns of the joint vector, both hands

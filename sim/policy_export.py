@@ -6,9 +6,9 @@ A policy file is stable-baselines3's PPO ``.zip`` plus one member of ours, ``han
 key                meaning
 ================== ===============================================================================
 format, version    ``handx-robot-tracking-policy``, 1
-signature          what the policy depends on (:meth:`sim.tracking_env.TrackingTask.signature`): robots
+signature          what the policy depends on (:meth:`handx_robot.sim.tracking_env.TrackingTask.signature`): robots
                    per side, horizon K, control_dt (s), observation and action fields, action scales
-tracking_config    the :class:`sim.tracking_env.TrackingConfig` it was trained with
+tracking_config    the :class:`handx_robot.sim.tracking_env.TrackingConfig` it was trained with
 net_arch, activation the actor MLP (hidden sizes; ``tanh`` / ``relu``)
 obs_norm           running mean / var of the observations (VecNormalize), ``clip``, ``epsilon``; or null
 training           motions, steps, seed, wall time, PPO settings
@@ -133,9 +133,9 @@ def read_policy_metadata(path: str | os.PathLike) -> dict:
 
 
 def check_compatible(meta: Mapping, env_signature: Mapping, path: str | os.PathLike = "policy") -> None:
-    """Raise :class:`sim.tracking_env.RobotMismatchError` (robots) or :class:`PolicyMismatchError`
+    """Raise :class:`handx_robot.sim.tracking_env.RobotMismatchError` (robots) or :class:`PolicyMismatchError`
     (layout, horizon, control rate) when a policy does not fit an env."""
-    from sim.tracking_env import RobotMismatchError
+    from handx_robot.sim.tracking_env import RobotMismatchError
 
     sig = meta["signature"]
     if dict(sig.get("robots", {})) != dict(env_signature["robots"]):

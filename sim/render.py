@@ -1,11 +1,11 @@
-"""Offscreen rendering of a :class:`sim.scene.HandScene` to RGB frames and mp4 videos.
+"""Offscreen rendering of a :class:`handx_robot.sim.scene.HandScene` to RGB frames and mp4 videos.
 
 OpenGL backend: ``$MUJOCO_GL`` (``egl`` by default, the headless GPU/Mesa path), falling back to
 ``osmesa`` (pure software) when EGL cannot create a context. The backend must be chosen before PyOpenGL
 is first imported, so a process that already rendered with one backend cannot switch: set
 ``MUJOCO_GL=osmesa`` in the environment to force the fallback. Frames are ``(H, W, 3)`` uint8 RGB.
 
-Cameras: the scene's presets (:data:`sim.scene.CAMERA_PRESETS`) or any camera of the model, by name.
+Cameras: the scene's presets (:data:`handx_robot.sim.scene.CAMERA_PRESETS`) or any camera of the model, by name.
 Side-by-side video: the robot on the left, the human skeleton (``source_joints`` of the robot motion,
 drawn by :class:`handx_robot.render.SkeletonRenderer` from the robot camera's viewpoint) on the right;
 both panels label the hands ``left`` (blue) / ``right`` (orange).
@@ -323,16 +323,17 @@ def camera_rotation(model: mujoco.MjModel, camera: str | int) -> np.ndarray:
 
 def render_replay(motion, scene, config, path, *, camera: str = "front", width: int = 640, height: int = 480,
                   side_by_side: bool = False, on_frame=None, label_hands: bool = True):
-    """Replay ``motion`` in ``scene`` (:func:`sim.replay.replay` with ``config``) while writing an mp4 to ``path``.
+    """Replay ``motion`` in ``scene`` (:func:`handx_robot.sim.replay.replay` with ``config``) while writing an mp4 to ``path``.
 
     side_by_side: put the human skeleton (``motion.source_joints``) next to the robot view, drawn from
     the robot camera's viewpoint (:class:`SideBySide`).
     label_hands: write ``left`` / ``right`` under each robot hand (:func:`hand_labels`).
     on_frame: extra ``(frame_index, scene)`` callback (progress). The file is written atomically:
-    a failed replay leaves no video. Returns the :class:`sim.replay.ReplayResult`.
+    a failed replay leaves no video. Returns the :class:`handx_robot.sim.replay.ReplayResult`.
     """
+    from handx_robot.sim.replay import replay
+
     from handx_robot.motion import atomic_write
-    from sim.replay import replay
 
     out = {}
 

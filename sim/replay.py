@@ -1,4 +1,4 @@
-"""Replay a robot motion (:class:`retarget.robot_motion.RobotMotion`) in a MuJoCo :class:`HandScene`.
+"""Replay a robot motion (:class:`handx_robot.retarget.robot_motion.RobotMotion`) in a MuJoCo :class:`HandScene`.
 
 Two modes:
 
@@ -9,14 +9,14 @@ Two modes:
   interpolated linearly between frames (wrist orientation by slerp) and the target velocity is fed
   forward (``(kv + joint damping) * qdot_target``). The state starts at the kinematic frame 0.
 
-Both return a :class:`ReplayResult` with the simulated trajectory and :class:`sim.metrics.ReplayMetrics`.
+Both return a :class:`ReplayResult` with the simulated trajectory and :class:`handx_robot.sim.metrics.ReplayMetrics`.
 Joint positions rad (m for slide joints), positions m in the world frame (Z-up), poses
 ``[x, y, z, qw, qx, qy, qz]``.
 
 Library use::
 
-    from retarget.robot_motion import load_robot_motion
-    from sim.replay import replay, scene_for_motion
+    from handx_robot.retarget.robot_motion import load_robot_motion
+    from handx_robot.sim.replay import replay, scene_for_motion
 
     motion = load_robot_motion("robot.npz")
     scene = scene_for_motion(motion, assets="../shared/assets/dex-urdf")   # robots from the registry
@@ -34,11 +34,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import mujoco
 import numpy as np
+from handx_robot.retarget.robot_motion import RobotMotion
+from handx_robot.sim.metrics import ReplayMetrics, hand_contact_f1, quat_angle
+from handx_robot.sim.scene import HandModel, HandScene, SceneConfig, build_scene, tip_positions
 
 from handx_robot.errors import ConfigError, MotionValueError, SolverError, UnknownJointError
-from retarget.robot_motion import RobotMotion
-from sim.metrics import ReplayMetrics, hand_contact_f1, quat_angle
-from sim.scene import HandModel, HandScene, SceneConfig, build_scene, tip_positions
 
 __all__ = [
     "ReplayConfig",
@@ -507,8 +507,8 @@ def sinusoid_motion(
     ``seed``). Each wrist (``T_world_base``) circles with radius ``wrist_radius_m`` in the world xy plane
     around ``wrist_poses[side]`` (3 numbers: position, identity orientation; or 7: a full pose; default
     x = -/+0.15 m, z = 0.3 m) while yawing by ``wrist_yaw_rad * sin(2 pi f t)`` about world z."""
-    from retarget.robot_motion import HandTrajectory
-    from sim.scene import quat_mul
+    from handx_robot.retarget.robot_motion import HandTrajectory
+    from handx_robot.sim.scene import quat_mul
 
     if not (0 < amplitude <= 1):
         raise ConfigError(f"sinusoid_motion: amplitude must be in (0, 1], got {amplitude}")
@@ -547,7 +547,7 @@ def sinusoid_motion(
 def root_poses(scene: HandScene, roots: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
     """``T_world_base`` (7,) per side that puts each hand's root body at ``roots[side]`` (3 or 7 numbers)
     (the built-in Shadow's model frame is 1.6 m away from its hand: place the hand, not the frame)."""
-    from sim.scene import compose_poses, invert_pose
+    from handx_robot.sim.scene import compose_poses, invert_pose
 
     out = {}
     for side, r in roots.items():

@@ -1,7 +1,7 @@
 """MuJoCo scenes of one or two robot hands, built with ``MjSpec``, and the :class:`HandScene` wrapper.
 
 A scene holds a floor, lights, preset cameras, an optional table and one robot hand per side
-(``left`` / ``right``), each loaded from a URDF or MJCF model (the registry of :mod:`retarget.robots`
+(``left`` / ``right``), each loaded from a URDF or MJCF model (the registry of :mod:`handx_robot.retarget.robots`
 or a path). Units: SI (metres, radians, kg, N, s); world frame Z-up.
 
 Floating wrist (design choice)
@@ -10,13 +10,13 @@ Floating wrist (design choice)
     (``SceneConfig.wrist_timeconst``, critically damped). This acts like a stiff arm holding the hand:
     physics moves the hand (contacts can stop it), there is no gimbal lock and no gains to tune for six
     extra joints. The hand feels gravity; the weld carries its weight (steady sag ~0.5 mm). Poses in the
-    API are ``T_world_base`` of :class:`retarget.robot_motion.HandTrajectory`, the frame the retargeter's
-    kinematics (:mod:`retarget.kinematics`) calls the base: the URDF root link, the MJCF root body. The
+    API are ``T_world_base`` of :class:`handx_robot.retarget.robot_motion.HandTrajectory`, the frame the retargeter's
+    kinematics (:mod:`handx_robot.retarget.kinematics`) calls the base: the URDF root link, the MJCF root body. The
     mount is ``T_world_base @ T_base_root``, where ``T_base_root`` is identity except for a URDF whose root
     link is ``world`` (MuJoCo merges it into its world body; the dex-urdf Shadow's forearm is rotated 90
     deg from it). Code writing the free joint or mocap directly converts with
     :meth:`HandScene.base_to_mount`. The replay leads the wrist target by the weld's ramp lag
-    (:class:`sim.replay.ReplayConfig`).
+    (:class:`handx_robot.sim.replay.ReplayConfig`).
 
 Finger actuators
     One position actuator per actuated joint (every hinge/slide joint that is not the follower of a
@@ -63,7 +63,7 @@ Cameras
     (from behind the operator's hands when the human reaches along +y, as the generated HandX motions
     do in the world frame; the left hand is then on the image's left), ``back`` the opposite way. :meth:`HandScene.frame_cameras`
     re-aims them all at a bounding box from the distance at which it fits the image
-    (:func:`fit_camera_distance`); :func:`sim.replay.scene_for_motion` does so with the hands' box over
+    (:func:`fit_camera_distance`); :func:`handx_robot.sim.replay.scene_for_motion` does so with the hands' box over
     the motion.
 
 :class:`HandScene` API (used by the replay, the RL env and the ROS sim node), per side, by joint name:
@@ -176,15 +176,15 @@ class HandModel:
 
     @classmethod
     def from_registry(cls, robot_id: str, assets: str | Path | None = None, side: str | None = None) -> HandModel:
-        """A hand from :func:`retarget.robots.get_robot` (fingertips from its retargeting config).
+        """A hand from :func:`handx_robot.retarget.robots.get_robot` (fingertips from its retargeting config).
 
         side: required for side-less robots (grippers, registry side ``any``); else must match.
         """
         try:
-            from retarget.robots import fingertip_links, get_robot
+            from handx_robot.retarget.robots import fingertip_links, get_robot
         except ModuleNotFoundError as exc:  # the registry lands with the retargeting issue
             raise ModelLoadError(
-                f"robot '{robot_id}': the robot registry (retarget.robots) is not available ({exc}); "
+                f"robot '{robot_id}': the robot registry (handx_robot.retarget.robots) is not available ({exc}); "
                 "pass a model file with HandModel.from_path instead"
             ) from exc
         spec = get_robot(robot_id, assets=assets)
@@ -1094,7 +1094,7 @@ def _attach_hand(
             # the URDF root link is the base; MuJoCo merges a root link named "world" into its world body,
             # leaving the first real link offset from it (the dex-urdf Shadow: rotated 90 deg about z)
             T_base_root = np.concatenate([robot_model.body_pos[rid], robot_model.body_quat[rid]])
-        # MJCF: the base is the root body itself (as in retarget.kinematics.load_mjcf_tree)
+        # MJCF: the base is the root body itself (as in handx_robot.retarget.kinematics.load_mjcf_tree)
         root.alt.type = mujoco.mjtOrientation.mjORIENTATION_QUAT
         root.pos = [0.0, 0.0, 0.0]
         root.quat = [1.0, 0.0, 0.0, 0.0]

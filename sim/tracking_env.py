@@ -1,18 +1,18 @@
 """``HandXTracking-v0``: physics tracking of robot hand motions with residual PD targets (Gymnasium).
 
-Importing this module registers ``HandXTracking-v0`` (entry point ``sim.tracking_env:HandXTrackingEnv``)::
+``import handx_robot`` registers ``HandXTracking-v0`` (entry point ``handx_robot.sim.tracking_env:HandXTrackingEnv``)::
 
     import gymnasium as gym
-    import sim.tracking_env  # noqa: F401  (registers the id)
+    import handx_robot  # noqa: F401  (registers the id)
     env = gym.make("HandXTracking-v0", motions=["clap.npz", "pinch.npz"])
 
 The env logic is written once, batched over ``B`` envs, in :class:`TrackingTask` (reference bank,
-observations, residual targets, rewards, termination) on top of a :class:`sim.backends.SimBackend`;
+observations, residual targets, rewards, termination) on top of a :class:`handx_robot.sim.backends.SimBackend`;
 :class:`HandXTrackingEnv` is its single-env Gymnasium face, :class:`HandXTrackingVecEnv` the batched one
 (``num_envs`` envs on one backend: MuJoCo on the CPU, or MJX, jit-compiled and vmapped).
 
 Units: rad (m for slide joints), m, s, world frame Z-up; quaternions ``wxyz``. ``T_world_base`` is the
-pose of a hand's model root (the "wrist" of :class:`retarget.robot_motion.HandTrajectory`).
+pose of a hand's model root (the "wrist" of :class:`handx_robot.retarget.robot_motion.HandTrajectory`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from handx_robot.retarget.robot_motion import RobotMotion, load_robot_motion
+from handx_robot.sim.backends.base import BackendLayout, SimBackend, SimState
+from handx_robot.sim.metrics import quat_angle
+from handx_robot.sim.scene import quat_mul
 
+from handx_robot import TRACKING_ENV_ID
 from handx_robot.errors import ConfigError, MotionFormatError, MotionValueError
-from retarget.robot_motion import RobotMotion, load_robot_motion
-from sim.backends.base import BackendLayout, SimBackend, SimState
-from sim.metrics import quat_angle
-from sim.scene import quat_mul
 
 __all__ = [
     "ENV_ID",
@@ -54,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENV_ID = "HandXTracking-v0"
+ENV_ID = TRACKING_ENV_ID
 #: version of the observation / action layout; stored with policies
 LAYOUT_VERSION = 1
 
@@ -599,9 +600,9 @@ def _robots_for(motions: Sequence[tuple[str, RobotMotion]], robots: Mapping[str,
 
 def _build_task(motions, robots, config: TrackingConfig, assets, backend: str, num_envs: int):
     """(robots, backend, bank, task, fps) for ``num_envs`` envs of simulator ``backend``."""
-    from sim.backends import make_backend
-    from sim.backends.mujoco_backend import MujocoBackendConfig
-    from sim.scene import HandModel
+    from handx_robot.sim.backends import make_backend
+    from handx_robot.sim.backends.mujoco_backend import MujocoBackendConfig
+    from handx_robot.sim.scene import HandModel
 
     clips = load_motions(motions)
     robots = _robots_for(clips, robots)
@@ -677,7 +678,7 @@ class HandXTrackingEnv(gym.Env):
     Args: ``motions`` (RobotMotion, ``.npz`` path, or a list), ``robots`` ``{side: robot id}`` (default:
     the first motion's; every motion must match), ``config`` :class:`TrackingConfig`, ``render_mode``
     (``rgb_array``), ``assets`` (robot asset directory), ``camera`` (scene camera for rendering),
-    ``backend`` (simulator, :data:`sim.backends.BACKENDS`; many envs on one batched backend:
+    ``backend`` (simulator, :data:`handx_robot.sim.backends.BACKENDS`; many envs on one batched backend:
     :class:`HandXTrackingVecEnv`).
     """
 
@@ -754,11 +755,6 @@ class HandXTrackingEnv(gym.Env):
 
     def close(self):
         self.backend.close()
-
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="sim.tracking_env:HandXTrackingEnv",
-                 vector_entry_point="sim.tracking_env:HandXTrackingVecEnv")
 
 
 class HandXTrackingVecEnv(gym.vector.VectorEnv):

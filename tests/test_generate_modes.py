@@ -332,7 +332,7 @@ def test_cli_list(capsys) -> None:
 # -- downstream: the retargeting stage accepts the output -----------------------------------------------
 @pytest.mark.assets
 def test_retargeting_accepts_generated_motion(dex_urdf_dir) -> None:
-    from retarget.bimanual import retarget_motion
+    from handx_robot.retarget.bimanual import retarget_motion
 
     m = ComposerGenerator(fps=10, self_check="off", open_vocabulary=False).generate("pinch then clap")
     robot, report = retarget_motion(m, left_robot="allegro_left", right_robot="allegro_right", assets=dex_urdf_dir)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from handx_robot.retarget.kinematics import load_tree, matrix_to_quat_wxyz, quat_wxyz_to_matrix, rpy_to_matrix
+from handx_robot.retarget.robots import builtin_shadow_model
 
 from handx_robot.errors import ModelLoadError
-from retarget.kinematics import load_tree, matrix_to_quat_wxyz, quat_wxyz_to_matrix, rpy_to_matrix
-from retarget.robots import builtin_shadow_model
 
 HANDS = ["allegro_hand/allegro_hand_right.urdf", "inspire_hand/inspire_hand_right.urdf", "leap_hand/leap_hand_left.urdf"]
 

@@ -73,5 +73,5 @@ def test_setup_entry_points_resolve(repo_dir):
     assert set(nodes) == {"text_to_motion_node", "retarget_node", "sim_node", "safety_streamer_node"}
     for name, target in nodes.items():
         module, func = target.split(":")
-        assert module == f"ros_nodes.{name}"
+        assert module == f"handx_robot.ros.{name}"
         assert callable(getattr(importlib.import_module(module), func))

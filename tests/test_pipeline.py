@@ -8,10 +8,10 @@ import random
 
 import numpy as np
 import pytest
+from handx_robot.retarget.robot_motion import load_robot_motion
 
 from handx_robot import cli
 from handx_robot.motion import load_motion
-from retarget.robot_motion import load_robot_motion
 
 
 def test_run_writes_every_artefact(tmp_path, capsys):

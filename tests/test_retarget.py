@@ -7,16 +7,16 @@ import json
 
 import numpy as np
 import pytest
+from handx_robot.retarget.bimanual import retarget_hand, retarget_motion
+from handx_robot.retarget.robot_motion import load_robot_motion
+from handx_robot.retarget.robots import get_robot, list_robots
+from handx_robot.retarget.solver import HandProblem, SolverOptions, StreamingRetargeter, solve_sequence
 
 from handx_robot import cli
 from handx_robot.errors import MotionValueError
 from handx_robot.handframe import wrist_transform
 from handx_robot.keypoints import mediapipe_to_handx
 from handx_robot.motion import BimanualMotion, save_motion
-from retarget.bimanual import retarget_hand, retarget_motion
-from retarget.robot_motion import load_robot_motion
-from retarget.robots import get_robot, list_robots
-from retarget.solver import HandProblem, SolverOptions, StreamingRetargeter, solve_sequence
 
 ASSET_IDS = [
     "allegro_right", "allegro_left", "leap_right", "leap_left", "inspire_right", "inspire_left",
@@ -157,7 +157,7 @@ def test_bimanual_wrists_follow_humans(dexmv_npz):
         spec = get_robot(f"shadow_builtin_{side}")
         prob = HandProblem(spec)
         _, p = prob.tree.forward(prob.tree.dof_from_model_q(traj.qpos, traj.joint_names))
-        from retarget.kinematics import quat_wxyz_to_matrix
+        from handx_robot.retarget.kinematics import quat_wxyz_to_matrix
 
         R = quat_wxyz_to_matrix(traj.wrist_pose[:, 3:])
         palm = np.einsum("tab,tb->ta", R, p[:, prob.tree.link_index("robot0:palm")]) + traj.wrist_pose[:, :3]
@@ -210,8 +210,9 @@ def test_cli_errors_and_robot_list(tmp_path, capsys, dex_urdf_dir):
 @pytest.mark.parametrize("robot_id", ["shadow_builtin_right", "allegro_right", "inspire_right"])
 def test_robot_fingers_point_like_the_human_in_world(robot_id, dexmv_npz, shared_dir):
     """Frames and calibration: the robot's wrist->fingertip directions match the human's (world Z-up)."""
+    from handx_robot.retarget.report import robot_fingertips_world
+
     from handx_robot.keypoints import FINGERTIPS
-    from retarget.report import robot_fingertips_world
 
     assets = shared_dir / "assets" / "dex-urdf" if not robot_id.startswith("shadow_builtin") else None
     if assets is not None and not assets.is_dir():
@@ -232,7 +233,7 @@ FUSED_IDS = ["allegro_right@position", "inspire_left@dexpilot", "shadow_right", 
 def test_compiled_terms_match_numpy(robot_id, request):
     """The numba pass (FK, Jacobians, objective, gradient, both Hessian terms) equals the batched numpy
     path: vector / position (free base) / DexPilot objectives, URDF mimics, MJCF tendons and anchors."""
-    from retarget.kinematics import HAVE_FUSED
+    from handx_robot.retarget.kinematics import HAVE_FUSED
 
     if not HAVE_FUSED:
         pytest.skip("compiled kernels off (numba missing or HANDX_NUMBA=0)")
@@ -254,7 +255,7 @@ def test_compiled_terms_match_numpy(robot_id, request):
 def test_compiled_newton_step_matches_numpy():
     """The compiled per-frame LM step equals the batched numpy step: active set at limits, Newton vs
     Gauss-Newton choice for indefinite blocks, projected second phase, trust region."""
-    from retarget import solver as S
+    from handx_robot.retarget import solver as S
 
     if S._newton_kernel is None:
         pytest.skip("compiled kernels off (numba missing or HANDX_NUMBA=0)")

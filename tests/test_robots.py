@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from handx_robot.errors import ConfigError, ModelLoadError, UnknownRobotError
-from retarget.kinematics import load_tree
-from retarget.robots import (
+from handx_robot.retarget.kinematics import load_tree
+from handx_robot.retarget.robots import (
     RobotRegistry,
     fingertip_links,
     get_robot,
     list_robots,
     resolve_robot_ids,
 )
+
+from handx_robot.errors import ConfigError, ModelLoadError, UnknownRobotError
 
 
 def test_unknown_id_lists_known_ids():
@@ -150,8 +150,7 @@ def test_builtin_shadow_is_the_hand_from_the_wrist_up(side):
     """The gymnasium-robotics forearm shell is removed (it sat where the operator's forearm is and made
     two hands interpenetrate at a clap); the chain, wrist joints and masses stay."""
     import mujoco
-
-    from retarget.robots import (
+    from handx_robot.retarget.robots import (
         BUILTIN_SHADOW_DROPPED_GEOMS,
         BUILTIN_SHADOW_NONCOLLIDING_GEOMS,
         builtin_shadow_model,
@@ -179,8 +178,9 @@ def test_builtin_shadow_is_the_hand_from_the_wrist_up(side):
 
 def test_builtin_shadow_config_closes_the_robot_pinch_when_the_human_pinches():
     """The built-in configs carry thumb-tip -> fingertip vectors, so a human pinch is a robot pinch."""
+    from handx_robot.retarget.bimanual import retarget_motion
+
     from handx_robot.generate import generate
-    from retarget.bimanual import retarget_motion
 
     motion = generate("pinch with the right thumb and index finger", seed=0)
     _, report = retarget_motion(motion, "shadow_builtin_left", "shadow_builtin_right")

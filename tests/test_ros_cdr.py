@@ -11,11 +11,10 @@ import pytest
 pytest.importorskip("rclpy")
 
 from builtin_interfaces.msg import Duration  # noqa: E402
+from handx_robot.ros.cdr import TrajectoryFastPath  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
-
-from ros_nodes.cdr import TrajectoryFastPath  # noqa: E402
 
 NAMES = [f"rh_{f}J{k}" for f in ("FF", "MF", "RF", "LF", "TH") for k in range(4, 0, -1)] + ["rh_WRJ1", "x"]
 
@@ -112,8 +111,8 @@ def test_fast_path_declines_what_it_cannot_read():
 
 @pytest.mark.parametrize("interface", ["joint_trajectory", "forward_command"])
 def test_serialized_command_deserializes_to_the_message_path_command(interface):
-    from ros_nodes.cdr import SerializedCommand
-    from ros_nodes.convert import float64_array, joint_trajectory
+    from handx_robot.ros.cdr import SerializedCommand
+    from handx_robot.ros.convert import float64_array, joint_trajectory
 
     out = SerializedCommand(interface, NAMES)
     rng = np.random.default_rng(3)
@@ -134,7 +133,7 @@ def test_serialized_command_deserializes_to_the_message_path_command(interface):
 
 
 def test_serialized_command_refuses_what_it_cannot_patch():
-    from ros_nodes.cdr import SerializedCommand
+    from handx_robot.ros.cdr import SerializedCommand
 
     with pytest.raises(ValueError, match="unknown interface"):
         SerializedCommand("effort", NAMES)

@@ -1,4 +1,4 @@
-"""NumPy <-> message conversions of ros_nodes.convert (no DDS needed)."""
+"""NumPy <-> message conversions of handx_robot.ros.convert (no DDS needed)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from visualization_msgs.msg import Marker  # noqa: E402
-
-from handx_robot.errors import MotionFormatError  # noqa: E402
-from ros_nodes.convert import (  # noqa: E402
+from handx_robot.ros.convert import (  # noqa: E402
     duration_msg,
     duration_to_s,
     float64_array,
@@ -20,6 +17,9 @@ from ros_nodes.convert import (  # noqa: E402
     pose_array_to_keypoints,
     wrist_pose_stamped,
 )
+from visualization_msgs.msg import Marker  # noqa: E402
+
+from handx_robot.errors import MotionFormatError  # noqa: E402
 
 
 def test_keypoints_round_trip_left_then_right_handx_order():

@@ -11,14 +11,14 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from handx_robot.ros.common import LATCHED_QOS, STATE_QOS, STREAM_QOS  # noqa: E402
+from handx_robot.ros.graph import GraphConfig, build_graph  # noqa: E402
+from handx_robot.ros.testing import RosGraph, dexmv_motion_file, wait_for  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from handx_robot.safety import limits_from_model  # noqa: E402
-from ros_nodes.common import LATCHED_QOS, STATE_QOS, STREAM_QOS  # noqa: E402
-from ros_nodes.graph import GraphConfig, build_graph  # noqa: E402
-from ros_nodes.testing import RosGraph, dexmv_motion_file, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.assets, pytest.mark.timeout(120)]
 
@@ -39,7 +39,7 @@ def _start(g: RosGraph, cfg: GraphConfig) -> dict:
 
 
 def test_prompt_to_safe_commands_and_sim_follows(motion_file, dex_urdf_dir):
-    from retarget.robots import get_robot
+    from handx_robot.retarget.robots import get_robot
 
     spec = get_robot("shadow_right", str(dex_urdf_dir))
     limits = {lim.name: lim for lim in limits_from_model(spec.model_path, spec.model_format)}
@@ -127,7 +127,7 @@ def test_graph_declares_nodes_and_parameters():
     real0 = build_graph(GraphConfig.from_strings({"mode": "real", "realtime_priority": "0"}))
     assert {s.name: s for s in real0}["safety_streamer_right"].parameters["realtime_priority"] == 0
     # every parameter the graph sets is one the node declares
-    from ros_nodes import retarget_node, safety_streamer_node, sim_node, text_to_motion_node
+    from handx_robot.ros import retarget_node, safety_streamer_node, sim_node, text_to_motion_node
 
     declared = {
         "text_to_motion": text_to_motion_node.PARAMS,

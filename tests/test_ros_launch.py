@@ -1,4 +1,4 @@
-"""The launch file builds the graph of ros_nodes.graph (imported for real when launch_ros is
+"""The launch file builds the graph of handx_robot.ros.graph (imported for real when launch_ros is
 installed; its structure is checked without ROS launch tools too)."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import ast
 import importlib.util
 
 import pytest
-
-from ros_nodes.graph import LAUNCH_ARGUMENTS, GraphConfig, build_graph
+from handx_robot.ros.graph import LAUNCH_ARGUMENTS, GraphConfig, build_graph
 
 
 def _launch_path(repo_dir):
@@ -17,7 +16,7 @@ def _launch_path(repo_dir):
 
 def test_launch_file_uses_graph_and_describes_arguments(repo_dir):
     tree = ast.parse(_launch_path(repo_dir).read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "ros_nodes.graph"
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "handx_robot.ros.graph"
                 for a in n.names}
     assert {"LAUNCH_ARGUMENTS", "GraphConfig", "build_graph"} <= imported
     funcs = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}

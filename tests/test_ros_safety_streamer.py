@@ -11,15 +11,15 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from handx_robot.ros.common import DIAGNOSTICS_QOS, LATCHED_QOS, STREAM_QOS  # noqa: E402
+from handx_robot.ros.convert import duration_to_s, joint_state, joint_trajectory  # noqa: E402
+from handx_robot.ros.safety_streamer_node import SafetyStreamerNode  # noqa: E402
+from handx_robot.ros.testing import RosGraph, wait_for  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from handx_robot.safety.audit import SafetyAudit, read_limits  # noqa: E402
-from ros_nodes.common import DIAGNOSTICS_QOS, LATCHED_QOS, STREAM_QOS  # noqa: E402
-from ros_nodes.convert import duration_to_s, joint_state, joint_trajectory  # noqa: E402
-from ros_nodes.safety_streamer_node import SafetyStreamerNode  # noqa: E402
-from ros_nodes.testing import RosGraph, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
 
@@ -121,7 +121,7 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
         # with other names rclpy's deserializer: both ended in the same filter
         assert streamer.read_fast == 5
         # and what was forwarded went out as rclpy's serialization with the numbers written in
-        # (ros_nodes.cdr.SerializedCommand): the probe deserialized it to the checks above
+        # (handx_robot.ros.cdr.SerializedCommand): the probe deserialized it to the checks above
         assert {kv.key: kv.value for kv in streamer.diagnostics().values}["forwarded_as"] == "serialized"
         if position_mode == "reject":
             assert c["rejected_position"] == 1 and len(got) == 2
@@ -372,7 +372,7 @@ def test_realtime_priority_puts_every_thread_under_sched_fifo():
     code = """
 import os, threading, rclpy
 from handx_robot.errors import ConfigError
-from ros_nodes.common import set_realtime_priority
+from handx_robot.ros.common import set_realtime_priority
 rclpy.init()
 node = rclpy.create_node("rt_probe")  # DDS threads exist by now
 assert "normal" in set_realtime_priority(0) and os.sched_getscheduler(0) == os.SCHED_OTHER
@@ -403,9 +403,8 @@ def test_dedicated_subscription_serves_on_its_own_thread_and_survives_errors():
     fires once its time comes; close() stops the thread."""
     import threading
 
+    from handx_robot.ros.common import DedicatedSubscription
     from std_msgs.msg import Int32
-
-    from ros_nodes.common import DedicatedSubscription
 
     with RosGraph() as g:
         node = g.node("dedicated")

@@ -36,7 +36,7 @@ PROPERTY_SETTINGS = settings(
 def hands(request) -> dict:
     """robot id -> (model path, controller joint names): the built-in Shadow hand always, Allegro and
     Inspire where ../shared has dex-urdf."""
-    from retarget.robots import get_robot
+    from handx_robot.retarget.robots import get_robot
 
     out = {}
     for robot in ("shadow_builtin_right", "allegro_right", "inspire_right"):

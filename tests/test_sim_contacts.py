@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from retarget.robot_motion import HandTrajectory, RobotMotion
-from sim.replay import replay
-from sim.scene import HandModel, SceneConfig, build_scene
+from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion
+from handx_robot.sim.replay import replay
+from handx_robot.sim.scene import HandModel, SceneConfig, build_scene
 
 #: T_world_base of the two built-in Shadow hands at the deepest clap frame (x: across the palms)
 _CLAP_WRIST = {

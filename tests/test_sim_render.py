@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from handx_robot.retarget.robot_motion import save_robot_motion
+from handx_robot.sim.replay import sinusoid_motion
+from handx_robot.sim.scene import HandModel, SceneConfig, build_scene
 
 from handx_robot.cli import main
 from handx_robot.errors import ConfigError
-from retarget.robot_motion import save_robot_motion
-from sim.replay import sinusoid_motion
-from sim.scene import HandModel, SceneConfig, build_scene
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def scene(dex_urdf_dir):
 
 @pytest.fixture(scope="module")
 def renderer(scene):
-    from sim.render import OffscreenRenderer
+    from handx_robot.sim.render import OffscreenRenderer
 
     try:
         r = OffscreenRenderer(scene.model, 160, 120)
@@ -55,7 +55,7 @@ def test_unknown_camera_lists_the_cameras(renderer):
 
 
 def test_render_size_must_fit_the_buffer(scene):
-    from sim.render import OffscreenRenderer
+    from handx_robot.sim.render import OffscreenRenderer
 
     with pytest.raises(ConfigError, match="offscreen buffer"):
         OffscreenRenderer(scene.model, 4000, 3000)
@@ -114,8 +114,8 @@ FAMILY_IDS = {
 
 @pytest.mark.parametrize("family", sorted(FAMILY_IDS))
 def test_every_hand_replays_bimanually_and_renders(family, dex_urdf_dir, tmp_path, monkeypatch):
-    from sim.render import OffscreenRenderer
-    from sim.replay import replay, root_poses, scene_for_motion
+    from handx_robot.sim.render import OffscreenRenderer
+    from handx_robot.sim.replay import replay, root_poses, scene_for_motion
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the mirrored built-in Shadow is cached there
     left, right = FAMILY_IDS[family]
@@ -149,10 +149,10 @@ def test_every_hand_replays_bimanually_and_renders(family, dex_urdf_dir, tmp_pat
 def test_real_motion_end_to_end_side_by_side(dexmv_npz, dex_urdf_dir, tmp_path, capsys):
     """DexMV human hand -> retarget (allegro) -> physics replay video with the human skeleton alongside."""
     import imageio.v2 as imageio
+    from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion
 
     from handx_robot.readers import read_motion
-    from retarget.bimanual import retarget_motion
-    from retarget.robot_motion import HandTrajectory, RobotMotion
 
     human = read_motion(dexmv_npz, hand="right")
     full, _ = retarget_motion(human, right_robot="allegro_right", assets=dex_urdf_dir)
@@ -202,8 +202,9 @@ def _colour_centroid_x(img, hex_colour):
 
 @pytest.mark.parametrize("camera", ["front", "back", "left"])
 def test_skeleton_panel_shows_the_robot_cameras_viewpoint(scene, renderer, camera):
+    from handx_robot.sim.render import SideBySide, camera_rotation
+
     from handx_robot.render import HAND_COLOURS
-    from sim.render import SideBySide, camera_rotation
 
     sj = _two_hands((-0.15, -0.1), (0.15, 0.1))
     sbs = SideBySide(sj, 120, 160, R_world_cam=camera_rotation(scene.model, camera))
@@ -230,7 +231,7 @@ def test_project_puts_the_view_centre_in_the_middle_and_hides_points_behind(scen
 
 
 def test_hand_labels_name_each_hand_without_overlapping(scene, renderer):
-    from sim.render import LABEL_RGB, hand_labels
+    from handx_robot.sim.render import LABEL_RGB, hand_labels
 
     for gap in (0.04, 0.3):  # clapping hands and hands apart
         for s, x in (("left", -gap / 2), ("right", gap / 2)):
@@ -248,14 +249,14 @@ def test_hand_labels_name_each_hand_without_overlapping(scene, renderer):
 
 
 def test_side_by_side_rejects_a_non_rotation():
-    from sim.render import SideBySide
+    from handx_robot.sim.render import SideBySide
 
     with pytest.raises(ConfigError, match="rotation"):
         SideBySide(_two_hands((-0.1, 0), (0.1, 0)), 120, 160, R_world_cam=np.ones((3, 3)))
 
 
 def test_side_by_side_marks_the_humans_contacts_in_red():
-    from sim.render import SideBySide
+    from handx_robot.sim.render import SideBySide
 
     sj = np.repeat(_two_hands((-0.15, 0.0), (0.15, 0.0)), 12, axis=0)
     sj[:, 1, 16] = sj[:, 1, 17]  # right thumb tip on the right index tip: a pinch for 0.4 s

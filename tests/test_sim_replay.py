@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion
+from handx_robot.sim.metrics import hand_contact_f1, quat_angle
+from handx_robot.sim.replay import ReplayConfig, _physics_timestep, replay, scene_for_motion, sinusoid_motion
+from handx_robot.sim.scene import HandModel, build_scene
 
 from handx_robot.errors import MotionValueError, UnknownJointError
-from retarget.robot_motion import HandTrajectory, RobotMotion
-from sim.metrics import hand_contact_f1, quat_angle
-from sim.replay import ReplayConfig, _physics_timestep, replay, scene_for_motion, sinusoid_motion
-from sim.scene import HandModel, build_scene
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +132,9 @@ def test_quat_angle():
 
 
 def test_diverging_physics_is_an_error_not_a_result(dex_urdf_dir, tmp_path, monkeypatch):
+    from handx_robot.sim.scene import GainConfig, SceneConfig
+
     from handx_robot.errors import SolverError
-    from sim.scene import GainConfig, SceneConfig
 
     monkeypatch.chdir(tmp_path)  # MuJoCo appends its warning to ./MUJOCO_LOG.TXT
 

@@ -7,9 +7,7 @@ import math
 import mujoco
 import numpy as np
 import pytest
-
-from handx_robot.errors import ConfigError, ModelLoadError, MotionValueError, UnknownJointError
-from sim.scene import (
+from handx_robot.sim.scene import (
     BIT_ENV,
     GainConfig,
     HandModel,
@@ -19,6 +17,8 @@ from sim.scene import (
     compose_poses,
     invert_pose,
 )
+
+from handx_robot.errors import ConfigError, ModelLoadError, MotionValueError, UnknownJointError
 
 FAMILIES = ("allegro_hand", "inspire_hand", "leap_hand", "shadow_hand")
 
@@ -125,10 +125,10 @@ def test_wrist_pose_round_trip_with_rotated_root(dex_urdf_dir):
 
 @pytest.mark.parametrize("robot_id", ["allegro_right", "inspire_right", "shadow_left", "shadow_builtin_right"])
 def test_fingertips_match_the_retargeters_kinematics(robot_id, dex_urdf_dir, tmp_path, monkeypatch):
-    """Same joint values and T_world_base -> same fingertips as retarget.kinematics (to 1e-9 m)."""
-    from retarget.kinematics import load_tree, quat_wxyz_to_matrix
-    from retarget.robots import fingertip_links, get_robot
-    from sim.replay import replay, sinusoid_motion
+    """Same joint values and T_world_base -> same fingertips as handx_robot.retarget.kinematics (to 1e-9 m)."""
+    from handx_robot.retarget.kinematics import load_tree, quat_wxyz_to_matrix
+    from handx_robot.retarget.robots import fingertip_links, get_robot
+    from handx_robot.sim.replay import replay, sinusoid_motion
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     spec = get_robot(robot_id, assets=dex_urdf_dir)
@@ -224,7 +224,7 @@ def test_every_urdf_file_in_dex_urdf_builds(dex_urdf_dir):
 
 @pytest.mark.parametrize("name", ["front", "back", "left", "top", "closeup"])
 def test_fit_camera_distance_fits_the_box_tightly(name):
-    from sim.scene import camera_pose, fit_camera_distance
+    from handx_robot.sim.scene import camera_pose, fit_camera_distance
 
     lo, hi = np.array([-0.2, 0.1, 0.05]), np.array([0.25, 0.4, 0.3])
     fovy, aspect, margin = 45.0, 4 / 3, 1.1
@@ -243,7 +243,7 @@ def test_fit_camera_distance_fits_the_box_tightly(name):
 
 
 def test_fit_camera_distance_rejects_bad_arguments():
-    from sim.scene import fit_camera_distance
+    from handx_robot.sim.scene import fit_camera_distance
 
     with pytest.raises(ConfigError, match="presets"):
         fit_camera_distance("fisheye", np.zeros(3), np.ones(3))

@@ -11,19 +11,11 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
-
-from handx_robot.errors import (
-    ConfigError,
-    HandXError,
-    MissingDependencyError,
-    MotionFormatError,
-    MotionValueError,
-)
-from retarget.robot_motion import RobotMotion, save_robot_motion
-from sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
-from sim.replay import sinusoid_motion
-from sim.scene import HandModel, build_scene
-from sim.tracking_env import (
+from handx_robot.retarget.robot_motion import RobotMotion, save_robot_motion
+from handx_robot.sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
+from handx_robot.sim.replay import sinusoid_motion
+from handx_robot.sim.scene import HandModel, build_scene
+from handx_robot.sim.tracking_env import (
     ENV_ID,
     HandXTrackingEnv,
     RobotMismatchError,
@@ -33,6 +25,14 @@ from sim.tracking_env import (
     quat_mul,
     quat_to_rotvec,
     rollout,
+)
+
+from handx_robot.errors import (
+    ConfigError,
+    HandXError,
+    MissingDependencyError,
+    MotionFormatError,
+    MotionValueError,
 )
 
 ROBOTS = ("shadow_builtin_left", "shadow_builtin_right")
@@ -64,7 +64,7 @@ def _replace_hand(motion: RobotMotion, side: str, **changes) -> RobotMotion:
 
 # ------------------------------------------------------------------------------------- API checks
 def test_registered_with_gymnasium():
-    assert gym.spec(ENV_ID).entry_point == "sim.tracking_env:HandXTrackingEnv"
+    assert gym.spec(ENV_ID).entry_point == "handx_robot.sim.tracking_env:HandXTrackingEnv"
 
 
 def test_gymnasium_and_sb3_check_env(clips):
@@ -223,8 +223,8 @@ def test_backend_config_rejects_unstable_settings():
 def test_isaacgym_backend_is_lazy_and_explains(hands):
     import sys
 
-    from sim.backends import BACKENDS
-    from sim.backends.isaacgym_backend import IsaacGymBackend
+    from handx_robot.sim.backends import BACKENDS
+    from handx_robot.sim.backends.isaacgym_backend import IsaacGymBackend
 
     assert "isaacgym" not in sys.modules and "isaacgym" in BACKENDS
     with pytest.raises(MissingDependencyError, match="Isaac Gym"):

@@ -7,21 +7,21 @@ import zipfile
 
 import numpy as np
 import pytest
-
-from handx_robot.cli import main
-from handx_robot.errors import ModelLoadError
-from retarget.robot_motion import save_robot_motion
-from sim.cli_tracking import TrainSettings, train_tracker
-from sim.policy_export import (
+from handx_robot.retarget.robot_motion import save_robot_motion
+from handx_robot.sim.cli_tracking import TrainSettings, train_tracker
+from handx_robot.sim.policy_export import (
     META_MEMBER,
     PolicyMismatchError,
     check_compatible,
     export_torchscript,
     load_policy,
 )
-from sim.replay import sinusoid_motion
-from sim.scene import HandModel, build_scene
-from sim.tracking_env import HandXTrackingEnv, RobotMismatchError, TrackingConfig
+from handx_robot.sim.replay import sinusoid_motion
+from handx_robot.sim.scene import HandModel, build_scene
+from handx_robot.sim.tracking_env import HandXTrackingEnv, RobotMismatchError, TrackingConfig
+
+from handx_robot.cli import main
+from handx_robot.errors import ModelLoadError
 
 SETTINGS = TrainSettings(steps=768, n_steps=128, batch_size=64, epochs=3, net_arch=(32, 32), checkpoint_every=384, seed=0)
 
@@ -149,7 +149,7 @@ def test_ilc_init_fits_a_linear_actor_that_beats_open_loop(clips, tmp_path):
     (the file's actor computes exactly the fitted map), better than open-loop PD on those clips."""
     import dataclasses
 
-    from sim.ilc import collect_demonstrations, fit_linear_policy, ilc_clip
+    from handx_robot.sim.ilc import collect_demonstrations, fit_linear_policy, ilc_clip
 
     cfg = TrackingConfig(random_start=False)
     env = HandXTrackingEnv(clips, config=cfg)
@@ -166,7 +166,7 @@ def test_ilc_init_fits_a_linear_actor_that_beats_open_loop(clips, tmp_path):
     X, Y, _ = collect_demonstrations(env, iterations=4, noise_rollouts=1, progress=False)
     lin = fit_linear_policy(X, Y)
     np.testing.assert_allclose(pol(X[:50].astype(np.float32)), lin(X[:50]), atol=1e-4)
-    from sim.tracking_env import rollout
+    from handx_robot.sim.tracking_env import rollout
 
     for c in range(2):
         ol, pl = rollout(env, None, clip=c), rollout(env, pol, clip=c)
@@ -187,7 +187,7 @@ def test_ilc_settings_are_validated():
 def test_linear_actor_selection_falls_back_to_open_loop(clips):
     """A fit that tracks worse than open-loop PD in closed loop is never kept: garbage residuals
     give the zero residual (ridge None), and the table says what each candidate did."""
-    from sim.ilc import collect_demonstrations, select_linear_policy
+    from handx_robot.sim.ilc import collect_demonstrations, select_linear_policy
 
     env = HandXTrackingEnv(clips, config=TrackingConfig(random_start=False))
     X, Y, _ = collect_demonstrations(env, iterations=2, noise_rollouts=0, progress=False)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from handx_robot.sim.backends import BACKENDS, make_backend
+from handx_robot.sim.replay import sinusoid_motion
+from handx_robot.sim.scene import HandModel, build_scene
+from handx_robot.sim.tracking_env import ENV_ID, HandXTrackingVecEnv, TrackingConfig
 
 from handx_robot.errors import ConfigError
-from sim.backends import BACKENDS, make_backend
-from sim.replay import sinusoid_motion
-from sim.scene import HandModel, build_scene
-from sim.tracking_env import ENV_ID, HandXTrackingVecEnv, TrackingConfig
 
 ROBOTS = ("shadow_builtin_left", "shadow_builtin_right")
 
@@ -53,7 +53,7 @@ def test_make_vec_uses_the_batched_env_and_same_step_autoreset(clips):
 
 def test_vec_env_matches_single_envs(clips):
     """The batched env computes what single envs compute, env by env (CPU backend)."""
-    from sim.tracking_env import HandXTrackingEnv
+    from handx_robot.sim.tracking_env import HandXTrackingEnv
 
     cfg = TrackingConfig(random_start=False)
     venv = HandXTrackingVecEnv(clips, num_envs=2, config=cfg)
@@ -98,7 +98,7 @@ def mjx_pair(clips):
 
 
 def test_mjx_backend_registered():
-    assert BACKENDS["mjx"] == "sim.backends.mjx_backend:MjxBackend"
+    assert BACKENDS["mjx"] == "handx_robot.sim.backends.mjx_backend:MjxBackend"
 
 
 def test_mjx_env_tracks_like_the_cpu_env(mjx_pair):

@@ -1,6 +1,6 @@
 """Safety filter between joint commands and robot hardware (pure Python / NumPy, no ROS).
 
-The ROS node ``ros_nodes.safety_streamer_node`` is a thin adapter over :class:`SafetyFilter`.
+The ROS node ``handx_robot.ros.safety_streamer_node`` is a thin adapter over :class:`SafetyFilter`.
 
 Units: positions in the robot model's units (rad for revolute, m for prismatic joints), velocities
 per second, accelerations per second squared, times in seconds on the filter's own monotonic clock

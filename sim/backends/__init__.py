@@ -1,11 +1,11 @@
-"""Simulator backends of the tracking env (:mod:`sim.tracking_env`).
+"""Simulator backends of the tracking env (:mod:`handx_robot.sim.tracking_env`).
 
 ============== ============================================ ===========================================
 backend        module                                       status
 ============== ============================================ ===========================================
-``mujoco``     :mod:`sim.backends.mujoco_backend`           CPU, ``B`` MjData stepped in turn; tested
-``isaacgym``   :mod:`sim.backends.isaacgym_backend`         GPU tensor API; experimental, untested
-``mjx``        :mod:`sim.backends.mjx_backend`              MuJoCo XLA, ``B`` envs in one jit-compiled
+``mujoco``     :mod:`handx_robot.sim.backends.mujoco_backend`           CPU, ``B`` MjData stepped in turn; tested
+``isaacgym``   :mod:`handx_robot.sim.backends.isaacgym_backend`         GPU tensor API; experimental, untested
+``mjx``        :mod:`handx_robot.sim.backends.mjx_backend`              MuJoCo XLA, ``B`` envs in one jit-compiled
                                                             ``vmap`` (GPU where JAX has one); tested on
                                                             the CPU at small batch
 ============== ============================================ ===========================================
@@ -15,22 +15,22 @@ Backends are imported lazily by :func:`make_backend`; importing this package imp
 
 from __future__ import annotations
 
-from sim.backends.base import BackendLayout, HandLayout, KinematicsResult, SimBackend, SimState
+from handx_robot.sim.backends.base import BackendLayout, HandLayout, KinematicsResult, SimBackend, SimState
 
 __all__ = ["SimBackend", "SimState", "HandLayout", "BackendLayout", "KinematicsResult", "BACKENDS", "make_backend"]
 
 #: backend name -> "module:class"
 BACKENDS: dict[str, str] = {
-    "mujoco": "sim.backends.mujoco_backend:MujocoBackend",
-    "isaacgym": "sim.backends.isaacgym_backend:IsaacGymBackend",
-    "mjx": "sim.backends.mjx_backend:MjxBackend",
+    "mujoco": "handx_robot.sim.backends.mujoco_backend:MujocoBackend",
+    "isaacgym": "handx_robot.sim.backends.isaacgym_backend:IsaacGymBackend",
+    "mjx": "handx_robot.sim.backends.mjx_backend:MjxBackend",
 }
 
 
 def make_backend(name: str, hands, num_envs: int = 1, config=None, **kwargs) -> SimBackend:
-    """Build backend ``name`` (a key of :data:`BACKENDS`) for ``hands`` (:class:`sim.scene.HandModel`
+    """Build backend ``name`` (a key of :data:`BACKENDS`) for ``hands`` (:class:`handx_robot.sim.scene.HandModel`
     per side), importing its simulator only now. ``config``: the backend's config
-    (:class:`sim.backends.mujoco_backend.MujocoBackendConfig` for ``mujoco`` and ``mjx``)."""
+    (:class:`handx_robot.sim.backends.mujoco_backend.MujocoBackendConfig` for ``mujoco`` and ``mjx``)."""
     import importlib
 
     from handx_robot.errors import ConfigError

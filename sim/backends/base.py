@@ -1,7 +1,7 @@
 """The simulator backend interface under the tracking env: reset / set state / targets / step / read state.
 
 The env logic (observations, rewards, reference sampling, termination) lives in
-:mod:`sim.tracking_env` and talks only to this interface, so a new simulator needs one class. Every
+:mod:`handx_robot.sim.tracking_env` and talks only to this interface, so a new simulator needs one class. Every
 array is batched over ``B = num_envs`` environments (a CPU backend may have ``B = 1``).
 
 Units and frames: joint positions rad (m for slide joints), velocities rad/s (m/s); wrist poses are

@@ -4,11 +4,11 @@ Isaac Gym (Preview 4) is not on PyPI and needs an NVIDIA GPU, so this module was
 documented tensor API (``gymapi`` / ``gymtorch``: ``acquire_*_tensor``, ``refresh_*_tensor``,
 ``set_dof_position_target_tensor``, ``set_*_tensor_indexed``, ``apply_rigid_body_force_tensors``) and
 has never been run. ``isaacgym`` is imported only when the class is instantiated; everything the env
-does above the backend (:class:`sim.tracking_env.TrackingTask`) is backend-independent and tested on
+does above the backend (:class:`handx_robot.sim.tracking_env.TrackingTask`) is backend-independent and tested on
 the MuJoCo backend.
 
 Model: one actor per hand per env, loaded from the hand's URDF (``HandModel.model_path``), free base.
-The actor's root is the URDF root link, which is the base of :class:`retarget.robot_motion.HandTrajectory`
+The actor's root is the URDF root link, which is the base of :class:`handx_robot.retarget.robot_motion.HandTrajectory`
 (``T_world_base``), so wrist poses go to and come from the root state as they are; the MuJoCo
 backend's ``T_base_root`` offset comes from MuJoCo merging a root link named ``world`` into its world
 body and has no counterpart here.
@@ -29,9 +29,9 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from handx_robot.sim.backends.base import BackendLayout, KinematicsResult, SimBackend, SimState
 
 from handx_robot.errors import ConfigError, MissingDependencyError
-from sim.backends.base import BackendLayout, KinematicsResult, SimBackend, SimState
 
 __all__ = ["IsaacGymBackend", "IsaacGymConfig"]
 
@@ -68,7 +68,7 @@ class IsaacGymBackend(SimBackend):
                 f"the isaacgym backend needs NVIDIA Isaac Gym Preview 4 (not on PyPI) and a CUDA GPU ({exc}); "
                 "use the 'mujoco' backend on the CPU"
             ) from exc
-        from sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
+        from handx_robot.sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
 
         self.config = cfg = config or IsaacGymConfig()
         hand_list = list(hands.values()) if isinstance(hands, Mapping) else list(hands)
@@ -178,7 +178,7 @@ class IsaacGymBackend(SimBackend):
     # ------------------------------------------------------------------ SimBackend
     def reset(self, env_ids=None) -> None:
         # the home state of the CPU MuJoCo twin (tested there): joints at 0 clipped into their range,
-        # each hand at its scene home (two hands 30 cm apart, sim.scene.HOME_POSITIONS), as T_world_base
+        # each hand at its scene home (two hands 30 cm apart, handx_robot.sim.scene.HOME_POSITIONS), as T_world_base
         ids = self._ids(env_ids)
         self._cpu.reset()
         home = self._cpu.read_state()

@@ -1,8 +1,8 @@
-"""MuJoCo XLA (MJX) backend: ``num_envs`` copies of one :class:`sim.scene.HandScene` stepped as one
+"""MuJoCo XLA (MJX) backend: ``num_envs`` copies of one :class:`handx_robot.sim.scene.HandScene` stepped as one
 batched, jit-compiled JAX computation (``jax.vmap`` over envs), on a GPU where JAX has one, else on the CPU.
 
 The scene, layout, reference kinematics and rendering are the MuJoCo CPU backend's
-(:class:`sim.backends.mujoco_backend.MujocoBackend`, which this class extends): the same MjModel goes
+(:class:`handx_robot.sim.backends.mujoco_backend.MujocoBackend`, which this class extends): the same MjModel goes
 to MJX with ``mjx.put_model``, so the env logic sees identical joint names, fingertips and limits.
 
 What differs from the CPU backend (and why the two do not agree to the last digit):
@@ -16,7 +16,7 @@ What differs from the CPU backend (and why the two do not agree to the last digi
   for two Shadow hands; once per process and batch size).
 
 Install: ``pip install -r requirements.txt`` brings ``jax`` (CPU) and ``mujoco-mjx``; for a GPU
-install a CUDA build of jaxlib as JAX's documentation says. Units: see :mod:`sim.backends.base`.
+install a CUDA build of jaxlib as JAX's documentation says. Units: see :mod:`handx_robot.sim.backends.base`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from collections.abc import Mapping, Sequence
 
 import mujoco
 import numpy as np
+from handx_robot.sim.backends.base import SimState
+from handx_robot.sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
+from handx_robot.sim.scene import HandModel
 
 from handx_robot.errors import ConfigError
-from sim.backends.base import SimState
-from sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
-from sim.scene import HandModel
 
 __all__ = ["MjxBackend", "MAX_SPEED"]
 
@@ -58,7 +58,7 @@ def _import_mjx():
 
 
 class MjxBackend(MujocoBackend):
-    """Batched MJX backend. ``hands``: :class:`sim.scene.HandModel` per side; ``device``: a JAX device
+    """Batched MJX backend. ``hands``: :class:`handx_robot.sim.scene.HandModel` per side; ``device``: a JAX device
     (``None``: JAX's default, the GPU when there is one)."""
 
     def __init__(

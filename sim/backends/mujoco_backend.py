@@ -1,8 +1,8 @@
-"""MuJoCo CPU backend: ``num_envs`` ``MjData`` of one :class:`sim.scene.HandScene` model, stepped in turn.
+"""MuJoCo CPU backend: ``num_envs`` ``MjData`` of one :class:`handx_robot.sim.scene.HandScene` model, stepped in turn.
 
 The scene (floating wrists welded to mocap targets, one position actuator per actuated joint) is built
-by :func:`sim.scene.build_scene`; this module only adds batching, velocity feed-forward per env,
-instability flags and reference kinematics. Units: see :mod:`sim.backends.base`.
+by :func:`handx_robot.sim.scene.build_scene`; this module only adds batching, velocity feed-forward per env,
+instability flags and reference kinematics. Units: see :mod:`handx_robot.sim.backends.base`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 
 import mujoco
 import numpy as np
+from handx_robot.sim.backends.base import BackendLayout, HandLayout, KinematicsResult, SimBackend, SimState
+from handx_robot.sim.scene import GainConfig, HandModel, HandScene, SceneConfig, build_scene
 
 from handx_robot.errors import ConfigError, MotionValueError
-from sim.backends.base import BackendLayout, HandLayout, KinematicsResult, SimBackend, SimState
-from sim.scene import GainConfig, HandModel, HandScene, SceneConfig, build_scene
 
 __all__ = ["MujocoBackend", "MujocoBackendConfig"]
 
@@ -30,7 +30,7 @@ _BADQACC = int(mujoco.mjtWarning.mjWARN_BADQACC)
 class MujocoBackendConfig:
     """control_dt: env step, s (one motion frame, ``1 / fps``); substeps: physics steps per env step
     (``physics_dt = control_dt / substeps`` must be <= 0.01 s and keep ``2 pi bandwidth_hz physics_dt < 0.5``);
-    bandwidth_hz: finger PD bandwidth (:class:`sim.scene.GainConfig`); wrist_timeconst: weld time constant, s
+    bandwidth_hz: finger PD bandwidth (:class:`handx_robot.sim.scene.GainConfig`); wrist_timeconst: weld time constant, s
     (0 = ``max(0.01, 2 physics_dt)``); floor_height: m or None (no floor); view_center / view_distance:
     preset cameras (m, world)."""
 
@@ -74,7 +74,7 @@ class MujocoBackendConfig:
 
 
 class MujocoBackend(SimBackend):
-    """The CPU backend. ``hands``: :class:`sim.scene.HandModel` per side (``{side: model}`` or a list)."""
+    """The CPU backend. ``hands``: :class:`handx_robot.sim.scene.HandModel` per side (``{side: model}`` or a list)."""
 
     def __init__(
         self,
