@@ -276,7 +276,7 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
     try:
         # the driver waits for its own subscribers; the streamer's output must be matched to the
         # receiver too before the stream starts (VOLATILE: a sample sent before the match is never
-        # delivered). Without this wait, a late discovery on a busy machine lost the first ~2 s.
+        # delivered). Without this wait, a late discovery on a busy machine lost the start of the stream.
         deadline = time.monotonic() + 30.0
         while receiver.node.count_publishers(CONTROLLER) < 1 and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -1,9 +1,9 @@
 """The ``handx-robot`` command line.
 
 Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
-``run(args) -> int``; this file only routes. Module-level imports of those modules
-stay light (numpy at most) so that ``--help`` is fast; heavy imports go inside ``run``.
-A subcommand whose module does not exist yet says so and exits with code 2.
+``run(args) -> int`` (or ``add_arguments_<sub>`` / ``run_<sub>`` when one module serves several);
+this file only routes. Module-level imports of those modules stay light (numpy at most) so that
+``--help`` is fast; heavy imports go inside ``run``.
 """
 
 from __future__ import annotations
@@ -34,19 +34,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ros-run": ("handx_robot.ros.cli", "run the ROS 2 text-to-hand node graph in one process"),
 }
 
-EXIT_NOT_IMPLEMENTED = 2
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 
 log = logging.getLogger("handx_robot")
-
-
-def _load(module_name: str):
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            return None
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,16 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module = _load(module_name)
-        adder = getattr(module, f"add_arguments_{name.replace('-', '_')}", None) or getattr(
-            module, "add_arguments", None
-        )
-        if module is not None and adder is not None:
-            adder(p)
-            p.set_defaults(_module=module_name)
-        else:
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            p.set_defaults(_module=None)
+        module = importlib.import_module(module_name)
+        adder = getattr(module, f"add_arguments_{name.replace('-', '_')}", None) or module.add_arguments
+        adder(p)
+        p.set_defaults(_module=module_name)
     return parser
 
 
@@ -82,10 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.command:
         parser.print_help()
-        return EXIT_NOT_IMPLEMENTED
-    if args._module is None:
-        print(f"handx-robot {args.command}: not implemented yet", file=sys.stderr)
-        return EXIT_NOT_IMPLEMENTED
+        return EXIT_USAGE
     module = importlib.import_module(args._module)
     runner = getattr(module, f"run_{args.command.replace('-', '_')}", None) or module.run
     try:

@@ -17,7 +17,6 @@ __all__ = [
     "UnknownJointError",
     "ModelLoadError",
     "MissingDependencyError",
-    "NotImplementedYetError",
     "SolverError",
 ]
 
@@ -62,10 +61,6 @@ class ModelLoadError(HandXError, RuntimeError):
 
 class MissingDependencyError(HandXError, ImportError):
     """An optional dependency or user-provided file (e.g. MANO model) is missing."""
-
-
-class NotImplementedYetError(HandXError, NotImplementedError):
-    """A command whose issue has not landed yet."""
 
 
 class SolverError(HandXError, RuntimeError):

@@ -202,6 +202,10 @@ def _print_summary(s: PipelineResult) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit code 0, or the ROS graph's exit code when ``--ros`` ran it and it failed."""
     summary = run_pipeline(args)
     _print_summary(summary)
-    return 0
+    ros_rc = summary.get("ros", {}).get("exit_code", 0)
+    if ros_rc:
+        log.error("the ROS 2 node graph exited with code %d", ros_rc)
+    return int(ros_rc)

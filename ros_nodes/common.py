@@ -164,13 +164,11 @@ def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     return values
 
 
-#: environment variable choosing the executor: single (default) or multi.
-#: Measured with rclpy 9.1.2 on 2 cores (``benchmarks/ros_graph_rate.py``: the in-process text-to-hand
-#: graph, dex-urdf Shadow): with a 4-thread MultiThreadedExecutor the executor threads spend the GIL
-#: rebuilding wait sets, and while streaming the sim node's 100 Hz /joint_states fell to 39 Hz and the
-#: retargeting solve took 9.9 ms median; with one SingleThreadedExecutor: 100 Hz and
-#: 0.7 ms. Blocking work (generation, physics, video)
-#: runs on the nodes' own threads, so no callback needs a second executor thread.
+#: environment variable choosing the executor: single (default) or multi. With a 4-thread
+#: MultiThreadedExecutor the executor threads spend the GIL rebuilding wait sets: the sim node's
+#: 100 Hz /joint_states and the retargeting solve fall far behind the single-threaded executor
+#: (``benchmarks/ros_graph_rate.py``, figures in benchmarks/RESULTS.md). Blocking work (generation,
+#: physics, video) runs on the nodes' own threads, so no callback needs a second executor thread.
 #: (rclpy.experimental.EventsExecutor was tried for the 500 Hz stream: with rclpy 9.1.2 the node
 #: received nothing and did not stop on SIGINT, so it is not offered.)
 EXECUTOR_ENV = "HANDX_ROS_EXECUTOR"
@@ -194,11 +192,10 @@ def make_executor(context=None):
 def freeze_gc() -> None:
     """Move every object allocated so far out of the cyclic garbage collector's reach (``gc.freeze``).
     Call after a node graph is built: a full collection then scans only what was allocated since,
-    instead of the whole heap. In this repository's test session (a large heap) full collections took
-    about 150 ms median and 340 ms max (``benchmarks/gc_pause_probe.py``): one of them inside the 1.5 s window of the graph test is enough to
-    drop the sim node's 100 Hz /joint_states under 80 Hz (seen once in a fresh-clone run) or trip a
-    50 ms safety watchdog. With the freeze, collections while a graph ran took at most 0.3 ms.
-    ``gc.unfreeze()`` undoes it.
+    instead of the whole heap. In a large heap (this repository's test session) one full collection
+    inside a graph's run can be long enough to drop the sim node's 100 Hz /joint_states or trip a
+    50 ms safety watchdog; with the freeze, collections while a graph runs are short
+    (``benchmarks/gc_pause_probe.py``, figures in benchmarks/RESULTS.md). ``gc.unfreeze()`` undoes it.
     """
     import gc
 
@@ -252,8 +249,7 @@ class DedicatedSubscription:
     The thread waits on this one subscription (an rcl wait set of its own, as
     ``rclpy.wait_for_message`` does), takes every message as soon as DDS holds it and calls
     ``callback(msg)`` in arrival order (``with_info``: ``callback(msg, info)``, info as rclpy's
-    ``MessageInfo``: ``source_timestamp``, ``received_timestamp`` in ns; ``raw``: msg is the
-    serialized message, bytes, as DDS delivered it). Between messages it calls ``on_deadline()`` once
+    ``MessageInfo``: ``source_timestamp``, ``received_timestamp`` in ns). Between messages it calls ``on_deadline()`` once
     ``time.monotonic()`` reaches ``next_deadline()`` (seconds or None = no deadline; asked before
     each wait) — the safety streamer's watchdog lives there, so a busy executor delays neither.
 
@@ -272,7 +268,7 @@ class DedicatedSubscription:
     def __init__(self, node, msg_type, topic: str, qos, callback: Callable[[Any], None],
                  next_deadline: Callable[[], float | None] | None = None,
                  on_deadline: Callable[[], None] | None = None, thread_name: str = "",
-                 with_info: bool = False, raw: bool = False) -> None:
+                 with_info: bool = False) -> None:
         from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
         self._node = node
@@ -281,8 +277,7 @@ class DedicatedSubscription:
         self._next_deadline = next_deadline or (lambda: None)
         self._on_deadline = on_deadline or (lambda: None)
         self._group = _NotForExecutors()
-        self.subscription = node.create_subscription(msg_type, topic, callback, qos, callback_group=self._group,
-                                                     raw=raw)
+        self.subscription = node.create_subscription(msg_type, topic, callback, qos, callback_group=self._group)
         self._wake = _rclpy.GuardCondition(node.context.handle)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
         self._stop = threading.Event()
@@ -304,7 +299,7 @@ class DedicatedSubscription:
 
     def _run(self) -> None:
         sub, ws = self.subscription, self._wait_set
-        handle, msg_type, raw = sub.handle, sub.msg_type, sub.raw
+        handle, msg_type = sub.handle, sub.msg_type
         context = self._node.context
         while not self._stop.is_set() and context.ok():
             deadline = self._next_deadline()
@@ -324,7 +319,7 @@ class DedicatedSubscription:
             if ready:
                 while True:
                     try:
-                        taken = handle.take_message(msg_type, raw)
+                        taken = handle.take_message(msg_type, False)
                     except Exception as exc:  # noqa: BLE001 - as for the wait: shut down under us, stop
                         if not (self._stop.is_set() or not context.ok()):
                             self._report("taking a message (the thread stops)", exc)

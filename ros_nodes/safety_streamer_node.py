@@ -24,22 +24,13 @@ array is in ``joint_names`` order. Moves and holds are one-point trajectories wi
 JointTrajectoryController stops and holds on it); for ``forward_command`` the hold position again.
 ``dry_run``: everything is filtered, counted and logged, nothing is published to the controller.
 
-Latency: commands are taken on a thread of their own (``command_thread``, default on: its own
-rcl wait set on the command subscription, the watchdog there too), not by the node's executor,
-whose Python wait-set rebuild per callback was the largest part of the streamer's latency; it
-reads them serialized (:mod:`handx_robot.ros.cdr`: commands naming the controller's joints in order skip
-rclpy's message conversion, anything else is deserialized as usual) and publishes what it forwards
-as bytes too (:class:`handx_robot.ros.cdr.SerializedCommand`: rclpy's serialization of the command with
-the new numbers written in; hold and stop messages are built as messages). Each stage alone, in a
-hot loop (``benchmarks/streamer_path_speed.py``): reading 3-4 us, the filter 11-12 us, a publish to
-one subscriber every 2 ms 29-39 us p50 (building the message: 43-58 us for a Float64MultiArray,
-75-94 us for a JointTrajectory). In the running streamer the same work takes 73-156 us p50 (its
-``command_process_us_*`` diagnostics, printed by ``benchmarks/ros_latency.py``). What a 500 Hz stream
-sees on top of that is the OS scheduler: where the streamer runs in its own process (its console
-script, the launch file), ``realtime_priority:=50`` puts the process under SCHED_FIFO as ros2_control
-does for its control loop; without the permission it warns and runs on. On a machine whose CPUs are
-all busy (``benchmarks/ros_latency.py --load 2``) that is what keeps the added latency p99 under
-0.5 ms: p99 0.20-0.45 ms with SCHED_FIFO against 2.2 ms at normal scheduling (four 60 s runs).
+Commands are taken on a thread of their own (``command_thread``, default on: its own rcl wait set
+on the command subscription, the watchdog there too), not by the node's executor, so a busy executor
+delays neither commands nor the watchdog. Messages are read and written with rclpy's own
+(de)serialization. Where the streamer runs in its own process (its console script, the launch
+file), ``realtime_priority:=50`` puts the process under SCHED_FIFO as ros2_control does for its
+control loop; without the permission it warns and runs on. Latency through the streamer:
+``benchmarks/ros_latency.py`` (figures in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -49,7 +40,6 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from handx_robot.ros.cdr import SerializedCommand, TrajectoryFastPath
 from handx_robot.ros.common import (
     CONTROLLER_TOPICS,
     DIAGNOSTICS_QOS,
@@ -72,7 +62,6 @@ from handx_robot.ros.convert import duration_to_s, empty_trajectory, float64_arr
 from handx_robot.ros.robot_model import resolve_model
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
@@ -171,8 +160,6 @@ class SafetyStreamerNode(Node):
         self.side = p["side"]
         self.config, self.robot_label = build_config(p)
         self.filter = SafetyFilter(self.config)
-        self._fast_path = TrajectoryFastPath(self.config.joint_names)
-        self.read_fast = 0  # commands read by the CDR fast path (the rest were deserialized by rclpy)
         self._lock = threading.Lock()
         self._process_s = np.zeros(1000)  # ring buffer: command callback wall time, s
         self._process_i = 0
@@ -185,19 +172,14 @@ class SafetyStreamerNode(Node):
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["queue_depth"],
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
         self._pub = self.create_publisher(msg_type, out_topic, qos)
-        self._out: SerializedCommand | None = None  # forwarded commands as rclpy's bytes, numbers patched
-        try:
-            self._out = SerializedCommand(self.interface, self.config.joint_names)
-        except ValueError as exc:  # the self-check failed: build every message (slower, same output)
-            self.get_logger().warning(f"serialized output unavailable ({exc}); building every message")
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, DIAGNOSTICS_QOS)
         self._command_sub: DedicatedSubscription | None = None
         self._watchdog = None
         if p["command_thread"]:
             self._command_sub = DedicatedSubscription(
-                self, JointTrajectory, in_topic, qos, self._on_command_serialized,
+                self, JointTrajectory, in_topic, qos, self._on_command,
                 next_deadline=self._watchdog_deadline, on_deadline=self._on_watchdog,
-                thread_name=f"{node_name}_commands", raw=True)
+                thread_name=f"{node_name}_commands")
         else:
             self.create_subscription(JointTrajectory, in_topic, self._on_command, qos)
             self._watchdog = self.create_timer(self.config.watchdog_timeout_s, self._on_watchdog)
@@ -233,18 +215,6 @@ class SafetyStreamerNode(Node):
         super().destroy_node()
 
     # -- callbacks ------------------------------------------------------------------------------
-    def _on_command_serialized(self, data: bytes) -> None:
-        """Command thread: the serialized JointTrajectory; the CDR fast path reads the last point of
-        a command naming the controller's joints in order, anything else is deserialized by rclpy."""
-        now = time.monotonic()
-        t0 = time.perf_counter()
-        fast = self._fast_path.last_point(data)
-        if fast is None:
-            self._on_command(deserialize_message(data, JointTrajectory), now, t0)
-        else:
-            self.read_fast += 1
-            self._command(self._fast_path.names, fast[0], fast[1], now, t0)
-
     def _on_command(self, msg: JointTrajectory, now: float | None = None, t0: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         t0 = time.perf_counter() if t0 is None else t0
@@ -319,15 +289,10 @@ class SafetyStreamerNode(Node):
         if not d.sends or self.dry_run:
             return
         names = self.config.joint_names
-        out = self._out
         if self.interface == "joint_trajectory":
             if d.action is Action.STOP:
                 self._pub.publish(empty_trajectory(names))
-            elif d.action is Action.HOLD:  # positions only, as every move: the controller interpolates linearly
-                self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s))
-            elif out is not None:
-                self._pub.publish(out.encode(d.hw_positions, d.duration_s))
-            else:
+            else:  # moves and holds: positions only, the controller interpolates linearly
                 self._pub.publish(joint_trajectory(names, d.hw_positions, d.duration_s))
         else:
             q = d.hw_positions
@@ -335,7 +300,7 @@ class SafetyStreamerNode(Node):
                 if self.filter.last_safe_position is None:
                     return
                 q = self.filter.to_hardware(self.filter.last_safe_position)
-            self._pub.publish(out.encode(q) if out is not None else float64_array(q))
+            self._pub.publish(float64_array(q))
 
     def diagnostics(self) -> DiagnosticStatus:
         with self._lock:
@@ -361,8 +326,6 @@ class SafetyStreamerNode(Node):
             KeyValue(key="controller_topic", value=self.out_topic),
             KeyValue(key="command_thread", value="off" if self._command_sub is None else
                      ("alive" if self._command_sub.alive else "stopped")),
-            KeyValue(key="commands_read_fast", value=str(self.read_fast)),
-            KeyValue(key="forwarded_as", value="serialized" if self._out is not None else "messages"),
             KeyValue(key="command_process_us_p50", value=f"{process_us[0]:.1f}"),
             KeyValue(key="command_process_us_p99", value=f"{process_us[1]:.1f}"),
         ]

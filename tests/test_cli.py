@@ -1,4 +1,4 @@
-"""The handx-robot command router: help, version, not-implemented subcommands, one-line errors."""
+"""The handx-robot command router: help, version, usage, one-line errors."""
 
 from __future__ import annotations
 
@@ -26,10 +26,9 @@ def test_version(capsys):
     assert __version__ in capsys.readouterr().out
 
 
-def test_subcommand_without_module_says_not_implemented(monkeypatch, capsys):
-    monkeypatch.setitem(cli.SUBCOMMANDS, "future", ("handx_robot.no_such_module", "later"))
-    assert cli.main(["future", "x"]) == cli.EXIT_NOT_IMPLEMENTED
-    assert "not implemented yet" in capsys.readouterr().err
+def test_no_subcommand_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == cli.EXIT_USAGE
+    assert "COMMAND" in capsys.readouterr().out
 
 
 def test_handx_error_is_one_line_and_exit_1(monkeypatch, capsys, tmp_path):

@@ -57,7 +57,14 @@ def test_colcon_build_installs_package(repo_dir, tmp_path):
     ]
     missing = [str(p.relative_to(prefix)) for p in expected if not p.exists()]
     assert not missing, f"colcon install lacks {missing}"
+    # one import namespace: the layers install under handx_robot, no generic top-level package
+    site = next(prefix.rglob("site-packages"))
+    for layer in ("retarget", "sim", "sim/backends", "ros", "safety", "generate"):
+        assert (site / "handx_robot" / layer / "__init__.py").is_file(), f"handx_robot/{layer} not installed"
+    for generic in ("retarget", "sim", "ros_nodes"):
+        assert not (site / generic).exists(), f"a top-level package '{generic}' was installed"
+    assert list(site.rglob("handx_robot/retarget/configs/*.yml")), "retargeting configs not installed"
+    entry_points = "\n".join(p.read_text() for p in prefix.rglob("entry_points.txt"))
     for n in NODES:
-        script = (prefix / "lib" / "handx_robot" / n).read_text()
-        assert f"ros_nodes.{n}" in script or n in script  # console script of ros_nodes.<name>:main
+        assert f"{n} = handx_robot.ros.{n}:main" in entry_points, entry_points
         assert os.access(prefix / "lib" / "handx_robot" / n, os.X_OK)

@@ -367,13 +367,14 @@ def test_renderer_draws_frames_with_contacts(tmp_path):
     m = _pinch_motion(5, 15, T=20)
     r = SkeletonRenderer(320, 160, views=("front", "top"))
     r.fit(m.joints)
+    fig = r.fig
     img = r.draw(m.joints[0], contacts=())
     assert img.shape == (160, 320, 3) and img.dtype == np.uint8
     assert (img < 250).any(), "blank frame"
     red = lambda im: int(((im[..., 0] > 180) & (im[..., 1] < 90) & (im[..., 2] < 90)).sum())  # noqa: E731
     img_c = r.draw(m.joints[6], contacts=("right_thumb_tip", "right_palm"))
     assert red(img_c) > red(img) + 10
-    assert r.fig is r.fig  # one figure reused
+    assert r.fig is fig  # one figure reused across draws
     with pytest.raises(ConfigError):
         SkeletonRenderer(320, 160, views=("diagonal",))
 

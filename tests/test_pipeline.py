@@ -70,5 +70,21 @@ def test_run_bad_prompt_fails_cleanly_and_writes_nothing(tmp_path, capsys):
     rc = cli.main(["run", "   ", "--out", str(out), "--no-progress"])
     assert rc == 1
     assert "error" in capsys.readouterr().err
-    assert not any(p.suffix in (".npz", ".mp4") for p in out.rglob("*")) if out.exists() else True
-    assert os.environ.get("MUJOCO_GL")
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_run_sets_headless_rendering_when_unset(tmp_path, monkeypatch):
+    """With MUJOCO_GL unset, ``run`` picks EGL (headless) before anything renders."""
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    monkeypatch.delenv("PYOPENGL_PLATFORM", raising=False)
+    assert cli.main(["run", "   ", "--out", str(tmp_path / "x"), "--no-progress"]) == 1
+    assert os.environ.get("MUJOCO_GL") == "egl"
+
+
+def test_run_returns_the_ros_graphs_exit_code(tmp_path, monkeypatch):
+    """``run --ros`` fails when the ROS 2 graph failed (it used to report success whatever the graph did)."""
+    from handx_robot import pipeline
+
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda args: {"ros": {"exit_code": 3}})
+    monkeypatch.setattr(pipeline, "_print_summary", lambda summary: None)
+    assert cli.main(["run", "clap", "--ros", "--out", str(tmp_path / "r"), "--no-progress"]) == 3

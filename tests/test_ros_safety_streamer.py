@@ -117,12 +117,6 @@ def test_unsafe_commands_never_reach_controller(tiny_urdf, position_mode):
             assert list(m.joint_names) == NAMES
         c = streamer.filter.counters
         assert c["rejected_nonfinite"] == 2 and c["rejected_joint_names"] == 2
-        # the five commands naming the controller's joints in order took the CDR fast path, the two
-        # with other names rclpy's deserializer: both ended in the same filter
-        assert streamer.read_fast == 5
-        # and what was forwarded went out as rclpy's serialization with the numbers written in
-        # (handx_robot.ros.cdr.SerializedCommand): the probe deserialized it to the checks above
-        assert {kv.key: kv.value for kv in streamer.diagnostics().values}["forwarded_as"] == "serialized"
         if position_mode == "reject":
             assert c["rejected_position"] == 1 and len(got) == 2
         else:
@@ -389,12 +383,16 @@ else:
 node.destroy_node()
 rclpy.shutdown()
 """
+    # whether this machine lets a process take SCHED_FIFO decides which answer is right
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))"
+    allowed = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30).returncode == 0
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    if r.stdout.startswith("DENIED"):
-        assert "limits.conf" in r.stdout and "realtime_priority:=0" in r.stdout
-    else:
+    if allowed:
         assert r.stdout.startswith("OK SCHED_FIFO priority 10 on"), r.stdout
+    else:
+        assert r.stdout.startswith("DENIED"), r.stdout
+        assert "limits.conf" in r.stdout and "realtime_priority:=0" in r.stdout
 
 
 def test_dedicated_subscription_serves_on_its_own_thread_and_survives_errors():
