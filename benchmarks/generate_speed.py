@@ -5,7 +5,7 @@ embedding-model load excluded and reported separately.
 
 Measured per prompt (all asked for ``seconds=10``):
 
-* ``cold``: the first generation in a fresh process (imports of scipy's Rotation, first FK, caches);
+* ``cold``: the first generation in a fresh process (first FK, caches);
 * ``warm``: median and max over ``--repeats`` generations with different seeds, self-check off
   (the generator alone);
 * ``+check``: median with the self-check on (runs handx_robot.features over the result).

@@ -129,3 +129,10 @@ def test_orientation_is_a_rotation() -> None:
     R = orientation((0.1, 0.3, -1.0), (-1.0, 0.2, 0.0))
     np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-12)
     assert abs(np.linalg.det(R) - 1) < 1e-12
+
+
+def test_hand_model_uses_the_shared_rotations() -> None:
+    from handx_robot import rotations
+    from handx_robot.generate import handmodel
+
+    assert (handmodel.rot_x, handmodel.rot_y, handmodel.rot_z) == (rotations.rot_x, rotations.rot_y, rotations.rot_z)

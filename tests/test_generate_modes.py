@@ -370,3 +370,22 @@ def test_events_hold_across_settings(kwargs) -> None:
         ev = features.contact_events(m)
         assert len(_pinches(m)) == 2 and sum(e.kind == "palm_palm" for e in ev) == 3
         assert interpenetration(m.joints).max() < 0.005
+
+
+def test_every_primitive_has_exactly_one_composer_entry() -> None:
+    from handx_robot.generate.bimanual import BIMANUAL
+    from handx_robot.generate.parser import BIMANUAL_PRIMITIVES, PRIMITIVES
+    from handx_robot.generate.primitives import ONE_HANDED
+
+    assert not set(ONE_HANDED) & set(BIMANUAL)
+    assert set(ONE_HANDED) | set(BIMANUAL) == set(PRIMITIVES)
+    assert set(BIMANUAL) == BIMANUAL_PRIMITIVES
+
+
+def test_one_handed_primitive_on_a_two_handed_action_is_an_error() -> None:
+    from handx_robot.generate.composer import compose
+    from handx_robot.generate.parser import Action, Plan, Step
+
+    plan = Plan(prompt="clap", steps=(Step((Action("clap", ("right",)),)),))
+    with pytest.raises(ConfigError, match="not one-handed; one-handed primitives: pinch"):
+        compose(plan)

@@ -30,6 +30,7 @@ import dataclasses
 import numpy as np
 
 from handx_robot.errors import ConfigError
+from handx_robot.rotations import rot_x, rot_y, rot_z
 
 __all__ = [
     "ANGLE_NAMES",
@@ -94,34 +95,6 @@ _PHALANX = {
 }
 _THUMB_CMC = (0.022, 0.026, 0.0)
 _THUMB_BONES = (0.045, 0.032, 0.028)  # CMC->MCP (metacarpal), MCP->IP, IP->tip
-
-
-def _rot(a: np.ndarray, i: int, j: int, k: int) -> np.ndarray:
-    """Rotations ``(..., 3, 3)`` by angles ``a`` about axis ``k``, acting in the (i, j) plane."""
-    a = np.asarray(a, dtype=np.float64)
-    c, s = np.cos(a), np.sin(a)
-    R = np.zeros(a.shape + (3, 3))
-    R[..., k, k] = 1.0
-    R[..., i, i] = c
-    R[..., j, j] = c
-    R[..., i, j] = -s
-    R[..., j, i] = s
-    return R
-
-
-def rot_x(a: np.ndarray) -> np.ndarray:
-    """Rotations about x, ``(..., 3, 3)`` for angles ``(...)`` in radians."""
-    return _rot(a, 1, 2, 0)
-
-
-def rot_y(a: np.ndarray) -> np.ndarray:
-    """Rotations about y, ``(..., 3, 3)``."""
-    return _rot(a, 2, 0, 1)
-
-
-def rot_z(a: np.ndarray) -> np.ndarray:
-    """Rotations about z, ``(..., 3, 3)``."""
-    return _rot(a, 0, 1, 2)
 
 
 def angle_index(name: str) -> int:
