@@ -136,3 +136,11 @@ def test_and_joins_two_actions_only_when_both_are_actions() -> None:
     assert [a.primitive for a in parse_prompt("open and close the left hand").actions] == ["open_hand", "fist"]
     assert [a.sides for a in parse_prompt("open and close the left hand").actions] == [("left",), ("left",)]
     assert len(parse_prompt("pinch the thumb and index finger").actions) == 1
+
+
+def test_a_decimal_point_does_not_split_a_clause():
+    from handx_robot.generate.parser import split_clauses
+
+    clauses = [c for group in split_clauses("hold still for 1.5 seconds, then clap twice") for c in group]
+    assert any("1.5 seconds" in c for c in clauses), clauses
+    assert len(split_clauses("clap. then wave")) == 2

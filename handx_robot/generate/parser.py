@@ -162,7 +162,7 @@ class Plan:
 
 
 _SEQ_SPLIT = re.compile(
-    r"\s*(?:[;.]|,?\s*\band then\b|,?\s*\bthen\b|,?\s*\bafter that\b|,?\s*\bafterwards\b|"
+    r"\s*(?:;|\.(?!\d)|,?\s*\band then\b|,?\s*\bthen\b|,?\s*\bafter that\b|,?\s*\bafterwards\b|"
     r",?\s*\bnext\b|,?\s*\bfinally\b|,?\s*\band finally\b|,\s*(?:and\s+)?)\s*"
 )
 _PAR_SPLIT = re.compile(r"\s*(?:\bwhile\b|\band at the same time\b|\bat the same time as\b|\bmeanwhile\b)\s*")
