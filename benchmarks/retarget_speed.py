@@ -15,11 +15,14 @@ frame; 122 frames, played forward-backward 5x = 610 frames for timing) and a gen
 
 Low-pass filters are off for both (they post-process the output identically). Timings interleave
 the solvers and keep each one's best of ``--reps`` passes (default 2; the machine may be shared).
-Our solver's compiled kernels (numba) are warmed up before timing; ``HANDX_NUMBA=0`` times the numpy
-fallback. Run::
+Our solver's compiled kernels (numba) are warmed up before timing, and the warm-up is timed (a compile
+on a machine's first run, else a load from the ``__pycache__`` cache; ``NUMBA_CACHE_DIR=$(mktemp -d)``
+forces a compile); ``HANDX_NUMBA=0`` times the numpy fallback. ``--coupled`` compares the offline methods
+('segments', 'coupled': frames/s and jerk) and the coupled method's banded Cholesky with one BLAS
+thread (as shipped) and with the BLAS library's default threads. Run::
 
     .venv/bin/python benchmarks/retarget_speed.py [--assets DIR] [--robots allegro leap inspire shadow]
-        [--reps N] [--long N]   # --long: stream N frames through the offline solver in chunks, peak memory
+        [--reps N] [--long N] [--coupled]   # --long: stream N frames through the offline solver in chunks
 """
 
 from __future__ import annotations
@@ -191,12 +194,52 @@ def long_run(robot_id: str, assets, n: int) -> None:
     )
 
 
+def coupled_run(robot_id: str, assets, kp_world: np.ndarray, side: str) -> None:
+    """Offline methods: 'segments' vs 'coupled' (frames/s, mean |third difference| of q), and the
+    coupled method's banded Cholesky with one BLAS thread (as shipped) vs the BLAS default threads."""
+    from contextlib import nullcontext
+
+    from handx_robot.retarget.solver import newton
+
+    prob = HandProblem(get_robot(robot_id, assets))
+    kp = to_wrist_frame(kp_world, side)
+    T = len(kp)
+    print(f"\n== offline methods, {robot_id}, {T} frames")
+    for label, method, one_thread in (("segments", "segments", True), ("coupled", "coupled", True),
+                                      ("coupled, BLAS default threads", "coupled", False)):  # fmt: skip
+        opts = SolverOptions(low_pass=False, method=method)
+        shipped = newton._blas_single_thread
+        if not one_thread:
+            newton._blas_single_thread = nullcontext
+        try:
+            solve_sequence(prob, kp[:40], opts)  # warm-up
+            best = np.inf
+            for _ in range(REPS):
+                t0 = time.perf_counter()
+                res = solve_sequence(prob, kp, opts)
+                best = min(best, time.perf_counter() - t0)
+        finally:
+            newton._blas_single_thread = shipped
+        jerk = float(np.abs(np.diff(res.q, n=3, axis=0)).mean())
+        print(f"{label:<32}{T / best:>9.0f} frames/s  mean |d3q| {jerk:.3e} rad/frame^3  non-converged {res.num_failed}")
+
+
+def warm_up(robot_id: str, assets) -> float:
+    """Seconds to make the compiled kernels ready (compile, or load them from the cache)."""
+    t0 = time.perf_counter()
+    prob = HandProblem(get_robot(robot_id, assets))
+    StreamingRetargeter(prob)  # the objective pass
+    solve_sequence(prob, to_wrist_frame(dexmv_right()[:40], "right"), SolverOptions(low_pass=False))  # the step
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     ap.add_argument("--robots", nargs="+", default=["allegro", "leap", "inspire", "shadow"])
     ap.add_argument("--long", type=int, default=0, help="frames for the chunked long run (0: skip)")
     ap.add_argument("--reps", type=int, default=2, help="timed passes per solver (best kept)")
+    ap.add_argument("--coupled", action="store_true", help="also compare the offline methods (allegro_right)")
     args = ap.parse_args()
     global REPS
     REPS = max(1, args.reps)
@@ -205,7 +248,8 @@ def main() -> int:
     if HAVE_FUSED:
         import numba
 
-        print(f"kernels: numba {numba.__version__} (compiled; the first run on a machine compiles them, ~10 s)")
+        secs = warm_up(f"{args.robots[0]}_right", args.assets)
+        print(f"kernels: numba {numba.__version__}, compiled; warm-up (compile or cache load) {secs:.1f} s")
     else:
         print("kernels: numpy fallback (numba missing or HANDX_NUMBA=0)")
     right = dexmv_right()
@@ -219,6 +263,8 @@ def main() -> int:
     print_rows(f"bimanual ({what}), right hands, {bi.shape[0]} frames", rows_r)
     if args.long:
         long_run("allegro_right", args.assets, args.long)
+    if args.coupled:
+        coupled_run("allegro_right", args.assets, right610, "right")
     print("\nobj = dex-retargeting's objective (its own function) on each solution; tip = fingertip-shape error;")
     print("nonconv / strm nc / dex nc = frames failing our convergence test (ours offline, streaming, dex's);")
     print("limits / dex lim = (frame, joint) entries outside the URDF limits (dex-retargeting allows 1e-3 rad slack).")

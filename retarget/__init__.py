@@ -2,8 +2,9 @@
 
 Public API (imported lazily so ``handx-robot --help`` stays fast)::
 
-    from handx_robot.retarget import get_robot, list_robots, retarget_motion, StreamingRetargeter
+    from handx_robot.retarget import get_robot, resolve_robot, retarget_motion, StreamingRetargeter
     spec = get_robot("shadow_builtin_right")                      # registry (handx_robot.retarget.robots)
+    spec, note = resolve_robot("shadow_right", mode="sim")        # built-in stand-in without assets
     robot_motion, report = retarget_motion(motion, left_robot="shadow_builtin_left",
                                            right_robot="shadow_builtin_right")   # offline, both hands
     stream = StreamingRetargeter(spec)                            # one frame at a time (ROS)
@@ -19,6 +20,7 @@ __all__ = [
     "get_robot",
     "list_robots",
     "register_robot",
+    "resolve_robot",
     "fingertip_links",
     "KinematicTree",
     "load_tree",
@@ -36,6 +38,7 @@ _WHERE = {
     "get_robot": "handx_robot.retarget.robots",
     "list_robots": "handx_robot.retarget.robots",
     "register_robot": "handx_robot.retarget.robots",
+    "resolve_robot": "handx_robot.retarget.robots",
     "fingertip_links": "handx_robot.retarget.robots",
     "KinematicTree": "handx_robot.retarget.kinematics",
     "load_tree": "handx_robot.retarget.kinematics",

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from handx_robot.retarget.kinematics import matrix_to_quat_wxyz
 from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion
 from handx_robot.retarget.robots import RobotSpec, get_robot
 from handx_robot.retarget.solver import HandProblem, SolveResult, SolverOptions, low_pass, solve_sequence
@@ -32,6 +31,7 @@ from handx_robot.errors import ConfigError, MotionValueError
 from handx_robot.frames import FRAME_WORLD_ZUP
 from handx_robot.handframe import to_wrist_frame, wrist_transform
 from handx_robot.motion import SIDES, BimanualMotion
+from handx_robot.rotations import matrix_to_pose
 
 __all__ = ["HandResult", "retarget_motion", "retarget_hand", "pose_to_vec7", "SOLVERS"]
 
@@ -65,14 +65,13 @@ class HandResult:
             robot=self.spec.id,
             joint_names=self.problem.joint_names,
             qpos=self.result.qpos,
-            wrist_pose=pose_to_vec7(self.T_world_base),
+            wrist_pose=matrix_to_pose(self.T_world_base),
             converged=self.result.converged,
         )
 
 
-def pose_to_vec7(T: np.ndarray) -> np.ndarray:
-    """(N, 4, 4) poses -> (N, 7) [x, y, z, qw, qx, qy, qz]."""
-    return np.concatenate([T[:, :3, 3], matrix_to_quat_wxyz(T[:, :3, :3])], axis=1)
+#: ``(N, 4, 4)`` poses -> ``(N, 7)`` ``[x, y, z, qw, qx, qy, qz]`` (``qw >= 0``); kept for existing callers.
+pose_to_vec7 = matrix_to_pose
 
 
 def _spec(robot: RobotSpec | str, assets) -> RobotSpec:

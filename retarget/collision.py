@@ -17,6 +17,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from handx_robot.errors import ModelLoadError
+from handx_robot.rotations import make_transform, matrix_to_quat, quat_to_matrix
 
 __all__ = ["HandPairCollider", "load_hand_spec"]
 
@@ -74,11 +75,7 @@ class HandPairCollider:
                 if name == base_name:
                     T = np.eye(4)  # the base itself
                 else:  # the base is MuJoCo's world (URDF root link 'world'): keep the placement
-                    from handx_robot.retarget.kinematics import quat_wxyz_to_matrix
-
-                    T = np.eye(4)
-                    T[:3, :3] = quat_wxyz_to_matrix(model.body_quat[b])
-                    T[:3, 3] = model.body_pos[b]
+                    T = make_transform(quat_to_matrix(model.body_quat[b]), model.body_pos[b])
                 roots.append((name, T))
                 body = child.body(name)
                 body.add_freejoint(name=f"{name}_free")
@@ -108,8 +105,6 @@ class HandPairCollider:
 
         poses: ``{side: (T, 4, 4) T_world_base}``; qpos: ``{side: (joint_names, (T, J))}``.
         """
-        from handx_robot.retarget.kinematics import matrix_to_quat_wxyz
-
         mj, m, d = self._mj, self.model, self.data
         cols = {}
         for side, (names, _) in qpos.items():
@@ -121,7 +116,7 @@ class HandPairCollider:
                     T = poses[side][t] @ T_base_body
                     a = self._qadr(f"{side}/{name}_free")
                     d.qpos[a : a + 3] = T[:3, 3]
-                    d.qpos[a + 3 : a + 7] = matrix_to_quat_wxyz(T[:3, :3])
+                    d.qpos[a + 3 : a + 7] = matrix_to_quat(T[:3, :3])
                 q = qpos[side][1][t]
                 for k, a in cols[side]:
                     d.qpos[a] = q[k]

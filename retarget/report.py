@@ -33,6 +33,7 @@ import numpy as np
 from handx_robot.features import TIP_TIP_THRESHOLD_M, ContactConfig, events_from_distances
 from handx_robot.keypoints import FINGERS, FINGERTIPS, WRIST
 from handx_robot.metrics import event_f1
+from handx_robot.rotations import transform_inv
 
 __all__ = ["fidelity_report", "robot_fingertips_world", "MAX_PER_FRAME_VALUES", "MAX_COLLISION_FRAMES"]
 
@@ -64,7 +65,7 @@ def robot_fingertips_world(hr) -> tuple[list[str], np.ndarray, np.ndarray]:
     pts = np.empty((q.shape[0], len(idx), 3))
     for s in range(0, q.shape[0], _FK_CHUNK):  # bounded memory on long motions
         pts[s : s + _FK_CHUNK] = prob.tree.forward(q[s : s + _FK_CHUNK])[1][:, idx]
-    T = hr.T_world_base @ np.linalg.inv(prob.base_offset(q))  # world <- tree base (dummy root)
+    T = hr.T_world_base @ transform_inv(prob.base_offset(q))  # world <- tree base (dummy root)
     pts_w = np.einsum("tab,tkb->tka", T[:, :3, :3], pts) + T[:, None, :3, 3]
     if wl:
         return fingers, pts_w[:, :-1], pts_w[:, -1]

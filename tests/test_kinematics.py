@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from handx_robot.retarget.kinematics import load_tree, matrix_to_quat_wxyz, quat_wxyz_to_matrix, rpy_to_matrix
+from handx_robot.retarget.kinematics import (
+    REVOLUTE,
+    KinematicTree,
+    fused_plan,
+    fused_terms,
+    load_tree,
+    matrix_to_quat_wxyz,
+    quat_wxyz_to_matrix,
+    rpy_to_matrix,
+)
 from handx_robot.retarget.robots import builtin_shadow_model
 
+from handx_robot import rotations
 from handx_robot.errors import ModelLoadError
 
 HANDS = ["allegro_hand/allegro_hand_right.urdf", "inspire_hand/inspire_hand_right.urdf", "leap_hand/leap_hand_left.urdf"]
@@ -112,6 +122,63 @@ def test_rotation_helpers_round_trip():
     q = matrix_to_quat_wxyz(R[None])[0]
     assert q[0] >= 0
     np.testing.assert_allclose(quat_wxyz_to_matrix(q), R, atol=1e-12)
+
+
+def test_rotation_aliases_are_the_rotations_module():
+    """The old helpers of this module are handx_robot.rotations' functions (one implementation)."""
+    assert rpy_to_matrix is rotations.rpy_to_matrix
+    assert quat_wxyz_to_matrix is rotations.quat_to_matrix and matrix_to_quat_wxyz is rotations.matrix_to_quat
+
+
+def _fan_tree(axes: np.ndarray) -> KinematicTree:
+    """A base with one revolute joint per axis, each on its own branch, moving a link with three rigid
+    child frames at the unit vectors: their positions in the base frame are the columns of the joint's
+    rotation."""
+    J = len(axes)
+    names, parent, link_joint, p = ["base"], [-1], [-1], [np.zeros(3)]
+    for j in range(J):
+        names.append(f"link{j}")
+        parent.append(0)
+        link_joint.append(j)
+        p.append(np.zeros(3))
+        for c in range(3):
+            names.append(f"link{j}_e{c}")
+            parent.append(1 + 4 * j)  # link j
+            link_joint.append(-1)
+            p.append(np.eye(3)[c])
+    joints = tuple(f"j{j}" for j in range(J))
+    return KinematicTree(
+        link_names=tuple(names), parent=np.array(parent), R_parent_link=np.tile(np.eye(3), (len(names), 1, 1)),
+        p_parent_link=np.array(p), link_joint=np.array(link_joint), joint_names=joints,
+        joint_type=np.full(J, REVOLUTE), joint_axis=axes, joint_anchor=np.zeros((J, 3)),
+        joint_lower=np.full(J, -10.0), joint_upper=np.full(J, 10.0), dof_names=joints, A=np.eye(J), b=np.zeros(J),
+    )  # fmt: skip
+
+
+def test_inline_rodrigues_match_rotations_module():
+    """The two Rodrigues kept inline for speed (cached numpy FK, numba kernel) equal
+    handx_robot.rotations.axis_angle_to_matrix on random axes and angles (small, pi, beyond 2 pi)."""
+    rng = np.random.default_rng(11)
+    J, N = 6, 16
+    axes = rng.normal(size=(J, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    q = rng.uniform(-7.0, 7.0, (N, J))
+    q[0], q[1], q[2] = 0.0, 1e-9, np.pi
+    expected = rotations.axis_angle_to_matrix(axes, q)  # (N, J, 3, 3)
+    tree = _fan_tree(axes)
+    R, _ = tree.forward(q)
+    links = [tree.link_index(f"link{j}") for j in range(J)]
+    np.testing.assert_allclose(R[:, links], expected, rtol=0, atol=1e-14)
+    # the compiled pass: a position objective (elementwise Huber, beta 1: cost = sum 0.5 r^2) whose
+    # targets are the expected columns is zero exactly when the kernel's rotations equal them
+    tips = np.array([tree.link_index(f"link{j}_e{c}") for j in range(J) for c in range(3)])
+    ref = np.swapaxes(expected, -1, -2).reshape(N, 3 * J, 3)  # row c of R^T = column c of R
+    plan = fused_plan(tree, tips, np.arange(J))
+    K = len(tips)
+    cost = fused_terms(q, ref, np.ones((N, K)), 1.0, True, np.arange(K), np.full(K, -1), plan, need_grad=False)[0]
+    assert cost.max() < 1e-28, cost.max()  # every coordinate within ~1e-14 m
+    off = fused_terms(q, ref + 1e-6, np.ones((N, K)), 1.0, True, np.arange(K), np.full(K, -1), plan, False)[0]
+    np.testing.assert_allclose(off, 0.5 * 3 * K * 1e-12, rtol=1e-3)  # the check sees a 1 um error
 
 
 def test_bad_urdfs_name_the_file(tmp_path):

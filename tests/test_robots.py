@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from handx_robot.retarget.kinematics import load_tree
 from handx_robot.retarget.robots import (
+    ASSETS_ENV,
     RobotRegistry,
     fingertip_links,
     get_robot,
     list_robots,
+    resolve_robot,
     resolve_robot_ids,
 )
 
@@ -190,3 +192,66 @@ def test_builtin_shadow_config_closes_the_robot_pinch_when_the_human_pinches():
     spec = get_robot("shadow_builtin_right")
     origins = spec.config["target_origin_link_names"]
     assert origins.count("robot0:S_thtip") == 4
+
+
+# -- resolve_robot: the built-in stand-in of simulation without assets (README: --robot shadow_right --mode sim)
+@pytest.mark.parametrize(("robot_id", "builtin"), [("shadow_right", "shadow_builtin_right"),
+                                                   ("shadow_left@dexpilot", "shadow_builtin_left")])  # fmt: skip
+def test_resolve_robot_sim_falls_back_to_builtin_with_a_note(robot_id, builtin, monkeypatch):
+    monkeypatch.delenv(ASSETS_ENV, raising=False)
+    spec, note = resolve_robot(robot_id, mode="sim")
+    assert spec.id == builtin and spec.model_format == "mjcf" and spec.source.startswith("builtin:")
+    assert spec.side == builtin.rsplit("_", 1)[1]
+    assert "\n" not in note and repr(robot_id) in note and repr(builtin) in note
+    assert "--assets DIR" in note and ASSETS_ENV in note
+    if "@" in robot_id:
+        assert "dexpilot variant needs the assets" in note
+    assert resolve_robot(robot_id)[0].id == builtin  # mode 'sim' is the default
+
+
+@pytest.mark.parametrize("robot_id", ["shadow_right", "allegro_left", "panda_gripper"])
+def test_resolve_robot_real_mode_never_substitutes(robot_id, monkeypatch):
+    monkeypatch.delenv(ASSETS_ENV, raising=False)
+    with pytest.raises(ModelLoadError) as exc:
+        resolve_robot(robot_id, mode="real")
+    msg = str(exc.value)
+    assert repr(robot_id) in msg and "--assets DIR" in msg and ASSETS_ENV in msg
+    assert "joint names" in msg and "hardware" in msg
+
+
+@pytest.mark.parametrize("robot_id", ["allegro_right", "leap_left@dexpilot", "schunk_svh_right", "panda_gripper"])
+def test_resolve_robot_sim_refuses_families_without_builtin(robot_id, monkeypatch):
+    monkeypatch.delenv(ASSETS_ENV, raising=False)
+    with pytest.raises(ModelLoadError) as exc:
+        resolve_robot(robot_id, mode="sim")
+    msg = str(exc.value)
+    assert repr(robot_id) in msg and "--assets DIR" in msg and ASSETS_ENV in msg
+    assert "no built-in" in msg and "shadow_builtin_left/right" in msg
+
+
+@pytest.mark.parametrize("mode", ["sim", "real"])
+def test_resolve_robot_with_assets_is_get_robot(mode, dex_urdf_dir, monkeypatch):
+    monkeypatch.delenv(ASSETS_ENV, raising=False)
+    for rid in ("shadow_right", "allegro_left@dexpilot", "panda_gripper"):
+        spec, note = resolve_robot(rid, dex_urdf_dir, mode=mode)
+        ref = get_robot(rid, dex_urdf_dir)
+        assert note is None and spec.id == rid and spec.model_path == ref.model_path
+        assert spec.joint_names == ref.joint_names and spec.source == ref.source
+    # the environment variable counts as an asset directory
+    monkeypatch.setenv(ASSETS_ENV, str(dex_urdf_dir))
+    spec, note = resolve_robot("shadow_left", mode=mode)
+    assert note is None and spec.id == "shadow_left" and spec.model_format == "urdf"
+    # a model missing from the given directory is get_robot's error, never a silent stand-in
+    with pytest.raises(ModelLoadError, match="not found"):
+        resolve_robot("ability_right", dex_urdf_dir, mode=mode)
+    # ids that are not dex-urdf hands are unchanged in both modes
+    spec, note = resolve_robot("shadow_builtin_right", mode=mode)
+    assert spec.id == "shadow_builtin_right" and note is None
+
+
+def test_resolve_robot_errors(monkeypatch):
+    monkeypatch.delenv(ASSETS_ENV, raising=False)
+    with pytest.raises(ConfigError, match="allowed: sim, real"):
+        resolve_robot("shadow_right", mode="hardware")
+    with pytest.raises(UnknownRobotError, match="known ids"):
+        resolve_robot("robonaut_right")
