@@ -68,7 +68,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
     from handx_robot.motion import atomic_write, save_motion
     from handx_robot.retarget.bimanual import retarget_motion
     from handx_robot.retarget.robot_motion import save_robot_motion
-    from handx_robot.retarget.robots import get_robot, resolve_robot_ids
+    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
     from handx_robot.sim.render import render_replay
     from handx_robot.sim.replay import ReplayConfig, replay, scene_for_motion
     from handx_robot.sim.scene import SceneConfig
@@ -94,7 +94,12 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
     summary["files"]["motion"] = str(save_motion(motion, out / "motion.npz"))
 
     ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
-    specs = {s: get_robot(i, args.assets) for s, i in ids.items()}
+    specs = {}
+    for s, i in ids.items():  # without assets a dex-urdf hand is simulated by the built-in hand of its family
+        specs[s], note = resolve_robot(i, args.assets, mode="sim")
+        if note:
+            log.warning(note)
+    ids = {s: spec.id for s, spec in specs.items()}
     t0 = time.perf_counter()
     robot_motion, report = retarget_motion(motion, specs.get("left"), specs.get("right"), assets=args.assets)
     summary["retargeting"] = {

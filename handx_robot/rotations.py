@@ -11,7 +11,8 @@ Conventions (everywhere in handx-robot):
 * every function is numpy, float64, batched over leading dimensions, and imports nothing but numpy.
 
 Kept apart on purpose (each tested against this module): the numba kernel of
-:mod:`handx_robot.retarget.kinematics` and the IsaacGym backend's torch maths.
+:mod:`handx_robot.retarget.kinematics.fused` (and the forward kinematics' cached Rodrigues) and the
+IsaacGym backend's torch maths.
 """
 
 from __future__ import annotations

@@ -16,11 +16,14 @@ side (``shadow``: ``shadow_left`` and ``shadow_right``). Hardware units per robo
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from handx_robot.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "NodeSpec",
@@ -154,16 +157,24 @@ class GraphConfig:
         return cls(**{k: v for k, v in values.items()})
 
 
-def robots_for(robot: str, assets: str | None = None) -> dict[str, str]:
+def robots_for(robot: str, assets: str | None = None, mode: str = "sim") -> dict[str, str]:
     """Robot id per side, resolved like ``handx-robot retarget --robot``.
 
     ``shadow_right`` -> {'right': 'shadow_right'}; ``shadow`` -> {'left': 'shadow_left', 'right': 'shadow_right'}
     with an asset directory, or the built-in ``shadow_builtin_*`` hands without one; a side-less robot
-    (``panda_gripper``) serves both sides.
+    (``panda_gripper``) serves both sides. Without an asset directory a dex-urdf hand is simulated
+    with the built-in hand of its family in ``mode`` 'sim' (a warning says so) and refused with the
+    fix in 'real' (:func:`handx_robot.retarget.robots.resolve_robot`).
     """
-    from handx_robot.retarget.robots import resolve_robot_ids
+    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
 
-    return resolve_robot_ids(robot, None, None, assets or None)
+    out = {}
+    for side, rid in resolve_robot_ids(robot, None, None, assets or None).items():
+        spec, note = resolve_robot(rid, assets or None, mode)
+        if note:
+            log.warning(note)
+        out[side] = spec.id
+    return out
 
 
 def unit_mapping_for(robot_id: str) -> str:
@@ -173,7 +184,7 @@ def unit_mapping_for(robot_id: str) -> str:
 
 def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
     """The node list for ``cfg`` (order: source to sink)."""
-    robots = robots_for(cfg.robot, cfg.assets)
+    robots = robots_for(cfg.robot, cfg.assets, cfg.mode)
     nodes = [
         NodeSpec(
             name="text_to_motion",

@@ -110,9 +110,10 @@ def test_graph_rejects_bad_arguments():
         GraphConfig.from_strings({"robots": "x"})
 
 
-def test_graph_declares_nodes_and_parameters():
+def test_graph_declares_nodes_and_parameters(dex_urdf_dir):
+    assets = str(dex_urdf_dir)  # mode real needs the hands' real models
     cfg = GraphConfig.from_strings({"robot": "inspire", "mode": "real", "controller": "forward_command",
-                                    "rate": "500", "dry_run": "true"})
+                                    "rate": "500", "dry_run": "true", "assets": assets})
     specs = {s.name: s for s in build_graph(cfg)}
     assert set(specs) == {"text_to_motion", "retarget", "safety_streamer_left", "safety_streamer_right"}
     right = specs["safety_streamer_right"].parameters
@@ -124,7 +125,7 @@ def test_graph_declares_nodes_and_parameters():
     assert "sim" in sim_specs and "safety_streamer_left" not in sim_specs
     assert sim_specs["safety_streamer_right"].parameters["state_topic"] == "/handx/right/joint_states"
     assert sim_specs["safety_streamer_right"].parameters["realtime_priority"] == 0
-    real0 = build_graph(GraphConfig.from_strings({"mode": "real", "realtime_priority": "0"}))
+    real0 = build_graph(GraphConfig.from_strings({"mode": "real", "realtime_priority": "0", "assets": assets}))
     assert {s.name: s for s in real0}["safety_streamer_right"].parameters["realtime_priority"] == 0
     # every parameter the graph sets is one the node declares
     from handx_robot.ros import retarget_node, safety_streamer_node, sim_node, text_to_motion_node
@@ -143,3 +144,18 @@ def test_graph_declares_nodes_and_parameters():
             for p in declared[name]:
                 if p.name in spec.parameters:
                     p.validate(spec.parameters[p.name], name)  # values pass the node's own checks
+
+
+def test_dex_urdf_robot_without_assets_is_simulated_by_the_builtin_hand_and_refused_for_real(monkeypatch, caplog):
+    """README: ``robot:=shadow_right mode:=sim`` works without an asset directory (the built-in
+    Shadow hand, said in one warning); ``mode:=real`` refuses with the fix."""
+    from handx_robot.errors import ModelLoadError
+
+    monkeypatch.delenv("HANDX_ROBOT_ASSETS", raising=False)
+    with caplog.at_level("WARNING"):
+        nodes = build_graph(GraphConfig(robot="shadow_right", mode="sim"))
+    streamer = next(n for n in nodes if n.name == "safety_streamer_right")
+    assert streamer.parameters["robot"] == "shadow_builtin_right"
+    assert any("shadow_builtin_right" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ModelLoadError, match="--assets"):
+        build_graph(GraphConfig(robot="shadow_right", mode="real"))
