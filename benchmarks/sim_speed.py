@@ -29,8 +29,9 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
-from handx_robot.sim.replay import replay, root_poses, scene_for_motion, sinusoid_motion  # noqa: E402
+from handx_robot.sim.replay import replay, scene_for_motion  # noqa: E402
 from handx_robot.sim.scene import HandModel, build_scene  # noqa: E402
+from handx_robot.sim.synthetic import root_poses, sinusoid_motion  # noqa: E402
 
 DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "dex-urdf"
 DEXMV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dexmv_relocate_mustard_right.npz"

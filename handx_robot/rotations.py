@@ -62,17 +62,30 @@ def _f64(a) -> np.ndarray:
 
 
 # -- quaternions -------------------------------------------------------------------------------
+def _hamilton_table() -> np.ndarray:
+    """(16, 4) signs: ``quat_mul(a, b) = (a_i b_j flattened over i, j) @ table``."""
+    table = np.zeros((16, 4))
+    for k, terms in enumerate((
+        ((0, 0, 1), (1, 1, -1), (2, 2, -1), (3, 3, -1)),
+        ((0, 1, 1), (1, 0, 1), (2, 3, 1), (3, 2, -1)),
+        ((0, 2, 1), (1, 3, -1), (2, 0, 1), (3, 1, 1)),
+        ((0, 3, 1), (1, 2, 1), (2, 1, -1), (3, 0, 1)),
+    )):
+        for i, j, sign in terms:
+            table[4 * i + j, k] = sign
+    return table
+
+
+_HAMILTON = _hamilton_table()
+
+
 def quat_mul(a, b) -> np.ndarray:
-    """Hamilton product ``a * b`` of ``(..., 4)`` wxyz quaternions (rotation b, then a)."""
+    """Hamilton product ``a * b`` of ``(..., 4)`` wxyz quaternions (rotation b, then a); broadcasts.
+    One outer product and one matrix product with a sign table (cheap for the few quaternions of an
+    RL env step)."""
     a, b = _f64(a), _f64(b)
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ], axis=-1)
+    outer = a[..., :, None] * b[..., None, :]
+    return outer.reshape(outer.shape[:-2] + (16,)) @ _HAMILTON
 
 
 def quat_conj(q) -> np.ndarray:

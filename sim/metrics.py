@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from handx_robot.motion import SIDES, atomic_write
+from handx_robot.rotations import quat_angle  # re-exported: the replay's and the RL env's rotation error
 
 __all__ = ["ReplayMetrics", "hand_contact_f1", "quat_angle"]
 
@@ -44,12 +45,6 @@ log = logging.getLogger(__name__)
 
 #: participant names of hand-hand events (robot and human events are renamed to these)
 LEFT_HAND, RIGHT_HAND = "left_hand", "right_hand"
-
-
-def quat_angle(q_a: np.ndarray, q_b: np.ndarray) -> np.ndarray:
-    """Rotation angle (rad) between unit quaternions ``(..., 4)`` wxyz (sign-invariant)."""
-    dot = np.abs(np.sum(np.asarray(q_a) * np.asarray(q_b), axis=-1))
-    return 2.0 * np.arccos(np.clip(dot, -1.0, 1.0))
 
 
 def _events_from_mask(mask: np.ndarray, fps: float, min_duration: float, max_gap: float) -> list:

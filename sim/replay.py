@@ -13,6 +13,11 @@ Both return a :class:`ReplayResult` with the simulated trajectory and :class:`ha
 Joint positions rad (m for slide joints), positions m in the world frame (Z-up), poses
 ``[x, y, z, qw, qx, qy, qz]``.
 
+:func:`scene_for_motion` fits the scene to the motion: it visits every frame kinematically
+(:func:`motion_extent`), aims the preset cameras at the box of the palms and fingertips and puts the
+floor just under the lowest point of the hands' geometry. Synthetic test motions:
+:mod:`handx_robot.sim.synthetic`.
+
 Library use::
 
     from handx_robot.retarget.robot_motion import load_robot_motion
@@ -30,41 +35,46 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import mujoco
 import numpy as np
 from handx_robot.retarget.robot_motion import RobotMotion
-from handx_robot.sim.metrics import ReplayMetrics, hand_contact_f1, quat_angle
+from handx_robot.sim.metrics import ReplayMetrics, hand_contact_f1
 from handx_robot.sim.scene import HandModel, HandScene, SceneConfig, build_scene, tip_positions
 
 from handx_robot.errors import ConfigError, MotionValueError, SolverError, UnknownJointError
+from handx_robot.rotations import quat_angle, quat_slerp
 
 __all__ = [
     "ReplayConfig",
     "ReplayResult",
+    "MotionExtent",
     "replay",
     "scene_for_motion",
     "hand_models_for_motion",
     "motion_bounds",
+    "motion_extent",
     "robot_bounds",
-    "sinusoid_motion",
-    "root_poses",
 ]
 
 log = logging.getLogger(__name__)
 
-#: distance from the lowest point of the hands (kinematic pass) to the floor, m
-FLOOR_CLEARANCE_M = 0.05
+#: gap between the lowest point of the hands' geometry over the whole motion and the floor, m (room for
+#: the physics replay's tracking error; the kinematic replay never touches the floor)
+FLOOR_CLEARANCE_M = 0.02
 #: room left around the hands' bounding box by the auto-framed preset cameras (1 = touching the edges)
 CAMERA_MARGIN = 1.05
+#: the framed box is the palms' and fingertips' positions grown by this much (the thickness of palm and
+#: fingers), m, and clipped to the box of the hands' geometry
+HAND_PAD_M = 0.03
 
 
 @dataclasses.dataclass(frozen=True)
 class ReplayConfig:
     """physics: PD tracking (True) or kinematic playback (False).
     velocity_feedforward: add ``(kv + joint damping) * qdot_target`` to the PD law (physics).
-    wrist_lead: move each wrist target ahead in time by the weld's ramp lag (``2 * d0 * timeconst``, ~9 ms),
+    wrist_lead: move each wrist target ahead in time by the weld's ramp lag (``2 * d0 * timeconst``),
         the wrist's velocity feed-forward (physics).
     start: first motion frame, stop: one past the last (None = end).
     """
@@ -122,6 +132,24 @@ def motion_bounds(motion: RobotMotion) -> tuple[np.ndarray, np.ndarray]:
     return allp.min(axis=0), allp.max(axis=0)
 
 
+@dataclasses.dataclass(frozen=True)
+class MotionExtent:
+    """Where a motion takes the hands of a scene, over every frame (kinematic pass). Boxes ``lo, hi``
+    ``(3,)`` float64, m, world.
+
+    geometry_lo, geometry_hi: every hand geom (each geom's local bounding box turned into a world-axis box,
+        so the box is conservative): no hand geometry goes below ``geometry_lo[2]``.
+    hands_lo, hands_hi: the palms and fingertips (a hand's palm: the deepest body above all its fingertips)
+        grown by the pad (:data:`HAND_PAD_M`) and clipped to the geometry box: what the cameras frame, so a
+        long forearm (the Shadow's) does not push them back.
+    """
+
+    geometry_lo: np.ndarray
+    geometry_hi: np.ndarray
+    hands_lo: np.ndarray
+    hands_hi: np.ndarray
+
+
 def scene_for_motion(
     motion: RobotMotion,
     hands: Mapping[str, HandModel] | None = None,
@@ -129,39 +157,107 @@ def scene_for_motion(
     config: SceneConfig | None = None,
     frame: bool = True,
 ) -> HandScene:
-    """Build the scene a motion needs: its robots (registry ids, or ``hands``). Without ``config`` the
-    ``frame``: aim every preset camera at the hands' bounding box over the motion, from the distance at
-    which the box fits its image (:meth:`HandScene.frame_cameras`), and put the floor 5 cm under their
-    lowest point (else ``config.view_center`` / ``floor_height`` stay)."""
+    """Build the scene a motion needs: its robots (registry ids, or ``hands``) in a scene of ``config``.
+
+    frame: fit the scene to where the motion takes the hands (:func:`motion_extent`, every frame): aim
+    every preset camera at the box of the palms and fingertips from the distance at which it fits the
+    image (:meth:`HandScene.frame_cameras`), and put the floor :data:`FLOOR_CLEARANCE_M` under the lowest
+    point of the hands' geometry (and under the table, if ``config`` has one). The same scene serves
+    kinematic and physics replays. ``frame=False`` keeps ``config.view_center`` / ``view_distance`` /
+    ``floor_height``.
+    """
     hands = dict(hands) if hands is not None else hand_models_for_motion(motion, assets)
     missing = [s for s in motion.sides if s not in hands]
     if missing:
         raise ConfigError(f"no robot model for the motion's {missing} hand(s); given: {sorted(hands)}")
     scene = build_scene([hands[s] for s in motion.sides], config)
-    if frame:  # frame the cameras and put the floor under the hands
-        lo, hi = robot_bounds(scene, motion)
-        scene.frame_cameras(lo, hi, margin=CAMERA_MARGIN)
-        scene.set_floor_height(float(lo[2]) - FLOOR_CLEARANCE_M)
+    if frame:
+        extent = motion_extent(scene, motion)
+        scene.frame_cameras(extent.hands_lo, extent.hands_hi, margin=CAMERA_MARGIN)
+        scene.set_floor_height(_floor_height(extent, scene.config))
         scene.forward()
     return scene
 
 
-def robot_bounds(scene: HandScene, motion: RobotMotion, max_samples: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo (3,), hi (3,))`` of the robot geometry over (up to ``max_samples``) kinematic frames, m, world."""
+def _floor_height(extent: MotionExtent, config: SceneConfig) -> float:
+    """Floor z, m: :data:`FLOOR_CLEARANCE_M` under the hands' lowest point and, with a table, under the
+    table's underside (a floor must not cut through the table). A table is the user's: it stays, with a
+    warning when the hands reach below its top over its area."""
+    z = float(extent.geometry_lo[2]) - FLOOR_CLEARANCE_M
+    t = config.table
+    if t is None:
+        return z
+    half = np.asarray(t.size_xy) / 2
+    over = np.all(extent.geometry_lo[:2] < np.asarray(t.center_xy) + half) and np.all(
+        extent.geometry_hi[:2] > np.asarray(t.center_xy) - half
+    )
+    if over and extent.geometry_lo[2] < t.height:
+        log.warning(
+            "the hands reach z = %.3f m, below the table top at %.3f m (SceneConfig.table.height, --table-height): "
+            "they may hit the table; lower it to put it under the hands", extent.geometry_lo[2], t.height,
+        )  # fmt: skip
+    return min(z, t.height - t.thickness)
+
+
+def motion_extent(scene: HandScene, motion: RobotMotion, pad: float = HAND_PAD_M) -> MotionExtent:
+    """Where ``motion`` takes the hands of ``scene`` (:class:`MotionExtent`): joint values and wrist poses
+    of every frame set kinematically in a separate ``MjData`` (the scene's state is untouched; one
+    ``mj_kinematics`` per frame). ``pad``: m, >= 0, added around the palms and fingertips."""
+    if not (np.isfinite(pad) and pad >= 0):
+        raise ConfigError(f"motion_extent: pad must be a finite number of metres >= 0, got {pad!r}")
     targets = _check_motion(motion, scene)
-    data = mujoco.MjData(scene.model)
-    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
-    for f in np.unique(np.linspace(0, motion.num_frames - 1, max_samples).round().astype(int)):
-        for s in motion.sides:
-            h = scene._hand(s)
+    m = scene.model
+    data = mujoco.MjData(m)
+    hands = {s: scene._hand(s) for s in motion.sides}
+    mount = {s: hands[s].base_to_mount(_unit_quats(motion.hands[s].wrist_pose)) for s in motion.sides}
+    palms = np.array([_palm_body(m, h.tip_body_ids, h.mount_id) for h in hands.values()], dtype=np.int64)
+    geo = [np.full(3, np.inf), np.full(3, -np.inf)]
+    pts = [np.full(3, np.inf), np.full(3, -np.inf)]
+    for f in range(motion.num_frames):
+        for s, h in hands.items():
             data.qpos[h.qadr] = targets[s][f]
-            w = motion.hands[s].wrist_pose[f].copy()
-            w[3:] /= np.linalg.norm(w[3:])
-            data.qpos[h.free_qadr : h.free_qadr + 7] = h.base_to_mount(w)
-        mujoco.mj_kinematics(scene.model, data)
-        a, b = scene.robot_extent(data)
-        lo, hi = np.minimum(lo, a), np.maximum(hi, b)
-    return lo, hi
+            data.qpos[h.free_qadr : h.free_qadr + 7] = mount[s][f]
+        mujoco.mj_kinematics(m, data)
+        lo, hi = scene.robot_extent(data)
+        geo = [np.minimum(geo[0], lo), np.maximum(geo[1], hi)]
+        p = np.concatenate([data.xpos[palms], *(tip_positions(h, data) for h in hands.values())])
+        pts = [np.minimum(pts[0], p.min(axis=0)), np.maximum(pts[1], p.max(axis=0))]
+    return MotionExtent(
+        geometry_lo=geo[0], geometry_hi=geo[1],
+        hands_lo=np.clip(pts[0] - pad, geo[0], geo[1]), hands_hi=np.clip(pts[1] + pad, geo[0], geo[1]),
+    )  # fmt: skip
+
+
+def robot_bounds(scene: HandScene, motion: RobotMotion) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo (3,), hi (3,))`` of the robot geometry over every frame of the motion, m, world
+    (:attr:`MotionExtent.geometry_lo` / ``geometry_hi`` of :func:`motion_extent`)."""
+    extent = motion_extent(scene, motion)
+    return extent.geometry_lo, extent.geometry_hi
+
+
+def _palm_body(model: mujoco.MjModel, tip_body_ids: np.ndarray, mount_id: int) -> int:
+    """The deepest body that is (or is an ancestor of) every fingertip body: the palm (``mount_id``
+    when there are no fingertips)."""
+
+    def chain(b: int) -> list[int]:
+        out = []
+        while b > 0:
+            out.append(b)
+            b = int(model.body_parentid[b])
+        return out
+
+    chains = [chain(int(b)) for b in tip_body_ids]
+    if not chains:
+        return int(mount_id)
+    common = [b for b in chains[0] if all(b in c for c in chains[1:])]
+    return common[0] if common else int(mount_id)
+
+
+def _unit_quats(poses: np.ndarray) -> np.ndarray:
+    """A copy of poses ``(..., 7)`` with unit quaternions."""
+    out = np.array(poses, dtype=np.float64)
+    out[..., 3:] /= np.linalg.norm(out[..., 3:], axis=-1, keepdims=True)
+    return out
 
 
 def _check_motion(motion: RobotMotion, scene: HandScene) -> dict[str, np.ndarray]:
@@ -207,23 +303,33 @@ def _check_motion(motion: RobotMotion, scene: HandScene) -> dict[str, np.ndarray
     return out
 
 
-def _slerp(q0: np.ndarray, q1: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Slerp of unit quaternions ``q0, q1 (4,)`` at fractions ``a (k,)`` -> ``(k, 4)`` (shortest arc)."""
-    if q0 @ q1 < 0:
-        q1 = -q1
-    dot = float(np.clip(q0 @ q1, -1.0, 1.0))
-    if dot > 0.9995:
-        out = q0[None] + a[:, None] * (q1 - q0)[None]
-    else:
-        th = math.acos(dot)
-        out = (np.sin((1 - a) * th)[:, None] * q0 + np.sin(a * th)[:, None] * q1) / math.sin(th)
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
 def _physics_timestep(fps: float, max_dt: float) -> tuple[float, int]:
     period = 1.0 / fps
     n = max(1, math.ceil(period / max_dt - 1e-9))
     return period / n, n
+
+
+@dataclasses.dataclass
+class _Trace:
+    """Per-frame record of one pass over the selected motion frames (``T`` rows; per side)."""
+
+    qpos: dict[str, np.ndarray]  # (T, n) joint positions, joint_names order
+    mount: dict[str, np.ndarray]  # (T, 7) T_world_mount of the hand's root body
+    tips: dict[str, np.ndarray]  # (T, k, 3) fingertips, m, world
+    contact: np.ndarray  # (T,) bool: hand-hand contact
+    hh: np.ndarray  # (T,) deepest hand-hand penetration, m
+    he: np.ndarray  # (T,) deepest hand-environment penetration, m
+    wall: float = 0.0  # wall time of the pass, s
+    rtf: float | None = None  # real-time factor (physics)
+
+    @classmethod
+    def empty(cls, hands: Mapping, T: int) -> _Trace:
+        return cls(
+            qpos={s: np.zeros((T, len(h.joint_names))) for s, h in hands.items()},
+            mount={s: np.zeros((T, 7)) for s in hands},
+            tips={s: np.zeros((T, len(h.tip_body_ids), 3)) for s, h in hands.items()},
+            contact=np.zeros(T, dtype=bool), hh=np.zeros(T), he=np.zeros(T),
+        )  # fmt: skip
 
 
 def replay(
@@ -253,162 +359,175 @@ def replay(
     targets = _check_motion(motion, scene)
     stop = motion.num_frames if cfg.stop is None else min(cfg.stop, motion.num_frames)
     frames = range(cfg.start, stop)
-    T = len(frames)
-    if T < 1:
+    if len(frames) < 1:
         raise ConfigError(f"ReplayConfig selects no frames (start={cfg.start}, stop={cfg.stop}, motion has {motion.num_frames})")
-    sides = motion.sides
-    m, d = scene.model, scene.data
-    hidx = {s: scene._hand(s) for s in sides}  # index tables (same package)
-    wrist = {s: motion.hands[s].wrist_pose.copy() for s in sides}  # T_world_base
-    for s in sides:
-        wrist[s][:, 3:] /= np.linalg.norm(wrist[s][:, 3:], axis=1, keepdims=True)
-    mount = {s: hidx[s].base_to_mount(wrist[s]) for s in sides}  # T_world_mount, what MuJoCo moves
+    hidx = {s: scene._hand(s) for s in motion.sides}  # index tables (same package)
+    wrist = {s: _unit_quats(motion.hands[s].wrist_pose) for s in motion.sides}  # T_world_base
+    mount = {s: hidx[s].base_to_mount(wrist[s]) for s in motion.sides}  # T_world_mount, what MuJoCo moves
+    clamped = _count_clamped(hidx, targets)
+    ref = _kinematic_reference(scene, hidx, targets, mount, frames)
+    sel = np.asarray(list(frames))
+    if cfg.physics:
+        sim, dt = _play_physics(scene, motion, hidx, targets, mount, frames, cfg, on_frame)
+        wrist_out = {s: hidx[s].mount_to_base(sim.mount[s]) for s in hidx}  # simulated T_world_base
+    else:
+        sim, dt = _play_kinematic(scene, hidx, targets, mount, frames, ref, on_frame), float(scene.model.opt.timestep)
+        wrist_out = {s: wrist[s][sel].copy() for s in hidx}
+    joint_err = {s: np.abs(sim.qpos[s] - targets[s][sel]) for s in hidx}
+    metrics = ReplayMetrics(
+        physics=cfg.physics,
+        fps=motion.fps,
+        timestep=dt,
+        joint_error={s: joint_err[s].mean(axis=1) for s in hidx},
+        joint_error_max={s: joint_err[s].max(axis=1) for s in hidx},
+        wrist_pos_error={s: np.linalg.norm(sim.mount[s][:, :3] - mount[s][sel, :3], axis=1) for s in hidx},
+        wrist_rot_error={s: quat_angle(sim.mount[s][:, 3:], mount[s][sel, 3:]) for s in hidx},
+        fingertip_error={s: np.linalg.norm(sim.tips[s] - ref.tips[s], axis=2).mean(axis=1) for s in hidx},
+        hand_hand_contact=sim.contact,
+        hand_hand_penetration=sim.hh,
+        hand_env_penetration=sim.he,
+        contact_f1=hand_contact_f1(
+            sim.contact, None if motion.source_joints is None else motion.source_joints[sel], motion.fps
+        ),
+        real_time_factor=sim.rtf,
+        wall_time_s=sim.wall,
+        clamped_targets=clamped,
+    )
+    return ReplayResult(
+        physics=cfg.physics,
+        fps=motion.fps,
+        joint_names={s: hidx[s].joint_names for s in hidx},
+        qpos=sim.qpos,
+        wrist_pose=wrist_out,
+        fingertip_names={s: hidx[s].fingertips for s in hidx},
+        fingertips=sim.tips,
+        reference_fingertips=ref.tips,
+        metrics=metrics,
+    )
 
-    # ---- kinematic reference (a separate MjData: positions, contacts)
-    ref = mujoco.MjData(m)
-    ref_tips = {s: np.zeros((T, len(hidx[s].tip_body_ids), 3)) for s in sides}
-    ref_contact = np.zeros(T, dtype=bool)
-    ref_hh = np.zeros(T)
-    ref_he = np.zeros(T)
-    clamped = {s: 0 for s in sides}
-    for s in sides:
-        h = hidx[s]
+
+def _count_clamped(hidx: Mapping, targets: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Per side, the number of frames with an actuated target outside the joint range (warned)."""
+    clamped = {}
+    for s, h in hidx.items():
         aidx = [h.joint_names.index(n) for n in h.actuated]
         qa = targets[s][:, aidx]
         out = (qa < h.ctrl_lo - 1e-3) | (qa > h.ctrl_hi + 1e-3)
         clamped[s] = int(out.any(axis=1).sum())
         if clamped[s]:
             log.warning("%s hand: targets outside the joint range in %d frames (clamped in physics)", s, clamped[s])
+    return clamped
+
+
+def _set_kinematic(hidx: Mapping, data: mujoco.MjData, targets, mount, f: int) -> None:
+    """Joint positions, free joints and mocap targets of motion frame ``f`` into ``data``."""
+    for s, h in hidx.items():
+        data.qpos[h.qadr] = targets[s][f]
+        data.qpos[h.free_qadr : h.free_qadr + 7] = mount[s][f]
+        data.mocap_pos[h.mocap_id] = mount[s][f, :3]
+        data.mocap_quat[h.mocap_id] = mount[s][f, 3:]
+
+
+def _kinematic_reference(scene: HandScene, hidx: Mapping, targets, mount, frames: range) -> _Trace:
+    """The kinematic reference (in a separate ``MjData``): fingertips and contacts of every frame."""
+    m = scene.model
+    ref = mujoco.MjData(m)
+    trace = _Trace.empty(hidx, len(frames))
     t0 = time.perf_counter()
     for k, f in enumerate(frames):
-        for s in sides:
-            h = hidx[s]
-            ref.qpos[h.qadr] = targets[s][f]
-            ref.qpos[h.free_qadr : h.free_qadr + 7] = mount[s][f]
-            ref.mocap_pos[h.mocap_id] = mount[s][f, :3]
-            ref.mocap_quat[h.mocap_id] = mount[s][f, 3:]
+        _set_kinematic(hidx, ref, targets, mount, f)
         mujoco.mj_kinematics(m, ref)
         mujoco.mj_collision(m, ref)
-        for s in sides:
-            ref_tips[s][k] = tip_positions(hidx[s], ref)
-        c = _contacts(scene, ref)
-        ref_contact[k], ref_hh[k], ref_he[k] = c
-    kin_wall = time.perf_counter() - t0
+        for s, h in hidx.items():
+            trace.tips[s][k] = tip_positions(h, ref)
+        trace.contact[k], trace.hh[k], trace.he[k] = _contacts(scene, ref)
+    trace.wall = time.perf_counter() - t0
+    return trace
 
-    qpos_out = {s: np.zeros((T, len(hidx[s].joint_names))) for s in sides}
-    wrist_out = {s: np.zeros((T, 7)) for s in sides}  # simulated T_world_base
-    mount_out = {s: mount[s][np.asarray(list(frames))].copy() for s in sides}  # simulated hand root pose
-    tips_out = {s: np.zeros_like(ref_tips[s]) for s in sides}
-    contact = np.zeros(T, dtype=bool)
-    hh = np.zeros(T)
-    he = np.zeros(T)
 
-    if not cfg.physics:
-        scene.reset()
-        for k, f in enumerate(frames):
-            for s in sides:
-                h = hidx[s]
-                d.qpos[h.qadr] = targets[s][f]
-                d.qpos[h.free_qadr : h.free_qadr + 7] = mount[s][f]
-                d.mocap_pos[h.mocap_id] = mount[s][f, :3]
-                d.mocap_quat[h.mocap_id] = mount[s][f, 3:]
-            if on_frame is not None:
-                mujoco.mj_forward(m, d)
-                on_frame(k, scene)
-            for s in sides:
-                qpos_out[s][k] = targets[s][f]
-                wrist_out[s][k] = wrist[s][f]
-                tips_out[s][k] = ref_tips[s][k]
-        contact, hh, he = ref_contact, ref_hh, ref_he
-        rtf, wall, dt = None, kin_wall, float(m.opt.timestep)
-    else:
-        dt, n_sub = _physics_timestep(motion.fps, scene.config.timestep)
-        m.opt.timestep = dt
-        try:
-            t1 = time.perf_counter()
-            ctrl_seq, ff_seq, mpos_seq, mquat_seq = _interpolate(scene, motion, targets, mount, frames, n_sub, cfg)
-            scene.reset()
-            f0 = frames[0]
-            for s in sides:
-                h = hidx[s]
-                d.qpos[h.qadr] = targets[s][f0]
-                d.qpos[h.free_qadr : h.free_qadr + 7] = mount[s][f0]
-            d.ctrl[:] = ctrl_seq[0]
-            d.mocap_pos[:] = mpos_seq[0]
-            d.mocap_quat[:] = mquat_seq[0]
-            mujoco.mj_forward(m, d)
-            warn0 = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
-            ctrl, qfrc, mpos, mquat, step = d.ctrl, d.qfrc_applied, d.mocap_pos, d.mocap_quat, mujoco.mj_step
-            callback_wall = 0.0
-            tip_x = {s: np.zeros((T, len(hidx[s].tip_body_ids), 3)) for s in sides}
-            tip_R = {s: np.zeros((T, len(hidx[s].tip_body_ids), 9)) for s in sides}
-            for k in range(T):
-                if k > 0:
-                    base = (k - 1) * n_sub
-                    for j in range(base + 1, base + n_sub + 1):  # hot loop: views bound once
-                        ctrl[:] = ctrl_seq[j]
-                        qfrc[:] = ff_seq[j]
-                        mpos[:] = mpos_seq[j]
-                        mquat[:] = mquat_seq[j]
-                        step(m, d)
-                    _check_diverged(m, d, frames[k], warn0, motion.fps, bool(contact[k - 1]), float(hh[k - 1]))
-                    mujoco.mj_kinematics(m, d)  # positions at the frame time (mj_step leaves them one step old)
-                    mujoco.mj_collision(m, d)
-                for s in sides:  # raw copies only: poses and fingertips are derived after the loop
-                    h = hidx[s]
-                    qpos_out[s][k] = d.qpos[h.qadr]
-                    mount_out[s][k, :3] = d.xpos[h.mount_id]
-                    mount_out[s][k, 3:] = d.xquat[h.mount_id]
-                    tip_x[s][k] = d.xpos[h.tip_body_ids]
-                    tip_R[s][k] = d.xmat[h.tip_body_ids]
-                contact[k], hh[k], he[k] = _contacts(scene, d)
-                if on_frame is not None:
-                    t2 = time.perf_counter()
-                    on_frame(k, scene)
-                    callback_wall += time.perf_counter() - t2
-            for s in sides:
-                h = hidx[s]
-                wrist_out[s][:] = h.mount_to_base(mount_out[s])
-                tips_out[s][:] = tip_x[s] + np.einsum("tkij,kj->tki", tip_R[s].reshape(T, -1, 3, 3), h.tip_offsets)
-            sim_wall = time.perf_counter() - t1 - callback_wall  # stepping + metrics, not the callback
-            sim_time = (T - 1) * n_sub * dt
-            rtf = sim_time / sim_wall if sim_wall > 0 else None
-            wall = sim_wall
-        finally:
-            m.opt.timestep = scene.config.timestep
-
+def _play_kinematic(scene: HandScene, hidx: Mapping, targets, mount, frames: range, ref: _Trace, on_frame) -> _Trace:
+    """Kinematic playback in the scene (for ``on_frame``); the trace is the reference's."""
+    m, d = scene.model, scene.data
     sel = np.asarray(list(frames))
-    joint_err = {s: np.abs(qpos_out[s] - targets[s][sel]) for s in sides}
-    metrics = ReplayMetrics(
-        physics=cfg.physics,
-        fps=motion.fps,
-        timestep=dt,
-        joint_error={s: joint_err[s].mean(axis=1) for s in sides},
-        joint_error_max={s: joint_err[s].max(axis=1) for s in sides},
-        wrist_pos_error={s: np.linalg.norm(mount_out[s][:, :3] - mount[s][sel, :3], axis=1) for s in sides},
-        wrist_rot_error={s: quat_angle(mount_out[s][:, 3:], mount[s][sel, 3:]) for s in sides},
-        fingertip_error={s: np.linalg.norm(tips_out[s] - ref_tips[s], axis=2).mean(axis=1) for s in sides},
-        hand_hand_contact=contact,
-        hand_hand_penetration=hh,
-        hand_env_penetration=he,
-        contact_f1=hand_contact_f1(
-            contact, None if motion.source_joints is None else motion.source_joints[sel], motion.fps
-        ),
-        real_time_factor=rtf,
-        wall_time_s=wall,
-        clamped_targets=clamped,
-    )
-    return ReplayResult(
-        physics=cfg.physics,
-        fps=motion.fps,
-        joint_names={s: hidx[s].joint_names for s in sides},
-        qpos=qpos_out,
-        wrist_pose=wrist_out,
-        fingertip_names={s: hidx[s].fingertips for s in sides},
-        fingertips=tips_out,
-        reference_fingertips=ref_tips,
-        metrics=metrics,
-    )
+    scene.reset()
+    for k, f in enumerate(frames):
+        _set_kinematic(hidx, d, targets, mount, f)
+        if on_frame is not None:
+            mujoco.mj_forward(m, d)
+            on_frame(k, scene)
+    return _Trace(
+        qpos={s: targets[s][sel].astype(np.float64) for s in hidx},
+        mount={s: mount[s][sel].copy() for s in hidx},
+        tips={s: ref.tips[s].copy() for s in hidx},
+        contact=ref.contact, hh=ref.hh, he=ref.he, wall=ref.wall, rtf=None,
+    )  # fmt: skip
+
+
+def _play_physics(scene: HandScene, motion: RobotMotion, hidx: Mapping, targets, mount, frames: range,
+                  cfg: ReplayConfig, on_frame) -> tuple[_Trace, float]:  # fmt: skip
+    """PD tracking (see the module docstring) from the kinematic frame ``frames[0]``; returns the trace
+    and the sim timestep, s. The scene's timestep is restored afterwards."""
+    m, d = scene.model, scene.data
+    dt, n_sub = _physics_timestep(motion.fps, scene.config.timestep)
+    m.opt.timestep = dt
+    try:
+        t1 = time.perf_counter()
+        seq = _interpolate(scene, motion, targets, mount, frames, n_sub, cfg)
+        scene.reset()
+        for s, h in hidx.items():
+            d.qpos[h.qadr] = targets[s][frames[0]]
+            d.qpos[h.free_qadr : h.free_qadr + 7] = mount[s][frames[0]]
+        d.ctrl[:], d.mocap_pos[:], d.mocap_quat[:] = seq[0][0], seq[2][0], seq[3][0]
+        mujoco.mj_forward(m, d)
+        trace, callback_wall = _step_frames(scene, hidx, frames, n_sub, motion.fps, seq, on_frame)
+        sim_wall = time.perf_counter() - t1 - callback_wall  # stepping + metrics, not the callback
+    finally:
+        m.opt.timestep = scene.config.timestep
+    sim_time = (len(frames) - 1) * n_sub * dt
+    trace.rtf = sim_time / sim_wall if sim_wall > 0 else None
+    trace.wall = sim_wall
+    return trace, dt
+
+
+def _step_frames(scene: HandScene, hidx: Mapping, frames: range, n_sub: int, fps: float, seq, on_frame) -> tuple[_Trace, float]:
+    """Step from each motion frame to the next (``n_sub`` sim steps fed from ``seq`` of
+    :func:`_interpolate`), recording the state at every frame; returns the trace and the wall time
+    spent in ``on_frame``, s."""
+    m, d = scene.model, scene.data
+    ctrl_seq, ff_seq, mpos_seq, mquat_seq = seq
+    T = len(frames)
+    trace = _Trace.empty(hidx, T)
+    warn0 = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+    ctrl, qfrc, mpos, mquat, step = d.ctrl, d.qfrc_applied, d.mocap_pos, d.mocap_quat, mujoco.mj_step
+    callback_wall = 0.0
+    tip_x = {s: np.zeros((T, len(h.tip_body_ids), 3)) for s, h in hidx.items()}
+    tip_R = {s: np.zeros((T, len(h.tip_body_ids), 9)) for s, h in hidx.items()}
+    for k in range(T):
+        if k > 0:
+            base = (k - 1) * n_sub
+            for j in range(base + 1, base + n_sub + 1):  # hot loop: views bound once
+                ctrl[:] = ctrl_seq[j]
+                qfrc[:] = ff_seq[j]
+                mpos[:] = mpos_seq[j]
+                mquat[:] = mquat_seq[j]
+                step(m, d)
+            _check_diverged(m, d, frames[k], warn0, fps, bool(trace.contact[k - 1]), float(trace.hh[k - 1]))
+            mujoco.mj_kinematics(m, d)  # positions at the frame time (mj_step leaves them one step old)
+            mujoco.mj_collision(m, d)
+        for s, h in hidx.items():  # raw copies only: poses and fingertips are derived after the loop
+            trace.qpos[s][k] = d.qpos[h.qadr]
+            trace.mount[s][k, :3] = d.xpos[h.mount_id]
+            trace.mount[s][k, 3:] = d.xquat[h.mount_id]
+            tip_x[s][k] = d.xpos[h.tip_body_ids]
+            tip_R[s][k] = d.xmat[h.tip_body_ids]
+        trace.contact[k], trace.hh[k], trace.he[k] = _contacts(scene, d)
+        if on_frame is not None:
+            t2 = time.perf_counter()
+            on_frame(k, scene)
+            callback_wall += time.perf_counter() - t2
+    for s, h in hidx.items():
+        trace.tips[s][:] = tip_x[s] + np.einsum("tkij,kj->tki", tip_R[s].reshape(T, -1, 3, 3), h.tip_offsets)
+    return trace, callback_wall
 
 
 def _check_diverged(
@@ -476,7 +595,7 @@ def _interpolate(scene, motion, targets, wrist, frames, n_sub, cfg):
             if cfg.velocity_feedforward:
                 ff[rows.start + 1 : rows.stop, h.act_vadr] = (h.kv + h.damping) * (q[k + 1] - q[k]) * motion.fps
             mpos[rows, h.mocap_id] = w[k, :3][None] + a[:, None] * (w[k + 1, :3] - w[k, :3])[None]
-            mquat[rows, h.mocap_id] = _slerp(w[k, 3:], w[k + 1, 3:], a)
+            mquat[rows, h.mocap_id] = quat_slerp(w[k, 3:], w[k + 1, 3:], a)
     if cfg.wrist_lead:
         # the weld is a critically damped spring toward a target it sees as static: tracking a ramp it lags
         # by 2 * d0 * timeconst (d0 = solimp[0], impedance at zero violation). Leading the target by that
@@ -488,70 +607,3 @@ def _interpolate(scene, motion, targets, wrist, frames, n_sub, cfg):
             idx = np.minimum(np.arange(N) + shift, N - 1)
             mpos, mquat = mpos[idx], mquat[idx]
     return ctrl, ff, mpos, mquat
-
-
-def sinusoid_motion(
-    scene: HandScene,
-    seconds: float = 2.0,
-    fps: float = 30.0,
-    amplitude: float = 0.35,
-    frequency_hz: float = 0.5,
-    wrist_poses: Mapping[str, Sequence[float]] | None = None,
-    wrist_radius_m: float = 0.02,
-    wrist_yaw_rad: float = 0.2,
-    seed: int = 0,
-) -> RobotMotion:
-    """A smooth test motion for the scene's hands.
-
-    Each actuated joint follows ``mid + amplitude * half_range * sin(2 pi f t + phase)`` (random phases,
-    ``seed``). Each wrist (``T_world_base``) circles with radius ``wrist_radius_m`` in the world xy plane
-    around ``wrist_poses[side]`` (3 numbers: position, identity orientation; or 7: a full pose; default
-    x = -/+0.15 m, z = 0.3 m) while yawing by ``wrist_yaw_rad * sin(2 pi f t)`` about world z."""
-    from handx_robot.retarget.robot_motion import HandTrajectory
-    from handx_robot.sim.scene import quat_mul
-
-    if not (0 < amplitude <= 1):
-        raise ConfigError(f"sinusoid_motion: amplitude must be in (0, 1], got {amplitude}")
-    rng = np.random.default_rng(seed)
-    T = max(2, int(round(seconds * fps)))
-    t = np.arange(T) / fps
-    hands = {}
-    for i, side in enumerate(scene.sides):
-        limits = scene.joint_limits(side)
-        names = scene.actuated_joint_names(side)
-        q = np.zeros((T, len(names)))
-        for j, n in enumerate(names):
-            lo, hi = limits[n]
-            if not np.isfinite(lo):
-                lo, hi = -0.5, 0.5
-            mid, half = (lo + hi) / 2, (hi - lo) / 2
-            q[:, j] = mid + amplitude * half * np.sin(2 * np.pi * frequency_hz * t + rng.uniform(0, 2 * np.pi))
-        given = np.asarray((wrist_poses or {}).get(side, (-0.15 if side == "left" else 0.15, 0.0, 0.3)), dtype=np.float64)
-        if given.shape not in ((3,), (7,)):
-            raise ConfigError(f"sinusoid_motion: wrist_poses[{side!r}] must have 3 or 7 numbers, got {given.shape}")
-        q0 = given[3:] / np.linalg.norm(given[3:]) if given.shape == (7,) else np.array([1.0, 0, 0, 0])
-        w = np.zeros((T, 7))
-        ang = 2 * np.pi * frequency_hz * t + i * np.pi
-        w[:, 0] = given[0] + wrist_radius_m * np.cos(ang)
-        w[:, 1] = given[1] + wrist_radius_m * np.sin(ang)
-        w[:, 2] = given[2]
-        yaw = wrist_yaw_rad * np.sin(2 * np.pi * frequency_hz * t)
-        q_yaw = np.stack([np.cos(yaw / 2), 0 * yaw, 0 * yaw, np.sin(yaw / 2)], axis=1)
-        w[:, 3:] = quat_mul(q_yaw, q0[None])
-        hands[side] = HandTrajectory(
-            robot=scene.robot_id(side), joint_names=names, qpos=q, wrist_pose=w, converged=np.ones(T, bool)
-        )
-    return RobotMotion(fps=fps, hands=hands, text="sinusoid test motion")
-
-
-def root_poses(scene: HandScene, roots: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    """``T_world_base`` (7,) per side that puts each hand's root body at ``roots[side]`` (3 or 7 numbers)
-    (the built-in Shadow's model frame is 1.6 m away from its hand: place the hand, not the frame)."""
-    from handx_robot.sim.scene import compose_poses, invert_pose
-
-    out = {}
-    for side, r in roots.items():
-        r = np.asarray(r, dtype=np.float64)
-        pose = np.concatenate([r, [1.0, 0, 0, 0]]) if r.shape == (3,) else r
-        out[side] = compose_poses(pose, invert_pose(scene._hand(side).T_base_root))
-    return out

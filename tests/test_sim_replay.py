@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion
 from handx_robot.sim.metrics import hand_contact_f1, quat_angle
-from handx_robot.sim.replay import ReplayConfig, _physics_timestep, replay, scene_for_motion, sinusoid_motion
-from handx_robot.sim.scene import HandModel, build_scene
+from handx_robot.sim.replay import (
+    FLOOR_CLEARANCE_M,
+    ReplayConfig,
+    _physics_timestep,
+    motion_extent,
+    replay,
+    scene_for_motion,
+)
+from handx_robot.sim.scene import CAMERA_PRESETS, HandModel, SceneConfig, TableConfig, build_scene
+from handx_robot.sim.synthetic import sinusoid_motion
 
 from handx_robot.errors import MotionValueError, UnknownJointError
 
@@ -147,3 +155,87 @@ def test_diverging_physics_is_an_error_not_a_result(dex_urdf_dir, tmp_path, monk
     k = int(err.value.args[0].split("between motion frames ")[1].split()[0])
     assert f"motion time {k / 30:.3f}-{(k + 1) / 30:.3f} s" in str(err.value)
     assert scene.model.opt.timestep == pytest.approx(0.002)  # restored after the failure
+
+
+# --------------------------------------------------------------------------- framing and floor of a replay
+def _project(scene, camera, points):
+    """``(n, 2)`` image coordinates of world points ``(n, 3)`` (m) seen by ``camera`` of ``scene.data``:
+    ``(0, 0)`` bottom-left, ``(1, 1)`` top-right (pinhole, the offscreen buffer's aspect; no OpenGL)."""
+    m, d = scene.model, scene.data
+    cid = m.camera(camera).id
+    pc = (np.asarray(points) - d.cam_xpos[cid]) @ d.cam_xmat[cid].reshape(3, 3)  # x right, y up, -z forward
+    depth = -pc[:, 2]
+    assert (depth > 0).all(), f"{camera}: points behind the camera"
+    tan_v = np.tan(np.radians(m.cam_fovy[cid]) / 2)
+    tan_h = tan_v * m.vis.global_.offwidth / m.vis.global_.offheight
+    return np.stack([0.5 + 0.5 * pc[:, 0] / (depth * tan_h), 0.5 + 0.5 * pc[:, 1] / (depth * tan_v)], axis=1)
+
+
+@pytest.fixture(scope="module", params=["allegro_right", "shadow_right"])
+def real_capture(request, dexmv_npz, dex_urdf_dir, tmp_path_factory):
+    """The whole DexMV capture (a real right hand, world Z-up) retargeted to a dex-urdf hand, as the ROS
+    tests and benchmarks read it (``dexmv_motion_file``), and the scene :func:`scene_for_motion` builds."""
+    from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.ros.testing import dexmv_motion_file
+
+    from handx_robot.readers import read_motion
+
+    path = dexmv_motion_file(dexmv_npz, tmp_path_factory.mktemp("dexmv") / "dexmv.npz", 10_000)
+    motion, _ = retarget_motion(read_motion(path), right_robot=request.param, assets=dex_urdf_dir)
+    scene = scene_for_motion(motion, assets=dex_urdf_dir, config=SceneConfig(width=160, height=120))
+    return motion, scene
+
+
+def test_real_capture_no_hand_geometry_below_the_floor(real_capture):
+    motion, scene = real_capture
+    floor_z = float(scene.model.geom("handx/floor").pos[2])
+    lowest = []  # per frame, the bottom of the hand's geometry (world-axis boxes of its geoms: conservative)
+    kin = replay(motion, scene, on_frame=lambda k, sc: lowest.append(sc.robot_extent()[0][2]))
+    assert len(lowest) == motion.num_frames
+    assert min(lowest) >= floor_z  # every frame, not only sampled ones
+    assert min(lowest) - floor_z <= FLOOR_CLEARANCE_M + 1e-9  # and the floor is right under the hands
+    assert kin.metrics.hand_env_penetration.max() == 0.0
+    phys = replay(motion, scene, physics=True)
+    assert phys.metrics.hand_env_penetration.max() == 0.0
+
+
+def test_real_capture_cameras_frame_the_hands(real_capture):
+    motion, scene = real_capture
+    res = replay(motion, scene)
+    scene.forward()  # the cameras' poses (fixed in the world)
+    tips = res.fingertips["right"].reshape(-1, 3)
+    for camera in CAMERA_PRESETS:
+        uv = _project(scene, camera, tips)
+        assert (uv >= 0).all() and (uv <= 1).all(), f"{camera}: fingertips leave the image"
+        height = np.ptp(uv[:, 1])  # the fingertips' projected box over the motion, fraction of the image height
+        assert height > 0.15, f"{camera}: the hands fill only {100 * height:.0f} % of the image height"
+
+
+def test_a_brief_dip_still_clears_the_floor(allegro_scene, dex_urdf_dir):
+    """One frame dips 10 cm (a fast move down between two neighbours): the floor goes under it too."""
+    motion = sinusoid_motion(allegro_scene, seconds=100 / 30)
+    h = motion.hands["right"]
+    wrist = h.wrist_pose.copy()
+    wrist[50, 2] -= 0.1
+    dipped = RobotMotion(
+        motion.fps, {**motion.hands, "right": HandTrajectory(h.robot, h.joint_names, h.qpos, wrist, h.converged)}
+    )
+    hands = {s: HandModel.from_path(dex_urdf_dir / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")}
+    scene = scene_for_motion(dipped, hands=hands)
+    extent = motion_extent(scene, dipped)
+    assert scene.model.geom("handx/floor").pos[2] == pytest.approx(extent.geometry_lo[2] - FLOOR_CLEARANCE_M)
+    assert (extent.hands_lo >= extent.geometry_lo).all() and (extent.hands_hi <= extent.geometry_hi).all()
+    assert replay(dipped, scene).metrics.hand_env_penetration.max() == 0.0
+
+
+def test_the_floor_goes_under_a_table_and_a_table_in_the_way_is_reported(allegro_motion, dex_urdf_dir, caplog):
+    hands = {s: HandModel.from_path(dex_urdf_dir / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")}
+    low = TableConfig(height=0.05)
+    scene = scene_for_motion(allegro_motion, hands=hands, config=SceneConfig(table=low))
+    assert scene.model.geom("handx/floor").pos[2] <= low.height - low.thickness  # not through the table
+    assert "table" not in caplog.text
+    high = TableConfig(height=0.3)  # the hands' home height: they reach below its top
+    with caplog.at_level("WARNING", logger="handx_robot.sim.replay"):
+        scene = scene_for_motion(allegro_motion, hands=hands, config=SceneConfig(table=high))
+    assert "below the table top" in caplog.text
+    assert scene.model.geom("handx/floor").pos[2] <= high.height - high.thickness

@@ -128,7 +128,8 @@ def test_fingertips_match_the_retargeters_kinematics(robot_id, dex_urdf_dir, tmp
     """Same joint values and T_world_base -> same fingertips as handx_robot.retarget.kinematics (to 1e-9 m)."""
     from handx_robot.retarget.kinematics import load_tree, quat_wxyz_to_matrix
     from handx_robot.retarget.robots import fingertip_links, get_robot
-    from handx_robot.sim.replay import replay, sinusoid_motion
+    from handx_robot.sim.replay import replay
+    from handx_robot.sim.synthetic import sinusoid_motion
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     spec = get_robot(robot_id, assets=dex_urdf_dir)
