@@ -1,7 +1,7 @@
 """Pytest plugin: how long Python's cyclic garbage collector pauses, inside and outside ROS graphs.
 
 Records every collection of the test session with its duration and whether a
-:class:`handx_robot.ros.testing.RosGraph` was spinning (a thread named ``ros-spin``), and prints, at the end:
+:class:`ros_harness.RosGraph` (tests/ros_harness.py) was spinning (a thread named ``ros-spin``), and prints, at the end:
 the collections while a graph ran (count, longest, how many over 20 ms) and the longest outside,
 plus the full (generation 2) collections' median and longest. The graphs call ``gc.freeze()`` once
 built (:func:`handx_robot.ros.common.freeze_gc`); full collections of the session's heap outside them are

@@ -23,6 +23,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the ROS test harness (tests/ros_harness.py)
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
 FRAMES = 45
 
@@ -30,7 +31,7 @@ FRAMES = 45
 def run_once() -> None:
     from handx_robot.ros.common import LATCHED_QOS, STATE_QOS
     from handx_robot.ros.graph import GraphConfig, build_graph
-    from handx_robot.ros.testing import RosGraph, dexmv_motion_file, wait_for
+    from ros_harness import RosGraph, dexmv_motion_file, wait_for
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
 

@@ -50,6 +50,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the ROS test harness (tests/ros_harness.py)
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
 RERUN = "MUJOCO_GL=egl .venv/bin/python benchmarks/ros_latency.py --duration 60"
 
@@ -329,7 +330,7 @@ def stream_through_streamer(args, env, tmp: Path, names: list[str], model: str, 
 def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robot: str = "shadow_right") -> list[float]:
     from handx_robot.ros.common import LATCHED_QOS, STREAM_QOS
     from handx_robot.ros.graph import GraphConfig, build_graph
-    from handx_robot.ros.testing import RosGraph, wait_for
+    from ros_harness import RosGraph, wait_for
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
@@ -356,7 +357,7 @@ def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robo
 
 def _bench_motion(tmp: Path) -> tuple[str, str]:
     """A motion file (the DexMV real right hand, 1 s) and the asset dir; ('', '') when absent."""
-    from handx_robot.ros.testing import dexmv_motion_file
+    from ros_harness import dexmv_motion_file
 
     npz = SHARED / "data" / "dexmv_relocate_mustard_right.npz"
     assets = SHARED / "assets" / "dex-urdf"
@@ -423,7 +424,7 @@ def main() -> int:
                         help="skip the reference run with commands on the node's executor (command_thread:=false)")
     args = parser.parse_args()
 
-    from handx_robot.ros.testing import isolate_ros_env
+    from ros_harness import isolate_ros_env
 
     domain = isolate_ros_env()
     env = dict(os.environ)

@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import rclpy
-    from handx_robot.ros.common import freeze_gc, make_executor
-    from handx_robot.ros.testing import GIL_SWITCH_INTERVAL_S
+    from handx_robot.ros.common import GIL_SWITCH_INTERVAL_S, freeze_gc, make_executor
     from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
 

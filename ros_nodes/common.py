@@ -164,6 +164,9 @@ def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     return values
 
 
+#: GIL switch interval while a node graph runs in one process (Python's default is 5 ms)
+GIL_SWITCH_INTERVAL_S = 0.001
+
 #: environment variable choosing the executor: single (default) or multi. With a 4-thread
 #: MultiThreadedExecutor the executor threads spend the GIL rebuilding wait sets: the sim node's
 #: 100 Hz /joint_states and the retargeting solve fall far behind the single-threaded executor

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from handx_robot.ros.testing import dexmv_motion_file  # noqa: E402
+from ros_harness import dexmv_motion_file  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.assets, pytest.mark.timeout(120)]
 

@@ -13,7 +13,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from handx_robot.ros.common import LATCHED_QOS, STATE_QOS, STREAM_QOS  # noqa: E402
 from handx_robot.ros.graph import GraphConfig, build_graph  # noqa: E402
-from handx_robot.ros.testing import RosGraph, dexmv_motion_file, wait_for  # noqa: E402
+from ros_harness import RosGraph, dexmv_motion_file, wait_for  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402

@@ -14,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from handx_robot.ros.common import DIAGNOSTICS_QOS, LATCHED_QOS, STREAM_QOS  # noqa: E402
 from handx_robot.ros.convert import duration_to_s, joint_state, joint_trajectory  # noqa: E402
 from handx_robot.ros.safety_streamer_node import SafetyStreamerNode  # noqa: E402
-from handx_robot.ros.testing import RosGraph, wait_for  # noqa: E402
+from ros_harness import RosGraph, wait_for  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402

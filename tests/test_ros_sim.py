@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 from handx_robot.ros.common import STATE_QOS, STREAM_QOS  # noqa: E402
 from handx_robot.ros.convert import float64_array  # noqa: E402
 from handx_robot.ros.sim_node import SimNode, TrajectoryFollower  # noqa: E402
-from handx_robot.ros.testing import RosGraph, wait_for  # noqa: E402
+from ros_harness import RosGraph, wait_for  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 

@@ -176,7 +176,7 @@ def real_capture(request, dexmv_npz, dex_urdf_dir, tmp_path_factory):
     """The whole DexMV capture (a real right hand, world Z-up) retargeted to a dex-urdf hand, as the ROS
     tests and benchmarks read it (``dexmv_motion_file``), and the scene :func:`scene_for_motion` builds."""
     from handx_robot.retarget.bimanual import retarget_motion
-    from handx_robot.ros.testing import dexmv_motion_file
+    from ros_harness import dexmv_motion_file
 
     from handx_robot.readers import read_motion
 

@@ -1,4 +1,4 @@
-"""Helpers to run nodes in-process over real DDS (tests and benchmarks).
+"""Helpers to run nodes in-process over real DDS (the tests' and the benchmarks' harness, not product code).
 
 :class:`RosGraph` owns an rclpy context on an isolated domain (random ``ROS_DOMAIN_ID`` in 1..100
 unless set, localhost-only discovery), one executor (:func:`handx_robot.ros.common.make_executor`, single-threaded
@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["isolate_ros_env", "RosGraph", "Probe", "wait_for", "GIL_SWITCH_INTERVAL_S", "dexmv_motion_file"]
+from handx_robot.ros.common import GIL_SWITCH_INTERVAL_S
 
-#: GIL switch interval while a graph runs in-process (Python's default is 5 ms)
-GIL_SWITCH_INTERVAL_S = 0.001
+__all__ = ["isolate_ros_env", "RosGraph", "Probe", "wait_for", "dexmv_motion_file"]
 
 
 def dexmv_motion_file(npz, out, frames: int) -> str:
