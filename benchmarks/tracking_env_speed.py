@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from handx_robot.sim.replay import sinusoid_motion  # noqa: E402
 from handx_robot.sim.scene import HandModel, build_scene  # noqa: E402
+from handx_robot.sim.synthetic import sinusoid_motion  # noqa: E402
 from handx_robot.sim.tracking_env import HandXTrackingEnv, HandXTrackingVecEnv, TrackingConfig  # noqa: E402
 
 

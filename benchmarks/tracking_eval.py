@@ -35,10 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from handx_robot.retarget.robot_motion import HandTrajectory, RobotMotion, save_robot_motion  # noqa: E402
 from handx_robot.sim.backends.mujoco_backend import MujocoBackend  # noqa: E402
-from handx_robot.sim.cli_tracking import TrainSettings, train_tracker  # noqa: E402
 from handx_robot.sim.policy_export import check_compatible, load_policy  # noqa: E402
 from handx_robot.sim.scene import HandModel, HandScene  # noqa: E402
-from handx_robot.sim.tracking_env import HandXTrackingEnv, TrackingConfig, quat_from_rotvec, rollout  # noqa: E402
+from handx_robot.sim.tracking_env import HandXTrackingEnv, TrackingConfig, rollout  # noqa: E402
+from handx_robot.sim.training import TrainSettings, train_tracker  # noqa: E402
+
+from handx_robot.rotations import quat_from_rotvec  # noqa: E402
 
 log = logging.getLogger("tracking_eval")
 ROBOTS = ("shadow_builtin_left", "shadow_builtin_right")

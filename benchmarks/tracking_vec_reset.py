@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handx_robot.sim.replay import sinusoid_motion  # noqa: E402
 from handx_robot.sim.scene import HandModel, build_scene  # noqa: E402
+from handx_robot.sim.synthetic import sinusoid_motion  # noqa: E402
 from handx_robot.sim.tracking_env import HandXTrackingVecEnv, TrackingConfig  # noqa: E402
 
 ROBOTS = ("shadow_builtin_left", "shadow_builtin_right")

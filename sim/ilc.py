@@ -7,10 +7,9 @@ replays again. It sees the whole clip (not causal): what it reaches bounds what 
 policy can reach on that clip (``benchmarks/tracking_bound.py``), and its residuals are
 demonstrations for one (:func:`collect_demonstrations`).
 
-:func:`fit_linear_policy` regresses the residual on the normalized observation (ridge). On the
-held-out clips of ``benchmarks/tracking_eval.py`` (200 training clips, 5 noisy replays per clip) the
-linear map lowers the fingertip error of 12 held-out clips by 32 %.
-:func:`handx_robot.sim.cli_tracking.train_tracker` with ``TrainSettings(init="ilc")`` puts it into a PPO policy
+:func:`fit_linear_policy` regresses the residual on the normalized observation (ridge); how much it
+lowers the fingertip error on held-out clips: see benchmarks/RESULTS.md (benchmarks/tracking_eval.py).
+:func:`handx_robot.sim.training.train_tracker` with ``TrainSettings(init="ilc")`` puts it into a PPO policy
 (linear actor) that PPO can then fine-tune, and saves it like any other tracking policy.
 """
 
@@ -20,7 +19,9 @@ import dataclasses
 import logging
 
 import numpy as np
-from handx_robot.sim.tracking_env import HandXTrackingEnv, quat_conj, quat_mul, quat_to_rotvec, rollout
+from handx_robot.sim.tracking_env import HandXTrackingEnv, rollout
+
+from handx_robot.rotations import quat_conj, quat_mul, quat_to_rotvec
 
 __all__ = [
     "ClipReplay", "replay_clip", "ilc_clip", "collect_demonstrations", "fit_linear_policy", "select_linear_policy",
@@ -63,11 +64,11 @@ def replay_clip(env: HandXTrackingEnv, clip: int, actions: np.ndarray) -> ClipRe
             return
         st, f = e._state, int(e.task.frame[0])  # noqa: SLF001 - the state the step just read
         q = np.concatenate([st.qpos[s][0] for s in lay.sides])
-        ref_w = b.wrist[clip, f]
+        ref_w = b.wrist[clip, f]  # (S, 7) T_world_base per hand
+        sim_w = np.stack([st.wrist_pose[s][0] for s in lay.sides])  # (S, 7)
         rec["joint"].append((b.q[clip, f] - q)[cols])
-        rec["wrist_pos"].append(np.stack([ref_w[i, :3] - st.wrist_pose[s][0, :3] for i, s in enumerate(lay.sides)]))
-        rec["wrist_rot"].append(np.stack([quat_to_rotvec(quat_mul(ref_w[i, 3:], quat_conj(st.wrist_pose[s][0, 3:])))
-                                          for i, s in enumerate(lay.sides)]))
+        rec["wrist_pos"].append(ref_w[:, :3] - sim_w[:, :3])
+        rec["wrist_rot"].append(quat_to_rotvec(quat_mul(ref_w[:, 3:], quat_conj(sim_w[:, 3:]))))  # world, rad
 
     r = rollout(env, act, clip=clip, on_step=record)
     return ClipReplay(tip=r.tip_error, joint=np.asarray(rec["joint"]), wrist_pos=np.asarray(rec["wrist_pos"]),
@@ -148,9 +149,9 @@ class LinearPolicy:
 def fit_linear_policy(X: np.ndarray, Y: np.ndarray, ridge: float = 0.01, clip_obs: float = 10.0,
                       min_std: float = 1e-3) -> LinearPolicy:
     """Ridge regression of ``Y`` on the normalized ``X`` (an unpenalized bias); the penalty is
-    ``ridge x N`` for N samples (measured on the tracking benchmark: 0.002-0.02 per sample equally
-    good at N = 47,600; 0.01 also right for a 2-clip fit). ``min_std`` is added to each observation's
-    standard deviation (constant entries are not blown up)."""
+    ``ridge x N`` for N samples (which penalties work: see benchmarks/RESULTS.md
+    (benchmarks/tracking_eval.py)). ``min_std`` is added to each observation's standard deviation
+    (constant entries are not blown up)."""
     if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y) or len(X) == 0:
         raise ValueError(f"fit_linear_policy: X (N, obs_dim) and Y (N, act_dim), got {X.shape} and {Y.shape}")
     mean = X.mean(axis=0)

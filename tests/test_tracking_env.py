@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from handx_robot.retarget.robot_motion import RobotMotion, save_robot_motion
 from handx_robot.sim.backends.mujoco_backend import MujocoBackend, MujocoBackendConfig
-from handx_robot.sim.replay import sinusoid_motion
 from handx_robot.sim.scene import HandModel, build_scene
+from handx_robot.sim.synthetic import sinusoid_motion
 from handx_robot.sim.tracking_env import (
     ENV_ID,
     HandXTrackingEnv,
@@ -117,6 +117,9 @@ def test_observation_layout_and_values_at_reset(env, clips):
     np.testing.assert_allclose(f["ref2_right_dq"], ref_q[7] - ref_q[5], atol=1e-5)
     np.testing.assert_allclose(f["right_wrist_pos"], clips[1].hands["right"].wrist_pose[5, :3], atol=1e-6)
     assert f["phase"][0] == pytest.approx(5 / (clips[1].num_frames - 1))
+    # wrist quaternions are canonical (w >= 0) for both hands (layout version 2; version 1 flipped the left one)
+    assert f["left_wrist_quat"][0] >= 0 and f["right_wrist_quat"][0] >= 0
+    assert env.signature()["layout_version"] == 2
 
 
 def test_zero_action_tracks_and_reward_terms_sum(env):
@@ -218,6 +221,95 @@ def test_backend_config_rejects_unstable_settings():
         MujocoBackendConfig(control_dt=1 / 30, substeps=2)
     with pytest.raises(ConfigError, match="bandwidth"):
         MujocoBackendConfig(control_dt=1 / 30, substeps=4, bandwidth_hz=40)
+
+
+def test_each_backend_builds_its_own_config_from_the_tracking_config():
+    from handx_robot.sim.backends.isaacgym_backend import (
+        COLLISION_FILTER,
+        IsaacGymConfig,
+        ground_plane_distance,
+    )
+
+    tracking = TrackingConfig(substeps=8, bandwidth_hz=12.0, floor_height=0.05)
+    mj = MujocoBackendConfig.from_tracking(tracking, control_dt=1 / 30, view_center=(0.0, 0.1, 0.2), view_distance=0.9)
+    assert (mj.control_dt, mj.substeps, mj.bandwidth_hz, mj.floor_height) == (1 / 30, 8, 12.0, 0.05)
+    assert (mj.view_center, mj.view_distance) == ((0.0, 0.1, 0.2), 0.9)
+    ig = IsaacGymConfig.from_tracking(tracking, control_dt=1 / 30, view_center=(0, 0, 0), device="cuda:1", spacing=2.0)
+    assert (ig.control_dt, ig.substeps, ig.bandwidth_hz, ig.floor_height) == (1 / 30, 8, 12.0, 0.05)
+    assert (ig.device, ig.gpu_index, ig.spacing) == ("cuda:1", 1, 2.0)
+    twin = ig.mujoco_twin()  # the CPU twin (gains, kinematics, depth) has the same clock, bandwidth and floor
+    assert (twin.control_dt, twin.substeps, twin.bandwidth_hz, twin.floor_height) == (1 / 30, 8, 12.0, 0.05)
+    assert ground_plane_distance(0.05) == -0.05
+    assert COLLISION_FILTER["left"] & COLLISION_FILTER["right"] == 0 and all(COLLISION_FILTER.values())
+
+
+def test_isaacgym_default_config_and_its_twin_are_valid():
+    from handx_robot.sim.backends.isaacgym_backend import IsaacGymConfig
+
+    cfg = IsaacGymConfig()
+    twin = cfg.mujoco_twin()  # IsaacGymConfig() once built a twin that failed MujocoBackendConfig's validation
+    assert twin.control_dt / twin.substeps <= 0.01 and 2 * np.pi * twin.bandwidth_hz * twin.control_dt / twin.substeps < 0.5
+    with pytest.raises(ConfigError, match="IsaacGymConfig.*substeps"):
+        IsaacGymConfig(substeps=2)
+    with pytest.raises(ConfigError, match="IsaacGymConfig.device"):
+        IsaacGymConfig(device="tpu")
+    with pytest.raises(ConfigError, match="IsaacGymConfig.spacing"):
+        IsaacGymConfig(spacing=0.0)
+
+
+def test_a_backend_rejects_another_backends_config(hands):
+    from handx_robot.sim.backends.isaacgym_backend import IsaacGymBackend, IsaacGymConfig
+
+    with pytest.raises(ConfigError, match="config is a IsaacGymConfig.*MujocoBackendConfig"):
+        MujocoBackend(hands, config=IsaacGymConfig())
+    with pytest.raises(ConfigError, match="config is a MujocoBackendConfig.*IsaacGymConfig"):
+        IsaacGymBackend(hands, config=MujocoBackendConfig())  # checked before isaacgym is imported
+
+
+def test_backend_kwargs_reach_the_backend_or_fail_clearly(clips):
+    from handx_robot.sim.tracking_env import HandXTrackingVecEnv
+
+    env = HandXTrackingEnv(clips[:1], config=TrackingConfig(floor_height=-0.2), wrist_timeconst=0.03)
+    assert env.backend.config.wrist_timeconst == 0.03 and env.backend.config.floor_height == -0.2
+    env.close()
+    with pytest.raises(ConfigError, match=r"unknown backend options \['bogus'\].*wrist_timeconst"):
+        HandXTrackingEnv(clips[:1], bogus=1)
+    with pytest.raises(ConfigError, match=r"\['substeps'\].*TrackingConfig"):
+        HandXTrackingVecEnv(clips[:1], num_envs=1, substeps=8)
+    with pytest.raises(ConfigError, match=r"unknown backend options \['bogus'\].*spacing"):
+        HandXTrackingVecEnv(clips[:1], num_envs=2, backend="isaacgym", bogus=1)
+    with pytest.raises(MissingDependencyError, match="Isaac Gym"):  # valid options reach the backend itself
+        HandXTrackingVecEnv(clips[:1], num_envs=2, backend="isaacgym", device="cuda:0", spacing=2.0)
+
+
+def test_isaacgym_hand_contact_is_the_twins_on_force_flagged_envs(hands, monkeypatch):
+    """The Isaac Gym backend's hand-hand contact and depth: MuJoCo's (the CPU twin's) collision of the
+    PhysX state, for the envs where both hands feel a net contact force; torch on the CPU stands in for
+    the GPU tensors."""
+    import torch
+    from handx_robot.sim.backends import isaacgym_backend as igb
+
+    monkeypatch.setattr(igb, "torch", torch, raising=False)
+    twin = MujocoBackend(hands, 1, igb.IsaacGymConfig().mujoco_twin())
+    backend = object.__new__(igb.IsaacGymBackend)
+    backend.config, backend._cpu, backend.layout, backend.num_envs = igb.IsaacGymConfig(), twin, twin.layout, 3
+    backend._hand_rbs = {"left": torch.arange(0, 2), "right": torch.arange(2, 4)}
+    force = torch.zeros(3, 4, 3)
+    force[0, [0, 2], 2] = 1.0  # env 0: both hands pushed; env 1: only the left; env 2: both
+    force[1, 0, 2] = 1.0
+    force[2, [1, 3], 0] = 1.0
+    backend._force = force
+    twin.reset()
+    home = twin.read_state()
+    lay = twin.layout
+    overlap = np.array([0.0, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])  # both wrists at one point: the hands interpenetrate
+    qpos = {s: np.repeat(home.qpos[s], 3, axis=0) for s in lay.sides}
+    wpose = {s: np.stack([overlap, overlap, home.wrist_pose[s][0]]) for s in lay.sides}
+    contact, depth = backend._hand_contact(qpos, wpose)
+    want = twin.kinematics({s: qpos[s][:1] for s in lay.sides}, {s: wpose[s][:1] for s in lay.sides})
+    assert want.hand_contact[0] and want.hand_hand_depth[0] > 1e-3
+    np.testing.assert_array_equal(contact, [True, False, False])  # env 1: one hand only; env 2: apart
+    np.testing.assert_allclose(depth, [want.hand_hand_depth[0], 0.0, 0.0], atol=1e-12)
 
 
 def test_isaacgym_backend_is_lazy_and_explains(hands):

@@ -1,7 +1,7 @@
 """HandXTrackingVecEnv (many envs on one batched backend) and the MJX backend.
 
 Real scenes of the two built-in Shadow hands, smooth sinusoid clips. The MJX tests run MuJoCo XLA
-on the CPU at a batch of 2 (one jit compilation of the step, ~30-40 s on 2 cores): the backend must
+on the CPU at a batch of 2 (one jit compilation of the step; its cost: benchmarks/tracking_env_speed.py): the backend must
 agree with MuJoCo's C engine step for step, and the vector env built on it must give the same
 observations and rewards as the one on the CPU backend.
 """
@@ -12,8 +12,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from handx_robot.sim.backends import BACKENDS, make_backend
-from handx_robot.sim.replay import sinusoid_motion
 from handx_robot.sim.scene import HandModel, build_scene
+from handx_robot.sim.synthetic import sinusoid_motion
 from handx_robot.sim.tracking_env import ENV_ID, HandXTrackingVecEnv, TrackingConfig
 
 from handx_robot.errors import ConfigError
@@ -91,14 +91,20 @@ def mjx_pair(clips):
     pytest.importorskip("jax")
     cfg = TrackingConfig(random_start=False)
     cpu = HandXTrackingVecEnv(clips, num_envs=2, config=cfg, backend="mujoco")
-    mjx = HandXTrackingVecEnv(clips, num_envs=2, config=cfg, backend="mjx")
+    mjx = HandXTrackingVecEnv(clips, num_envs=2, config=cfg, backend="mjx", device="cpu")  # a backend option
     yield cpu, mjx
     cpu.close()
     mjx.close()
 
 
-def test_mjx_backend_registered():
-    assert BACKENDS["mjx"] == "handx_robot.sim.backends.mjx_backend:MjxBackend"
+def test_mjx_env_runs_on_the_mjx_backend_and_device_it_was_given(mjx_pair):
+    from handx_robot.sim.backends.mjx_backend import MjxBackend
+
+    cpu, mjx = mjx_pair
+    assert "mjx" in BACKENDS and type(mjx.backend) is MjxBackend and type(cpu.backend) is not MjxBackend
+    assert mjx.backend.device.platform == "cpu"  # device="cpu" reached the backend through the env
+    leaves = mjx.backend._jax.tree_util.tree_leaves(mjx.backend._dx)  # the batch lives on that device
+    assert leaves and all(leaf.devices() == {mjx.backend.device} for leaf in leaves if hasattr(leaf, "devices"))
 
 
 def test_mjx_env_tracks_like_the_cpu_env(mjx_pair):

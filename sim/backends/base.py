@@ -16,13 +16,38 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
+import inspect
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
 from handx_robot.errors import ConfigError
 
-__all__ = ["HandLayout", "BackendLayout", "SimState", "KinematicsResult", "SimBackend"]
+if TYPE_CHECKING:
+    from handx_robot.sim.tracking.config import TrackingConfig
+
+__all__ = ["HandLayout", "BackendLayout", "SimState", "KinematicsResult", "SimBackend", "TRACKING_FIELDS", "check_config"]
+
+#: Backend config fields the tracking env sets (from :class:`handx_robot.sim.tracking.config.TrackingConfig`
+#: and the motions: fps and extent), never from backend options.
+TRACKING_FIELDS = ("control_dt", "substeps", "bandwidth_hz", "floor_height", "view_center", "view_distance")
+
+_C = TypeVar("_C")
+
+
+def check_config(owner: str, config: object, expected: type[_C]) -> _C:
+    """``config``, or ``expected()`` when it is None; a config of another type raises
+    :class:`ConfigError` naming the field, the types and the fix."""
+    if config is None:
+        return expected()
+    if not isinstance(config, expected):
+        raise ConfigError(
+            f"{owner}: config is a {type(config).__name__}, this backend takes a {expected.__name__}; build one "
+            f"with {expected.__name__}.from_tracking(tracking_config, control_dt=...) or {expected.__name__}(...), "
+            "or pass config=None for its defaults"
+        )
+    return config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +158,44 @@ class SimBackend(abc.ABC):
 
     layout: BackendLayout
     num_envs: int
+    #: the config dataclass the backend takes (``config=``); it has a classmethod ``from_tracking``
+    config_class: ClassVar[type]
+
+    @classmethod
+    def for_tracking(
+        cls,
+        hands: Any,
+        tracking: TrackingConfig,
+        num_envs: int = 1,
+        *,
+        control_dt: float,
+        view_center: tuple[float, float, float] = (0.0, 0.0, 0.3),
+        view_distance: float = 0.7,
+        **backend_kwargs: Any,
+    ) -> SimBackend:
+        """The backend for the tracking env: its config built by ``config_class.from_tracking`` from
+        ``tracking`` (substeps, bandwidth_hz, floor_height) and ``control_dt`` (s), ``view_center`` /
+        ``view_distance`` (m, preset cameras). ``backend_kwargs`` are this backend's own options: other
+        fields of its config (``wrist_kp`` ...) or its constructor's keywords (``device`` ...). Unknown
+        options, and options that belong to the tracking config (:data:`TRACKING_FIELDS`), raise
+        :class:`ConfigError` listing what this backend takes."""
+        fields = {f.name for f in dataclasses.fields(cls.config_class)}
+        ctor = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "hands", "num_envs", "config")]
+        fixed = sorted(set(backend_kwargs) & set(TRACKING_FIELDS))
+        if fixed:
+            raise ConfigError(
+                f"{cls.__name__}: {fixed} come from the tracking config and the motions' fps; set them in "
+                "TrackingConfig (e.g. dataclasses.replace(config, substeps=8)), not as backend options"
+            )
+        unknown = sorted(set(backend_kwargs) - fields - set(ctor))
+        if unknown:
+            allowed = sorted((fields - set(TRACKING_FIELDS)) | set(ctor))
+            raise ConfigError(f"{cls.__name__}: unknown backend options {unknown}; this backend takes {allowed}")
+        config = cls.config_class.from_tracking(  # type: ignore[attr-defined]
+            tracking, control_dt=control_dt, view_center=view_center, view_distance=view_distance,
+            **{k: v for k, v in backend_kwargs.items() if k in fields},
+        )
+        return cls(hands, num_envs=num_envs, config=config, **{k: v for k, v in backend_kwargs.items() if k not in fields})
 
     @abc.abstractmethod
     def reset(self, env_ids: Sequence[int] | None = None) -> None:

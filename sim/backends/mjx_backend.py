@@ -12,8 +12,8 @@ What differs from the CPU backend (and why the two do not agree to the last digi
 * MuJoCo's bad-acceleration warning does not exist in MJX: an env is flagged ``unstable`` when its
   state turns NaN/inf or a joint speed exceeds ``MAX_SPEED`` (rad/s or m/s).
 * ``reset`` / ``set_state`` are done on the CPU (MuJoCo's ``mj_forward``) and uploaded; ``step``
-  and the state read-back run on the device. The first ``step`` compiles (tens of seconds on a CPU
-  for two Shadow hands; once per process and batch size).
+  and the state read-back run on the device. The first ``step`` compiles (once per process and batch
+  size; its cost: see benchmarks/RESULTS.md (benchmarks/tracking_env_speed.py)).
 
 Install: ``pip install -r requirements.txt`` brings ``jax`` (CPU) and ``mujoco-mjx``; for a GPU
 install a CUDA build of jaxlib as JAX's documentation says. Units: see :mod:`handx_robot.sim.backends.base`.
@@ -57,9 +57,26 @@ def _import_mjx():
     return jax, mjx
 
 
+def _jax_device(jax, device):
+    """A JAX device from a device, a platform name (``cpu``, ``gpu``, ``cuda``) with an optional ``:index``,
+    or None (JAX's default); an unknown name raises :class:`ConfigError` listing the devices there are."""
+    if device is None:
+        return jax.devices()[0]
+    if not isinstance(device, str):
+        return device
+    platform, _, index = device.partition(":")
+    try:
+        devices = jax.devices(platform)
+        return devices[int(index or 0)]
+    except (RuntimeError, ValueError, IndexError) as exc:
+        have = ", ".join(f"{d.platform}:{d.id}" for d in jax.devices())
+        raise ConfigError(f"MjxBackend: device={device!r} is not available ({exc}); JAX has {have}") from exc
+
+
 class MjxBackend(MujocoBackend):
-    """Batched MJX backend. ``hands``: :class:`handx_robot.sim.scene.HandModel` per side; ``device``: a JAX device
-    (``None``: JAX's default, the GPU when there is one)."""
+    """Batched MJX backend. ``hands``: :class:`handx_robot.sim.scene.HandModel` per side; ``config``: a
+    :class:`MujocoBackendConfig` (None: defaults); ``device``: a JAX device or its name (``"cpu"``,
+    ``"gpu"``, ``"cuda:0"``; ``None``: JAX's default, the GPU when there is one)."""
 
     def __init__(
         self,
@@ -71,7 +88,7 @@ class MjxBackend(MujocoBackend):
         jax, mjx = _import_mjx()
         super().__init__(hands, num_envs=num_envs, config=config)  # CPU scene: layout, staging MjData per env
         self._jax, self._mjx = jax, mjx
-        self.device = device or jax.devices()[0]
+        self.device = _jax_device(jax, device)
         m = self.model
         try:
             self._mx = jax.device_put(mjx.put_model(m), self.device)

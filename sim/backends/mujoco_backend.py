@@ -11,13 +11,24 @@ import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import mujoco
 import numpy as np
-from handx_robot.sim.backends.base import BackendLayout, HandLayout, KinematicsResult, SimBackend, SimState
+from handx_robot.sim.backends.base import (
+    BackendLayout,
+    HandLayout,
+    KinematicsResult,
+    SimBackend,
+    SimState,
+    check_config,
+)
 from handx_robot.sim.scene import GainConfig, HandModel, HandScene, SceneConfig, build_scene
 
 from handx_robot.errors import ConfigError, MotionValueError
+
+if TYPE_CHECKING:
+    from handx_robot.sim.tracking.config import TrackingConfig
 
 __all__ = ["MujocoBackend", "MujocoBackendConfig"]
 
@@ -59,6 +70,17 @@ class MujocoBackendConfig:
                 f"(2 pi f dt = {2 * math.pi * self.bandwidth_hz * dt:.2f} >= 0.5); raise substeps or lower the bandwidth"
             )
 
+    @classmethod
+    def from_tracking(cls, tracking: TrackingConfig, *, control_dt: float,
+                      view_center: tuple[float, float, float] = (0.0, 0.0, 0.3), view_distance: float = 0.7,
+                      **overrides: Any) -> MujocoBackendConfig:
+        """The config of the tracking env's backend: ``substeps``, ``bandwidth_hz``, ``floor_height`` from
+        ``tracking``, the step ``control_dt`` (s, one motion frame), preset cameras; ``overrides``: other
+        fields (``wrist_timeconst``)."""
+        return cls(control_dt=control_dt, substeps=tracking.substeps, bandwidth_hz=tracking.bandwidth_hz,
+                   floor_height=tracking.floor_height, view_center=tuple(view_center), view_distance=view_distance,
+                   **overrides)
+
     def scene_config(self) -> SceneConfig:
         dt = self.control_dt / self.substeps
         return SceneConfig(
@@ -74,7 +96,10 @@ class MujocoBackendConfig:
 
 
 class MujocoBackend(SimBackend):
-    """The CPU backend. ``hands``: :class:`handx_robot.sim.scene.HandModel` per side (``{side: model}`` or a list)."""
+    """The CPU backend. ``hands``: :class:`handx_robot.sim.scene.HandModel` per side (``{side: model}`` or a list);
+    ``config``: a :class:`MujocoBackendConfig` (None: defaults)."""
+
+    config_class = MujocoBackendConfig
 
     def __init__(
         self,
@@ -84,7 +109,7 @@ class MujocoBackend(SimBackend):
     ):
         if int(num_envs) < 1:
             raise ConfigError(f"MujocoBackend: num_envs must be >= 1, got {num_envs}")
-        self.config = config or MujocoBackendConfig()
+        self.config = check_config(type(self).__name__, config, MujocoBackendConfig)
         self.scene: HandScene = build_scene(hands, self.config.scene_config())
         self.model = self.scene.model
         self.num_envs = int(num_envs)
