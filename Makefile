@@ -12,10 +12,11 @@ demo: env
 
 test: env
 	.venv/bin/ruff check .
+	bash scripts/typecheck_isaacgym.sh
 	.venv/bin/python -m pytest -q
 
 bench: env
-	@for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+	@for b in benchmarks/*.py; do grep -q '__main__' $$b || continue; echo "== $$b"; .venv/bin/python $$b || exit 1; done
 
 clean:
 	rm -rf out build install log .pytest_cache

@@ -68,7 +68,7 @@ setup(
     zip_safe=True,
     entry_points={
         "console_scripts": [
-            "handx-robot = handx_robot.cli:main",
+            "handx-robot = handx_robot.app.cli:main",
             *[f"{name} = {target}" for name, target in NODES.items()],
         ],
     },

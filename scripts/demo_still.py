@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     import imageio.v2 as imageio
 
-    from handx_robot.cli import main as cli_main
+    from handx_robot.app.cli import main as cli_main
     from handx_robot.motion import atomic_write, load_motion
 
     with tempfile.TemporaryDirectory(prefix="handx_demo_") as tmp:

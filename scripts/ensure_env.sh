@@ -31,6 +31,6 @@ echo "[ensure_env] setting up $VENV (first run takes a few minutes)"
 "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
 "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
-"$VENV/bin/python" -c "import handx_robot, handx_robot.retarget, handx_robot.sim, handx_robot.ros, mujoco, torch, rclpy, dex_retargeting"
+"$VENV/bin/python" -c "import handx_robot, handx_robot.retarget, handx_robot.sim, handx_robot.ros, handx_robot.app, mujoco, torch, rclpy, dex_retargeting"
 echo "$HASH" > "$STAMP"
 echo "[ensure_env] ready: $VENV"

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from handx_robot import __version__, cli
+from handx_robot import __version__
+from handx_robot.app import cli
 from handx_robot.errors import MotionFormatError
 
 
@@ -48,7 +49,7 @@ def test_handx_error_is_one_line_and_exit_1(monkeypatch, capsys, tmp_path):
 
 def test_console_script_runs():
     proc = subprocess.run(
-        [sys.executable, "-m", "handx_robot.cli", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "handx_robot.app.cli", "--help"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0
     assert "retarget" in proc.stdout

@@ -9,7 +9,7 @@ import pytest
 from test_features import make_motion
 
 from handx_robot import cli_data
-from handx_robot.cli import main
+from handx_robot.app.cli import main
 from handx_robot.motion import load_motion
 from handx_robot.readers import FORMATS
 

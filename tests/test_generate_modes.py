@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from handx_robot import features
-from handx_robot.cli import main as cli_main
+from handx_robot.app.cli import main as cli_main
 from handx_robot.errors import ConfigError, HandXError
 from handx_robot.generate import (
     ComposerGenerator,

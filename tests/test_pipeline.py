@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from handx_robot.retarget.robot_motion import load_robot_motion
 
-from handx_robot import cli
+from handx_robot.app import cli
 from handx_robot.motion import load_motion
 
 
@@ -83,7 +83,7 @@ def test_run_sets_headless_rendering_when_unset(tmp_path, monkeypatch):
 
 def test_run_returns_the_ros_graphs_exit_code(tmp_path, monkeypatch):
     """``run --ros`` fails when the ROS 2 graph failed (it used to report success whatever the graph did)."""
-    from handx_robot import pipeline
+    from handx_robot.app import pipeline
 
     monkeypatch.setattr(pipeline, "run_pipeline", lambda args: {"ros": {"exit_code": 3}})
     monkeypatch.setattr(pipeline, "_print_summary", lambda summary: None)

@@ -59,7 +59,7 @@ def readme_commands() -> list[str]:
 
 def _mention(command: str) -> bool:
     """``handx-robot robots / retarget`` in a table names subcommands; it is not a command line."""
-    from handx_robot.cli import SUBCOMMANDS
+    from handx_robot.app.cli import SUBCOMMANDS
 
     return all(t in SUBCOMMANDS or t == "/" for t in shlex.split(command)[1:])
 
@@ -99,7 +99,7 @@ def test_readme_commands_run_as_written(tmp_path, shared_dir):
 
 
 def test_readme_commands_that_take_minutes_parse():
-    from handx_robot.cli import build_parser
+    from handx_robot.app.cli import build_parser
 
     parser = build_parser()
     for command, how in COMMANDS.items():

@@ -12,7 +12,7 @@ from handx_robot.retarget.robot_motion import load_robot_motion
 from handx_robot.retarget.robots import get_robot, list_robots
 from handx_robot.retarget.solver import HandProblem, SolverOptions, StreamingRetargeter, solve_sequence
 
-from handx_robot import cli
+from handx_robot.app import cli
 from handx_robot.errors import MotionValueError
 from handx_robot.handframe import wrist_transform
 from handx_robot.keypoints import mediapipe_to_handx

@@ -8,7 +8,7 @@ from handx_robot.retarget.robot_motion import save_robot_motion
 from handx_robot.sim.scene import HandModel, SceneConfig, build_scene
 from handx_robot.sim.synthetic import root_poses, sinusoid_motion
 
-from handx_robot.cli import main
+from handx_robot.app.cli import main
 from handx_robot.errors import ConfigError, MissingDependencyError
 
 

@@ -20,7 +20,7 @@ from handx_robot.sim.synthetic import sinusoid_motion
 from handx_robot.sim.tracking_env import HandXTrackingEnv, RobotMismatchError, TrackingConfig
 from handx_robot.sim.training import TrainSettings, train_tracker
 
-from handx_robot.cli import main
+from handx_robot.app.cli import main
 from handx_robot.errors import ModelLoadError
 
 SETTINGS = TrainSettings(steps=768, n_steps=128, batch_size=64, epochs=3, net_arch=(32, 32), checkpoint_every=384, seed=0)
