@@ -37,6 +37,7 @@ file stores none (30 by default). Then the motion is validated (:class:`Bimanual
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -420,7 +421,50 @@ def read_motion(
            nearest valid frame); 0 = any missing frame is an error.
     """
     path = Path(path)
-    src = str(path)
+    fmt = _check_read_arguments(path, format, units, hand, fps)
+    in_frame = _input_frame(frame)
+    raw = _read_raw(path, fmt, hand, key, mano_dir, units)
+    if fmt == "motion":
+        in_frame = _check_motion_file_arguments(path, raw, frame, in_frame, units, fps)
+    joints, present, mano = _to_handx_frame(path, fmt, raw, in_frame, units, hand, swap_hands)
+    source = f"{path}[{raw.label}]" if raw.label else str(path)
+    joints = _fill_gaps(joints, present, fill_gaps, raw.fps or fps or 30.0, source)
+    motion = BimanualMotion(
+        joints=joints, fps=raw.fps or fps or 30.0, text=raw.text, present=present, frame="handx_yup",
+        mano=mano, source=source,
+    )  # fmt: skip
+    span = _min_hand_span(motion)
+    if span < MIN_HAND_SPAN_M:
+        raise MotionValueError(
+            f"{source}: hand span is only {span:.4f} m (max keypoint distance within one hand); a human hand spans "
+            f"~0.15-0.25 m, so the units are likely wrong (--units {units} was used; the keypoints must end up in metres)"
+        )
+    if check_hands:
+        check_handedness(motion)
+    if fmt != "motion" or format is not None:
+        log.info("%s: read as %s, %d frames at %g fps, hands: %s", source, fmt, motion.num_frames, motion.fps,
+                 ", ".join(motion.present_sides))
+    return motion
+
+
+@dataclasses.dataclass
+class _Raw:
+    """What a reader found in a file, before frames, units and hands are applied: ``joints``
+    (T, 2, 21, 3) in the file's own units and frame, ``present (2,)``, the file's ``fps`` (None when
+    it stores none), ``text``, MANO ``mano`` per side, the sequence ``label`` in a collection, and for
+    our own motion files the file's ``frame``."""
+
+    joints: np.ndarray
+    present: np.ndarray
+    fps: float | None = None
+    text: str = ""
+    mano: dict = dataclasses.field(default_factory=dict)
+    label: str = ""
+    frame: str = ""
+
+
+def _check_read_arguments(path: Path, format: str | None, units: str, hand: str | None, fps: float | None) -> str:  # noqa: A002
+    """The input's format, after checking the file exists and the arguments are known."""
     if not path.is_file():
         raise MotionFormatError(f"{path}: file not found")
     fmt = format or detect_format(path)
@@ -432,58 +476,67 @@ def read_motion(
         raise ConfigError(f"--hand must be 'left' or 'right', got {hand!r}")
     if fps is not None and (not np.isfinite(fps) or fps <= 0):
         raise MotionValueError(f"{path}: --fps must be > 0, got {fps}")
-    in_frame = _input_frame(frame)
+    return fmt
 
-    text, file_fps, mano, label = "", None, {}, ""
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise MotionFormatError(f"{path}: .npy holds Python objects (pickled); refusing to load it") from exc
+
+
+def _read_raw(path: Path, fmt: str, hand: str | None, key, mano_dir, units: str) -> _Raw:
+    """Read the file as its format says (MANO parameters through the licensed MANO model)."""
+    src = str(path)
     if fmt == "motion":
         m = load_motion(path)
-        if frame is not None and in_frame != {"handx_yup": "yup", "world_zup": "zup"}[m.frame]:
-            raise ConfigError(f"{path}: this motion file states its frame ({m.frame}); --frame {frame} does not apply")
-        if units != "m":
-            raise ConfigError(f"{path}: motion files are in metres; --units {units} does not apply")
-        in_frame = "yup"
+        stated = m.frame
         if m.frame != "handx_yup":
             m = m.in_frame("handx_yup")
-        joints, present, file_fps, text, mano = m.joints, m.present, m.fps, m.text, dict(m.mano)
-        if fps is not None and abs(fps - m.fps) > 1e-9:
-            raise ConfigError(f"{path}: the motion file stores fps {m.fps:g}; --fps {fps:g} would relabel its timing "
-                              "(resample instead with `convert --resample FPS`)")
-    elif fmt == "handx-npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise MotionFormatError(f"{path}: .npy holds Python objects (pickled); refusing to load it") from exc
-        joints, present = _bimanual(arr, src, "array")
-    elif fmt == "handx-npz":
+        return _Raw(m.joints, m.present, m.fps, m.text, dict(m.mano), frame=stated)
+    if fmt == "handx-npy":
+        return _Raw(*_bimanual(_load_npy(path), src, "array"))
+    if fmt == "handx-npz":
         joints, present, label = _read_handx_npz(path, key)
-    elif fmt == "handx-mano-pkl":
-        mano = _read_mano_pkl(path)
-    elif fmt == "handx-mano-npz":
-        mano, label = _read_mano_npz(path, key)
-    elif fmt == "mediapipe-npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise MotionFormatError(f"{path}: .npy holds Python objects (pickled); refusing to load it") from exc
-        joints, present = _single(arr, src, "array", hand, fmt)
-    elif fmt == "mediapipe-npz":
+        return _Raw(joints, present, label=label)
+    if fmt.startswith("handx-mano"):
+        if units != "m":
+            raise ConfigError(f"{path}: MANO parameters are in metres by definition; --units {units} does not apply")
+        mano, label = (_read_mano_pkl(path), "") if fmt == "handx-mano-pkl" else _read_mano_npz(path, key)
+        from handx_robot.mano import mano_keypoints
+
+        joints, present = mano_keypoints(mano, mano_dir, what=src)
+        return _Raw(joints, present, mano=mano, label=label)
+    if fmt == "mediapipe-npy":
+        return _Raw(*_single(_load_npy(path), src, "array", hand, fmt))
+    if fmt == "mediapipe-npz":
         names, _ = _npz_files(path)
         if "joints" not in names:
             raise MotionFormatError(f"{path}: field 'joints' is missing (found keys: {names})")
         with np.load(path, allow_pickle=False) as data:
             arr = data["joints"]
-        joints, present = _single(arr, src, "joints", hand, fmt)
-    else:  # mediapipe-pkl
-        joints, present = _single(_read_mediapipe_pkl(path), src, "joints", hand, fmt)
+        return _Raw(*_single(arr, src, "joints", hand, fmt))
+    return _Raw(*_single(_read_mediapipe_pkl(path), src, "joints", hand, fmt))  # mediapipe-pkl
 
-    if fmt.startswith("handx-mano"):
-        if units != "m":
-            raise ConfigError(f"{path}: MANO parameters are in metres by definition; --units {units} does not apply")
-        from handx_robot.mano import mano_keypoints
 
-        joints, present = mano_keypoints(mano, mano_dir, what=src)
+def _check_motion_file_arguments(path: Path, raw: _Raw, frame, in_frame: str, units: str, fps) -> str:
+    """Our own motion files state frame, units and fps: the arguments may not contradict them."""
+    if frame is not None and in_frame != {"handx_yup": "yup", "world_zup": "zup"}[raw.frame]:
+        raise ConfigError(f"{path}: this motion file states its frame ({raw.frame}); --frame {frame} does not apply")
+    if units != "m":
+        raise ConfigError(f"{path}: motion files are in metres; --units {units} does not apply")
+    if fps is not None and abs(fps - raw.fps) > 1e-9:
+        raise ConfigError(f"{path}: the motion file stores fps {raw.fps:g}; --fps {fps:g} would relabel its timing "
+                          "(resample instead with `convert --resample FPS`)")
+    return "yup"
 
-    joints = np.asarray(joints, dtype=np.float32)
+
+def _to_handx_frame(path: Path, fmt: str, raw: _Raw, in_frame: str, units: str, hand: str | None, swap_hands: bool):
+    """(joints (T, 2, 21, 3) float32 metres in the HandX Y-up frame, present (2,), mano): units and
+    frame applied (MANO parameters dropped where they no longer match), hands swapped or selected."""
+    joints = np.asarray(raw.joints, dtype=np.float32)
+    present, mano = raw.present, raw.mano
     if units != "m":
         joints = joints * np.float32(UNITS[units])
         mano = {}
@@ -503,24 +556,7 @@ def read_motion(
                                    f"{', '.join(s for s, p in zip(SIDES, present) if p)})")
         present = np.array([i == h for i in range(2)])
         mano = {s: p for s, p in mano.items() if s == hand}
-    source = f"{src}[{label}]" if label else src
-    joints = _fill_gaps(joints, present, fill_gaps, file_fps or fps or 30.0, source)
-    motion = BimanualMotion(
-        joints=joints, fps=file_fps or fps or 30.0, text=text, present=present, frame="handx_yup",
-        mano=mano, source=source,
-    )  # fmt: skip
-    span = _min_hand_span(motion)
-    if span < MIN_HAND_SPAN_M:
-        raise MotionValueError(
-            f"{source}: hand span is only {span:.4f} m (max keypoint distance within one hand); a human hand spans "
-            f"~0.15-0.25 m, so the units are likely wrong (--units {units} was used; the keypoints must end up in metres)"
-        )
-    if check_hands:
-        check_handedness(motion)
-    if fmt != "motion" or format is not None:
-        log.info("%s: read as %s, %d frames at %g fps, hands: %s", source, fmt, motion.num_frames, motion.fps,
-                 ", ".join(motion.present_sides))
-    return motion
+    return joints, present, mano
 
 
 def _fill_gaps(joints: np.ndarray, present, max_gap_s: float, fps: float, source: str) -> np.ndarray:

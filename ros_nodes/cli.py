@@ -43,10 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
+    """Start the graph of ``args`` in this process and run it until done; exit code 1 when the
+    text-to-motion node ended in error."""
     import os
-    import threading
-    import time
+
+    specs, cfg = _graph(args)
+    if args.domain_id is not None:
+        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
+    return _run_nodes(specs, cfg, args)
+
+
+def _graph(args: argparse.Namespace):
+    """(node specs, GraphConfig) from the command line; one process runs at normal scheduling."""
+    import dataclasses
     from pathlib import Path
 
     from handx_robot.ros.graph import GraphConfig, build_graph
@@ -76,11 +85,14 @@ def run(args: argparse.Namespace) -> int:
                     "for a real-time streamer use the launch file or run safety_streamer_node on its own with "
                     "-p realtime_priority:=%s", cfg.streamer_priority, cfg.streamer_priority)
         cfg = dataclasses.replace(cfg, realtime_priority=0)
-    specs = build_graph(cfg)
-    if args.domain_id is not None:
-        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
+    return build_graph(cfg), cfg
 
+
+def _run_nodes(specs, cfg, args: argparse.Namespace) -> int:
+    """Create the nodes (sink first), spin them on one executor until done, shut down in order."""
     import sys
+    import threading
+    import time
 
     import rclpy
     from handx_robot.ros.common import GIL_SWITCH_INTERVAL_S, freeze_gc, make_executor

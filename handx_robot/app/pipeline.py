@@ -62,25 +62,31 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
     """Run every stage; returns the summary (also written to ``OUT/summary.json``)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-    from tqdm import tqdm
-
-    from handx_robot.generate import generate
-    from handx_robot.motion import atomic_write, save_motion
-    from handx_robot.retarget.bimanual import retarget_motion
-    from handx_robot.retarget.robot_motion import save_robot_motion
-    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
-    from handx_robot.sim.render import render_replay
-    from handx_robot.sim.replay import ReplayConfig, replay, scene_for_motion
-    from handx_robot.sim.scene import SceneConfig
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    def write_json(name: str, obj: dict) -> Path:
-        text = json.dumps(obj, indent=1, default=float)
-        return atomic_write(out / name, lambda tmp: Path(tmp).write_text(text))
-
     summary = PipelineResult(prompt=args.prompt, out=str(out), files={})
+    motion = _generate(args, out, summary)
+    robot_motion, ids = _retarget(args, motion, out, summary)
+    _replay(args, robot_motion, out, summary)
+    if args.ros:
+        summary["ros"] = _run_ros(args, ids)
+    _write_json(out, "summary.json", summary)
+    summary["files"]["summary"] = str(out / "summary.json")
+    return summary
+
+
+def _write_json(out: Path, name: str, obj: dict) -> Path:
+    from handx_robot.motion import atomic_write
+
+    text = json.dumps(obj, indent=1, default=float)
+    return atomic_write(out / name, lambda tmp: Path(tmp).write_text(text))
+
+
+def _generate(args: argparse.Namespace, out: Path, summary: PipelineResult):
+    """Stage 1: the sentence -> ``motion.npz``."""
+    from handx_robot.generate import generate
+    from handx_robot.motion import save_motion
+
     t0 = time.perf_counter()
     motion = generate(args.prompt, seconds=args.seconds, seed=args.seed, generator=args.generator)
     summary["generation"] = {
@@ -92,6 +98,14 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
         "hands": list(motion.present_sides),
     }
     summary["files"]["motion"] = str(save_motion(motion, out / "motion.npz"))
+    return motion
+
+
+def _retarget(args: argparse.Namespace, motion, out: Path, summary: PipelineResult):
+    """Stage 2: the motion -> ``robot.npz`` and ``retarget.json``; returns (robot motion, robot id per side)."""
+    from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.retarget.robot_motion import save_robot_motion
+    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
 
     ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
     specs = {}
@@ -99,7 +113,6 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
         specs[s], note = resolve_robot(i, args.assets, mode="sim")
         if note:
             log.warning(note)
-    ids = {s: spec.id for s, spec in specs.items()}
     t0 = time.perf_counter()
     robot_motion, report = retarget_motion(motion, specs.get("left"), specs.get("right"), assets=args.assets)
     summary["retargeting"] = {
@@ -118,7 +131,17 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
         "interpenetration_max_m": report.get("bimanual", {}).get("interpenetration", {}).get("max_depth_m"),
     }
     summary["files"]["robot_motion"] = str(save_robot_motion(robot_motion, out / "robot.npz"))
-    summary["files"]["retarget_metrics"] = str(write_json("retarget.json", report))
+    summary["files"]["retarget_metrics"] = str(_write_json(out, "retarget.json", report))
+    return robot_motion, {s: spec.id for s, spec in specs.items()}
+
+
+def _replay(args: argparse.Namespace, robot_motion, out: Path, summary: PipelineResult) -> None:
+    """Stage 3: the robot motion in MuJoCo -> ``replay.mp4`` (unless ``--no-video``) and ``replay.json``."""
+    from tqdm import tqdm
+
+    from handx_robot.sim.render import render_replay
+    from handx_robot.sim.replay import ReplayConfig, replay, scene_for_motion
+    from handx_robot.sim.scene import SceneConfig
 
     scene = scene_for_motion(robot_motion, assets=args.assets, config=SceneConfig(width=max(args.width, 640),
                                                                                   height=max(args.height, 480)))
@@ -152,11 +175,6 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
         "contact_f1_human_vs_robot": rs["contact_f1"].get("f1"),
         "hand_hand_penetration_max_m": rs["hand_hand_penetration_m"]["max"],
     }
-    if args.ros:
-        summary["ros"] = _run_ros(args, ids)
-    write_json("summary.json", summary)
-    summary["files"]["summary"] = str(out / "summary.json")
-    return summary
 
 
 def _run_ros(args: argparse.Namespace, ids: dict[str, str]) -> dict:
