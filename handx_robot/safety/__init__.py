@@ -34,7 +34,7 @@ stop that ends a stream.
 
 Clock anomalies never raise from arithmetic: a command whose time is not finite or earlier than the
 last move's start, or whose duration is over :data:`MAX_DURATION_S`, is rejected; a position-stream
-command that comes within :data:`MIN_STEP_FRACTION` of a period after the last step is dropped
+command that comes within :data:`MIN_STEP_S` of the last step is dropped
 (``deferred``); :meth:`SafetyFilter.tick` raises :class:`ClockError` for a non-finite time; an
 e-stop always latches.
 
@@ -51,7 +51,7 @@ from handx_robot.safety.config import (
     INTERFACES,
     MAX_DURATION_S,
     MIN_DURATION_S,
-    MIN_STEP_FRACTION,
+    MIN_STEP_S,
     POSITION_MODES,
     POSITION_TOL,
     RATE_TOL,
@@ -84,5 +84,5 @@ __all__ = [
     "RATE_TOL",
     "MIN_DURATION_S",
     "MAX_DURATION_S",
-    "MIN_STEP_FRACTION",
+    "MIN_STEP_S",
 ]

@@ -19,7 +19,7 @@ __all__ = [
     "RATE_TOL",
     "MIN_DURATION_S",
     "MAX_DURATION_S",
-    "MIN_STEP_FRACTION",
+    "MIN_STEP_S",
 ]
 
 #: Tolerance (model units) on position limits, so that values at a limit up to float error pass.
@@ -30,9 +30,10 @@ RATE_TOL = 1e-9
 MIN_DURATION_S = 1e-4
 #: Longest move a trajectory command may ask for (s); longer requests are rejected as malformed.
 MAX_DURATION_S = 3600.0
-#: A position-stream command that comes less than this fraction of a control period after the
-#: previous step is dropped (a burst): in so little time the hand could not go anywhere new.
-MIN_STEP_FRACTION = 0.1
+#: A position-stream command that comes less than this long (s) after the previous step is dropped:
+#: the same instant, in which the hand cannot go anywhere new. Later ones, however close, are steps
+#: of the time that really passed (a burst moves the hand no further than the time allows).
+MIN_STEP_S = 1e-6
 
 POSITION_MODES = ("clamp", "reject")
 VELOCITY_MODES = ("scale", "reject")

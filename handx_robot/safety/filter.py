@@ -17,7 +17,7 @@ from handx_robot.errors import HandXError
 from handx_robot.safety.config import (
     MAX_DURATION_S,
     MIN_DURATION_S,
-    MIN_STEP_FRACTION,
+    MIN_STEP_S,
     POSITION_TOL,
     SafetyConfig,
 )
@@ -339,9 +339,9 @@ class SafetyFilter:
                                                  "before streaming")
         gap = math.inf if self._sent is None else t - self._sent.t0
         in_stream = self.state is FilterState.ACTIVE and gap < cfg.watchdog_timeout_s
-        if in_stream and gap < MIN_STEP_FRACTION * period:
-            raise _Rejected("deferred", f"came {gap * 1e3:.3f} ms after the previous step (< {MIN_STEP_FRACTION:g} "
-                                        "control period): dropped, the next command goes on from there")
+        if in_stream and gap < MIN_STEP_S:
+            raise _Rejected("deferred", f"came {gap * 1e6:.3f} us after the previous step, the same instant: "
+                                        "dropped, the next command goes on from there")
         u = self._sent.velocity if in_stream else np.zeros_like(target)
         dt = min(gap, period) if in_stream else period
         move = plan_stream_step(self._q, u, dt, target, self._lim, cfg.velocity_mode == "scale")
