@@ -279,8 +279,10 @@ class SafetyFilter:
         """Position: every target inside [lower, upper] (clipped in 'clamp' mode, else rejected).
         Returns the target and what was clamped ('' when nothing)."""
         lim = self._lim
+        if not (outside > 0).any():
+            return target, ""
         outside = outside > POSITION_TOL
-        if not outside.any():
+        if not outside.any():  # at a limit up to float error: exactly on it
             return np.minimum(np.maximum(target, lim.lower), lim.upper), ""
         detail = "; ".join(f"{self.joint_names[i]}={target[i]:.4f} not in [{lim.lower[i]:.4f}, {lim.upper[i]:.4f}]"
                            for i in np.flatnonzero(outside))

@@ -49,11 +49,21 @@ class LimitArrays:
     vmax_tol: np.ndarray = dataclasses.field(init=False, repr=False)
     amax_tol: np.ndarray = dataclasses.field(init=False, repr=False)
     braking_at_vmax: np.ndarray = dataclasses.field(init=False, repr=False)  # vmax^2 / (2 amax)
+    neg_vmax: np.ndarray = dataclasses.field(init=False, repr=False)
+    middle: np.ndarray = dataclasses.field(init=False, repr=False)  # of the range
+    half_range: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vmax_tol", self.vmax * (1.0 + RATE_TOL))
-        object.__setattr__(self, "amax_tol", self.amax * (1.0 + RATE_TOL))
-        object.__setattr__(self, "braking_at_vmax", self.vmax**2 / (2.0 * self.amax))
+        derived = {
+            "vmax_tol": self.vmax * (1.0 + RATE_TOL),
+            "amax_tol": self.amax * (1.0 + RATE_TOL),
+            "braking_at_vmax": self.vmax**2 / (2.0 * self.amax),
+            "neg_vmax": -self.vmax,
+            "middle": 0.5 * (self.lower + self.upper),
+            "half_range": 0.5 * (self.upper - self.lower),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_limits(cls, limits: Sequence[JointLimit]) -> LimitArrays:
@@ -133,16 +143,19 @@ def plan_stream_step(
     toward ``target``: the whole way when the limits allow it; else, with ``may_change``, as far as
     they allow; without it, None."""
     v_wanted = (target - q) / dt
-    lo = np.maximum(-lim.vmax, u - lim.amax * dt)
-    hi = np.minimum(lim.vmax, u + lim.amax * dt)
+    dv = lim.amax * dt
+    lo = np.maximum(lim.neg_vmax, u - dv)
+    hi = np.minimum(lim.vmax, u + dv)
     room = lim.vmax * dt + lim.braking_at_vmax  # farther than this from both limits, braking never binds
-    if ((q - lim.lower < room) | (lim.upper - q < room)).any():
+    if (np.abs(q - lim.middle) > lim.half_range - room).any():
         lo = np.maximum(lo, -braking_speed(q - lim.lower, dt, lim.amax))
         hi = np.minimum(hi, braking_speed(lim.upper - q, dt, lim.amax))
     v = np.minimum(np.maximum(v_wanted, lo), hi)
-    limited = bool((np.abs(v - v_wanted) > RATE_TOL * (np.abs(v_wanted) + lim.vmax)).any())
-    if limited and not may_change:
-        return None
+    limited = bool((v != v_wanted).any())
+    if limited:  # by more than float error?
+        limited = bool((np.abs(v - v_wanted) > RATE_TOL * (np.abs(v_wanted) + lim.vmax)).any())
+        if limited and not may_change:
+            return None
     return Move(np.minimum(np.maximum(q + v * dt, lim.lower), lim.upper), dt, v, limited)
 
 
