@@ -6,7 +6,7 @@ Targets (issue 6):
 2. a 500 Hz command stream through the safety streamer (its own process, the installed node
    executable, ``--controller`` interface, forward_command by default) for ``--duration`` s (default 60): output inter-arrival
    jitter p99 < 1 ms and no dropped messages.
-3. latency the streamer adds, p99 < 0.5 ms: the driver publishes every command both to the streamer
+3. latency the streamer adds, p99 < 1 ms (the 0.5 ms of the CDR fast path's time was retired in #16): the driver publishes every command both to the streamer
    and directly to the receiver; per message, (publish -> arrival through the streamer) minus
    (publish -> direct arrival), each from its own publish call.
 
@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the ROS test harness (tests/ros_harness.py)
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
+#: target of the latency the streamer adds to a 500 Hz stream, p99 (ms)
+ADDED_P99_TARGET_MS = 1.0
 RERUN = "MUJOCO_GL=egl .venv/bin/python benchmarks/ros_latency.py --duration 60"
 
 def _deep_qos():
@@ -388,7 +390,7 @@ def _report_stream(args, r: dict, label: str) -> None:
     a, ad = r["added_ms"], r["added_dds_ms"]
     print(f"[3] ({label}) added by the streamer, per message (through-streamer latency minus direct latency, each "
           f"from its publish call to DDS reception in the receiver) p50/p99/p99.9 {_fmt(ad)} ms -> "
-          f"{'PASS' if ad[1] < 0.5 else 'FAIL'} (p99 < 0.5 ms); one direct DDS hop {_fmt(r['hop_dds_ms'])} ms. "
+          f"{'PASS' if ad[1] < ADDED_P99_TARGET_MS else 'FAIL'} (p99 < {ADDED_P99_TARGET_MS:g} ms); one direct DDS hop {_fmt(r['hop_dds_ms'])} ms. "
           f"At the receiver's Python callbacks: direct {_fmt(r['latency_direct_ms'])} ms, through the streamer "
           f"{_fmt(r['latency_streamer_ms'])} ms, difference per message {_fmt(a)} ms")
     if r["streamer_warnings"]:
