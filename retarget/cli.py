@@ -74,16 +74,12 @@ def _read(path: str):
 def run_retarget(args: argparse.Namespace) -> int:
     from handx_robot.retarget.bimanual import retarget_motion
     from handx_robot.retarget.robot_motion import save_robot_motion
-    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
+    from handx_robot.retarget.robots import resolve_robot_specs
     from handx_robot.retarget.solver import SolverOptions
 
     motion = _read(args.motion)
-    ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
-    specs = {}
-    for s, i in ids.items():  # without assets a dex-urdf hand is simulated by the built-in hand of its family
-        specs[s], note = resolve_robot(i, args.assets, mode="sim")
-        if note:
-            log.warning(note)
+    # without assets a dex-urdf hand is simulated by the built-in hand of its family (one warning)
+    specs = resolve_robot_specs(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
     for s in ("left", "right"):
         if s in specs:
             log.info("%s hand -> %s (%s, %s)", s, specs[s].id, specs[s].model_path, specs[s].source)

@@ -16,14 +16,11 @@ side (``shadow``: ``shadow_left`` and ``shadow_right``). Hardware units per robo
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from handx_robot.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "NodeSpec",
@@ -166,15 +163,9 @@ def robots_for(robot: str, assets: str | None = None, mode: str = "sim") -> dict
     with the built-in hand of its family in ``mode`` 'sim' (a warning says so) and refused with the
     fix in 'real' (:func:`handx_robot.retarget.robots.resolve_robot`).
     """
-    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
+    from handx_robot.retarget.robots import resolve_robot_specs
 
-    out = {}
-    for side, rid in resolve_robot_ids(robot, None, None, assets or None).items():
-        spec, note = resolve_robot(rid, assets or None, mode)
-        if note:
-            log.warning(note)
-        out[side] = spec.id
-    return out
+    return {side: spec.id for side, spec in resolve_robot_specs(robot, None, None, assets or None, mode=mode).items()}
 
 
 def unit_mapping_for(robot_id: str) -> str:

@@ -105,14 +105,10 @@ def _retarget(args: argparse.Namespace, motion, out: Path, summary: PipelineResu
     """Stage 2: the motion -> ``robot.npz`` and ``retarget.json``; returns (robot motion, robot id per side)."""
     from handx_robot.retarget.bimanual import retarget_motion
     from handx_robot.retarget.robot_motion import save_robot_motion
-    from handx_robot.retarget.robots import resolve_robot, resolve_robot_ids
+    from handx_robot.retarget.robots import resolve_robot_specs
 
-    ids = resolve_robot_ids(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
-    specs = {}
-    for s, i in ids.items():  # without assets a dex-urdf hand is simulated by the built-in hand of its family
-        specs[s], note = resolve_robot(i, args.assets, mode="sim")
-        if note:
-            log.warning(note)
+    # without assets a dex-urdf hand is simulated by the built-in hand of its family (one warning)
+    specs = resolve_robot_specs(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
     t0 = time.perf_counter()
     robot_motion, report = retarget_motion(motion, specs.get("left"), specs.get("right"), assets=args.assets)
     summary["retargeting"] = {

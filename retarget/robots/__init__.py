@@ -73,7 +73,7 @@ from handx_robot.retarget.robots.registry import (
     register_robot,
     robot_side,
 )
-from handx_robot.retarget.robots.resolve import resolve_robot, resolve_robot_ids
+from handx_robot.retarget.robots.resolve import resolve_robot, resolve_robot_ids, resolve_robot_specs
 from handx_robot.retarget.robots.spec import Calibration, RobotInfo, RobotSpec
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "register_robot",
     "resolve_robot_ids",
     "resolve_robot",
+    "resolve_robot_specs",
     "robot_side",
     "dex_family",
     "fingertip_links",

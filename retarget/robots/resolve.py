@@ -13,7 +13,7 @@ from handx_robot.retarget.robots.spec import RobotSpec
 
 from handx_robot.errors import ConfigError, ModelLoadError
 
-__all__ = ["resolve_robot_ids", "resolve_robot", "BUILTIN_FALLBACK", "RESOLVE_MODES"]
+__all__ = ["resolve_robot_ids", "resolve_robot", "resolve_robot_specs", "BUILTIN_FALLBACK", "RESOLVE_MODES"]
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +113,17 @@ def resolve_robot(
         f"built-in hand {builtin_id!r} ({spec.source}) instead{other}"
     )
     return spec, note
+
+
+def resolve_robot_specs(
+    robot: str | None, left: str | None, right: str | None, assets=None, present=("left", "right"),
+    mode: str = "sim",
+) -> dict[str, RobotSpec]:
+    """:func:`resolve_robot_ids` then :func:`resolve_robot` for each side: the spec per side, each
+    substitution said in one warning (``handx_robot.retarget.robots.resolve``)."""
+    specs = {}
+    for side, robot_id in resolve_robot_ids(robot, left, right, assets, present).items():
+        specs[side], note = resolve_robot(robot_id, assets, mode)
+        if note:
+            log.warning(note)
+    return specs
