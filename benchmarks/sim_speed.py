@@ -102,13 +102,14 @@ def _wrists(scene, gap: float) -> dict:
 
 def rollout_rtf(scene, motion, repeats: int = 3) -> float:
     """Real-time factor of mujoco.rollout on the control sequence handx_robot.sim.replay feeds (best of ``repeats``)."""
-    from handx_robot.sim.replay import ReplayConfig, _check_motion, _interpolate, _physics_timestep
+    from handx_robot.sim.framing import check_motion
+    from handx_robot.sim.replay import ReplayConfig, _interpolate, _physics_timestep
     from mujoco import rollout
 
     m = scene.model
     dt, n_sub = _physics_timestep(motion.fps, scene.config.timestep)
     m.opt.timestep = dt
-    targets = _check_motion(motion, scene)
+    targets = check_motion(motion, scene)
     mount = {s: scene.base_to_mount(s, motion.hands[s].wrist_pose) for s in motion.sides}
     frames = range(motion.num_frames)
     C, F, P, Q = _interpolate(scene, motion, targets, mount, frames, n_sub, ReplayConfig(physics=True))
