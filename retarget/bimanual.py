@@ -131,12 +131,20 @@ def retarget_motion(
     options: SolverOptions | None = None,
     metrics: bool = True,
     progress: Callable[[int], None] | None = None,
+    interaction=None,
 ) -> tuple[RobotMotion, dict]:
     """Retarget both hands of ``motion``; returns the robot motion and a report (see :mod:`handx_robot.retarget.report`).
 
     A hand missing from the motion, or without a robot, is skipped (logged). Options default to
     offline settings: no low-pass filter (the temporal term smooths instead).
+    interaction: :class:`~handx_robot.retarget.interaction.InteractionOptions`, or its mode ('auto',
+    'off'); default 'auto': with both hands, the frames where they interact are solved bimanually
+    (:mod:`handx_robot.retarget.interaction`) and the report gains an ``interaction`` section.
     """
+    from handx_robot.retarget.interaction.refine import InteractionOptions
+
+    if interaction is None or isinstance(interaction, str):
+        interaction = InteractionOptions(mode=interaction or "auto")
     opts = options or SolverOptions(low_pass=False)
     world = motion.in_frame(FRAME_WORLD_ZUP)
     robots = {"left": left_robot, "right": right_robot}
@@ -157,6 +165,11 @@ def retarget_motion(
             f"{motion.source}: nothing to retarget: hands present {list(world.present_sides)}, robots given for "
             f"{[s for s, r in robots.items() if r is not None]}"
         )
+    inter_section = None
+    if interaction.mode != "off" and len(hands) == 2:
+        from handx_robot.retarget.interaction import solve_bimanual
+
+        hands, inter_section = solve_bimanual(hands, world.fps, interaction)
     for side, hr in hands.items():
         nf = hr.result.num_failed
         if nf:
@@ -181,6 +194,8 @@ def retarget_motion(
                 "frames_per_second": len(hr.result.converged) / max(hr.seconds, 1e-9)}
             for s, hr in hands.items()
         }  # fmt: skip
+    if inter_section is not None:
+        report["interaction"] = inter_section
     return rm, report
 
 

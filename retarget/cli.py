@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -49,9 +50,37 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temporal-weight", type=float, default=None,
                         help="lambda of lambda*|q_t - q_{t-1}|^2 (default: the config's normal_delta)")  # fmt: skip
     parser.add_argument("--low-pass", action="store_true", help="apply the config's low_pass_alpha filter")
+    parser.add_argument("--interaction", choices=("auto", "off"), default="auto",
+                        help="auto (default): with two hands, solve the frames where they interact bimanually "
+                             "(contacts kept, no hand-hand or finger-finger penetration, wrists may adapt); "
+                             "off: each hand on its own")
+    parser.add_argument("--wrist-budget", type=float, default=None, metavar="M",
+                        help="wrist adaptation the bimanual solve pays for at the base rate, metres (default 0.04)")
     parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
+
+
+def interaction_table(sec: dict) -> str:
+    """The ``interaction`` report section as a plain-text table (contact F1 per type, penetration, wrists)."""
+    rows = ["contact type       F1     precision recall  human robot"]
+    cf = sec["contact_f1"]
+    for name, r in [("inter-hand (all)", cf["inter_hand"]), ("intra-hand (all)", cf["intra_hand"])] + [
+        (f"  {k}", v) for k, v in cf["by_kind"].items()
+    ]:
+        rows.append(f"{name:<18} {r['f1']:.2f}   {r['precision']:.2f}      {r['recall']:.2f}    "
+                    f"{r['human_events']:>5} {r['robot_events']:>5}")  # fmt: skip
+    for name, key in (("hand-hand penetration", "hand_hand_penetration_m"), ("finger-finger penetration", "self_penetration_m")):
+        p = sec[key]
+        rows.append(f"{name}: max {p['max'] * 1000:.1f} mm, p95 {p['p95'] * 1000:.1f} mm, {p['frames']} frames "
+                    f"({p['frames_over_2mm']} over 2 mm)")  # fmt: skip
+    if "wrist_deviation_m" in sec:
+        rows.append(f"wrist deviation from the scaled human wrist: mean {sec['wrist_deviation_m']['mean'] * 1000:.1f} mm, "
+                    f"max {sec['wrist_deviation_m']['max'] * 1000:.1f} mm, max {sec['wrist_deviation_rad']['max']:.3f} rad")
+    bf = sec["bimanual_frames"]
+    rows.append(f"bimanual solve: {bf['count']} frames ({bf['fraction'] * 100:.0f} %), {bf['non_converged']} not converged, "
+                f"{sec['frames_per_second']:.0f} frames/s")  # fmt: skip
+    return "\n".join(rows)
 
 
 def _read(path: str):
@@ -90,10 +119,15 @@ def run_retarget(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=total, unit="frame", desc="retarget", file=sys.stderr)
     opts = SolverOptions(temporal_weight=args.temporal_weight, low_pass=args.low_pass)
+    from handx_robot.retarget.interaction import InteractionOptions
+
+    inter = InteractionOptions(mode=args.interaction)
+    if args.wrist_budget is not None:
+        inter = dataclasses.replace(inter, wrist_budget_m=args.wrist_budget)
     try:
         robot_motion, report = retarget_motion(
             motion, specs.get("left"), specs.get("right"), assets=args.assets, solver=args.solver, options=opts,
-            metrics=True, progress=bar.update if bar is not None else None,
+            metrics=True, progress=bar.update if bar is not None else None, interaction=inter,
         )  # fmt: skip
     finally:
         if bar is not None:
@@ -111,6 +145,8 @@ def run_retarget(args: argparse.Namespace) -> int:
         if "max_depth_m" in pen:
             print(f"interpenetration: max {pen['max_depth_m'] * 1000:.1f} mm in {pen['frames_with_penetration']} "
                   f"of {pen['frames_checked']} frames checked")  # fmt: skip
+    if "interaction" in report:
+        print(interaction_table(report["interaction"]))
     if args.metrics:
         from pathlib import Path
 

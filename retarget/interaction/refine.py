@@ -1,0 +1,456 @@
+"""The bimanual solve: both hands, wrists included, one small problem per frame where the hands interact.
+
+The per-hand solver (:mod:`handx_robot.retarget.solver`) runs first, batched over frames, as before. A
+frame is then solved again *bimanually* when the two hands are close (any pair of their collision
+geoms within ``margin_m``), when the human's hands touch, when a hand's fingers interpenetrate, or
+while the previous frame's correction is still fading out. Far-apart frames keep the per-hand result.
+
+Variables per frame (:class:`~handx_robot.retarget.interaction.world.TwoHandWorld` layout): for each
+hand the base pose ``T_world_base`` (6: translation in the world frame, rotation in the base frame)
+and the hand's solved dofs. One sequential quadratic program per iteration (DAQP), warm-started from
+the previous frame's correction:
+
+    minimise   sum_hands  shape objective (dex-retargeting's, Gauss-Newton model, as the per-hand solve)
+             + w_wrist   |wrist deviation from the scaled human wrist|^2        (bounded adaptation)
+             + w_smooth  |change of the correction since the previous frame|^2  (wrists and fingers)
+             + w_contact (d_ab - touch)^2    for part pairs the human is touching (contact term)
+             + w_apart   (d_ab - apart)^2    for part pairs closer than ``apart`` the human is not touching
+    subject to d_g + grad d_g . x >= clearance  for every pair of collision geoms closer than the margin
+               (hand-hand and finger-finger: the non-penetration constraint, hard)
+               joint limits; a trust region per iteration
+
+``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
+(fingertip, palm; :func:`~handx_robot.retarget.interaction.world.part_names`) follow the human contact
+pairs of :mod:`handx_robot.features` and their events (hysteresis, gaps, minimum duration), so the
+robot is asked to touch exactly where and when the human contact events are.
+Units: metres, radians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from handx_robot.errors import ConfigError
+from handx_robot.features import ContactConfig, contact_events_from_points, contact_pairs, contact_points
+from handx_robot.keypoints import FINGERS
+from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
+
+from .world import TwoHandWorld
+
+__all__ = ["InteractionOptions", "PartPair", "monitored_pairs", "human_contact_mask", "BimanualRefiner",
+           "INTERACTION_MODES"]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+INTERACTION_MODES = ("auto", "off")
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionOptions:
+    """Settings of the bimanual solve (metres, radians; weights relative to the shape objective).
+
+    mode:             'auto' (bimanual terms where the hands interact) or 'off' (per-hand only).
+    margin_m:         geom pairs closer than this enter the solve (and switch it on).
+    clearance_m:      hard lower bound on every geom pair's distance (non-penetration).
+    touch_m:          target gap of a part pair the human is touching.
+    robot_contact_m:  a robot part pair closer than this is in contact (the report's robot events).
+    apart_m:          part pairs the human is not touching are pushed at least this far apart.
+    wrist_budget_m / wrist_budget_rad: the wrist deviation a unit of ``w_wrist`` pays for; beyond the
+                      budget the penalty grows ten times faster.
+    max_iterations:   SQP iterations per frame; ``stream_iterations`` when streaming.
+    """
+
+    mode: str = "auto"
+    margin_m: float = 0.012
+    clearance_m: float = 0.001
+    touch_m: float = 0.001
+    robot_contact_m: float = 0.005
+    apart_m: float = 0.008
+    wrist_budget_m: float = 0.04
+    wrist_budget_rad: float = 0.35
+    w_wrist: float = 0.02
+    w_smooth: float = 0.5
+    w_contact: float = 4.0
+    w_apart: float = 10.0
+    w_shape: float = 1.0
+    max_iterations: int = 8
+    stream_iterations: int = 4
+    trust_m: float = 0.01
+    trust_rad: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.mode not in INTERACTION_MODES:
+            raise ConfigError(f"interaction mode {self.mode!r} is unknown; allowed: {', '.join(INTERACTION_MODES)}")
+        for name in ("margin_m", "robot_contact_m", "apart_m", "wrist_budget_m", "wrist_budget_rad", "trust_m", "trust_rad"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"interaction option {name} must be > 0, got {getattr(self, name)}")
+        if not self.touch_m < self.robot_contact_m < self.apart_m <= self.margin_m:
+            raise ConfigError(
+                "interaction options must satisfy touch_m < robot_contact_m < apart_m <= margin_m, got "
+                f"{self.touch_m}, {self.robot_contact_m}, {self.apart_m}, {self.margin_m}"
+            )
+        if int(self.max_iterations) < 1 or int(self.stream_iterations) < 1:
+            raise ConfigError("interaction options max_iterations and stream_iterations must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class PartPair:
+    """A monitored contact pair: ``kind`` and participant names as in :func:`handx_robot.features.contact_pairs`,
+    and the robot parts (side, part index: 0-4 fingertips in FINGERS order, 5 palm)."""
+
+    kind: str
+    a: str
+    b: str
+    side_a: str
+    part_a: int
+    side_b: str
+    part_b: int
+
+
+def _part_of(name: str) -> tuple[str, int]:
+    side, rest = name.split("_", 1)
+    return side, (5 if rest == "palm" else FINGERS.index(rest[: -len("_tip")]))
+
+
+def monitored_pairs(world: TwoHandWorld, config: ContactConfig | None = None) -> list[PartPair]:
+    """The human contact pairs both of whose parts the robots have (e.g. no pinky on an Allegro)."""
+    present = tuple(s in world.sides for s in ("left", "right"))
+    out = []
+    for kind, a, b, _ in contact_pairs(present, config):
+        (sa, pa), (sb, pb) = _part_of(a), _part_of(b)
+        if world.has_part(sa, pa) and world.has_part(sb, pb):
+            out.append(PartPair(kind, a, b, sa, pa, sb, pb))
+    return out
+
+
+def human_contact_mask(kp_world: Mapping[str, np.ndarray], pairs: list[PartPair], fps: float,
+                       config: ContactConfig | None = None) -> tuple[np.ndarray, list]:
+    """(T, P) bool: frames of the human's contact events per pair, and the events.
+
+    kp_world: ``{side: (T, 21, 3)}`` HandX keypoints, metres (any common frame).
+    """
+    sides = list(kp_world)
+    T = next(iter(kp_world.values())).shape[0]
+    joints = np.zeros((T, 2, 21, 3))
+    present = [s in kp_world for s in ("left", "right")]
+    for h, s in enumerate(("left", "right")):
+        if s in kp_world:
+            joints[:, h] = kp_world[s]
+    pts = contact_points(joints, present)
+    names = {p.a for p in pairs} | {p.b for p in pairs}
+    events = contact_events_from_points({n: pts[n] for n in names if n in pts}, fps, config) if sides else []
+    index = {frozenset((p.a, p.b)): i for i, p in enumerate(pairs)}
+    mask = np.zeros((T, len(pairs)), dtype=bool)
+    kept = []
+    for ev in events:
+        i = index.get(frozenset((ev.a, ev.b)))
+        if i is None:
+            continue
+        kept.append(ev)
+        s, e = int(round(ev.start * fps)), int(round(ev.end * fps))
+        mask[max(s, 0) : min(e, T), i] = True
+    return mask, kept
+
+
+@dataclasses.dataclass
+class FrameState:
+    """One frame of both hands: ``T[side]`` (4, 4) T_world_base, ``q[side]`` (D,) the tree's dofs."""
+
+    T: dict
+    q: dict
+
+    def copy(self) -> FrameState:
+        return FrameState({s: v.copy() for s, v in self.T.items()}, {s: v.copy() for s, v in self.q.items()})
+
+
+class BimanualRefiner:
+    """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
+
+    ``problems``: ``{side: HandProblem}`` (both hands). Offline: :meth:`refine_sequence`; streaming:
+    :meth:`step`.
+    """
+
+    def __init__(self, problems: Mapping, options: InteractionOptions | None = None,
+                 contact_config: ContactConfig | None = None, world: TwoHandWorld | None = None) -> None:
+        self.options = options or InteractionOptions()
+        self.problems = dict(problems)
+        self.world = world or TwoHandWorld(self.problems, margin=self.options.margin_m)
+        self.pairs = monitored_pairs(self.world, contact_config)
+        self.contact_config = contact_config
+        w = self.world
+        self._pair_parts = np.array([[w.sides.index(p.side_a) * 6 + p.part_a, w.sides.index(p.side_b) * 6 + p.part_b]
+                                     for p in self.pairs], dtype=np.int64).reshape(-1, 2)  # fmt: skip
+        self._part_geoms = {(p.side_a, p.part_a): w.part_geoms(p.side_a, p.part_a) for p in self.pairs}
+        self._part_geoms.update({(p.side_b, p.part_b): w.part_geoms(p.side_b, p.part_b) for p in self.pairs})
+        self._free_pos = {}
+        for s in w.sides:
+            free = list(self.problems[s].free)
+            self._free_pos[s] = np.array([free.index(d) for d in w.dofs[s]], dtype=np.int64)
+        self._inter = np.array([p.side_a != p.side_b for p in self.pairs], dtype=bool)
+        self._pair_lookup = np.full((12, 12), -1, dtype=np.int64)
+        for i, (a, b) in enumerate(self._pair_parts):
+            self._pair_lookup[a, b] = self._pair_lookup[b, a] = i
+
+    # -- one frame -------------------------------------------------------------------
+    def _pair_rows(self, c) -> tuple[np.ndarray, np.ndarray]:
+        """Per monitored pair the row of ``c`` with its smallest distance (-1 if none) and that distance."""
+        P = len(self.pairs)
+        best = np.full(P, -1, dtype=np.int64)
+        dist = np.full(P, np.inf)
+        if len(c.dist) == 0 or P == 0:
+            return best, dist
+        parts = self.world.geom_part[c.geom]
+        ok = (parts >= 0).all(axis=1)
+        for r in np.flatnonzero(ok):
+            i = self._pair_lookup[parts[r, 0], parts[r, 1]]
+            if i >= 0 and c.dist[r] < dist[i]:
+                dist[i], best[i] = c.dist[r], r
+        return best, dist
+
+    def _far_pair(self, i: int) -> tuple[float, np.ndarray]:
+        """Distance and gradient (nx,) of pair ``i`` when no geom pair is within the margin."""
+        w = self.world
+        p = self.pairs[i]
+        best, ft_best, gb = np.inf, None, None
+        for g1 in self._part_geoms[(p.side_a, p.part_a)]:
+            for g2 in self._part_geoms[(p.side_b, p.part_b)]:
+                d, ft = w.geom_distance(g1, g2, 0.25)
+                if d < best:
+                    best, ft_best, gb = d, ft, (g1, g2)
+        if ft_best is None or not np.isfinite(best):
+            return np.inf, np.zeros(w.nx)
+        p1, p2 = ft_best[:3], ft_best[3:]
+        v = p2 - p1
+        nrm = v / max(np.linalg.norm(v), 1e-12)
+        from .world import Contacts
+
+        c = Contacts(np.array([best]), np.array([gb]), nrm[None], (0.5 * (p1 + p2))[None])
+        return best, w.distance_gradient(c)[0]
+
+    def solve_frame(self, start: FrameState, anchor: FrameState, shape_terms: Callable, prev_corr: dict | None,
+                    touching: np.ndarray, iterations: int) -> tuple[FrameState, dict]:
+        """Solve one frame from ``start``. ``anchor``: the per-hand solution (scaled human wrist);
+        ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
+        frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
+        contacts this frame. Returns the state and stats (iterations, min distance, converged)."""
+        import daqp
+
+        o, w = self.options, self.world
+        st = start.copy()
+        nx = w.nx
+        stats = {"iterations": 0, "min_distance": np.inf, "converged": False}
+        it = -1
+        while True:
+            it += 1
+            w.set_state(st.T, st.q)
+            c = w.contacts(intra_margin=o.apart_m)
+            dmin = float(c.dist.min()) if len(c.dist) else np.inf
+            stats["min_distance"] = dmin
+            # past the budget, iterate on only while the geoms still penetrate (at most 3x the budget)
+            if it >= iterations and (dmin >= -0.5 * o.clearance_m or it >= 3 * iterations):
+                break
+            G = w.distance_gradient(c)
+            H = np.zeros((nx, nx))
+            f = np.zeros(nx)
+            lo = np.empty(nx)
+            hi = np.empty(nx)
+            for s in w.sides:
+                sl = w.x_slices[s]
+                i0 = sl.start
+                prob = self.problems[s]
+                dofs = w.dofs[s]
+                n = len(dofs)
+                # wrist: deviation from the anchor (budget) and change of the correction (smooth)
+                dp = st.T[s][:3, 3] - anchor.T[s][:3, 3]
+                dr = matrix_to_rotvec(anchor.T[s][:3, :3].T @ st.T[s][:3, :3])
+                kp = o.w_wrist / o.wrist_budget_m**2 * (10.0 if np.linalg.norm(dp) > o.wrist_budget_m else 1.0)
+                kr = o.w_wrist / o.wrist_budget_rad**2 * (10.0 if np.linalg.norm(dr) > o.wrist_budget_rad else 1.0)
+                H[i0 : i0 + 3, i0 : i0 + 3] += 2 * kp * np.eye(3)
+                f[i0 : i0 + 3] += 2 * kp * dp
+                H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * kr * np.eye(3)
+                f[i0 + 3 : i0 + 6] += 2 * kr * dr
+                dq = st.q[s][dofs] - anchor.q[s][dofs]
+                if prev_corr is not None:
+                    pp, pr, pq = prev_corr[s]
+                    ks = o.w_smooth / 1e-4  # 1 cm of change per frame ~ one unit
+                    H[i0 : i0 + 3, i0 : i0 + 3] += 2 * ks * np.eye(3)
+                    f[i0 : i0 + 3] += 2 * ks * (dp - pp)
+                    H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * ks * np.eye(3)
+                    f[i0 + 3 : i0 + 6] += 2 * ks * (dr - pr)
+                    kq = o.w_smooth / 1e-2 * 1e-3
+                    H[i0 + 6 : sl.stop, i0 + 6 : sl.stop] += 2 * kq * np.eye(n)
+                    f[i0 + 6 : sl.stop] += 2 * kq * (dq - pq)
+                g, Hs = shape_terms(s, st.q[s])
+                H[i0 + 6 : sl.stop, i0 + 6 : sl.stop] += o.w_shape * Hs
+                f[i0 + 6 : sl.stop] += o.w_shape * g
+                # bounds: trust region and joint limits
+                lo[i0 : i0 + 3], hi[i0 : i0 + 3] = -o.trust_m, o.trust_m
+                lo[i0 + 3 : i0 + 6], hi[i0 + 3 : i0 + 6] = -o.trust_rad, o.trust_rad
+                qd = st.q[s][dofs]
+                lo[i0 + 6 : sl.stop] = np.maximum(prob.lower[dofs] - qd, -0.3)
+                hi[i0 + 6 : sl.stop] = np.minimum(prob.upper[dofs] - qd, 0.3)
+            # contact and apart terms over part pairs
+            rows, pd = self._pair_rows(c)
+            kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
+            ka = o.w_apart / 1e-4
+            for i in range(len(self.pairs)):
+                if touching[i]:
+                    if rows[i] >= 0:
+                        d, gi = pd[i], G[rows[i]]
+                    else:
+                        d, gi = self._far_pair(i)
+                        if not np.isfinite(d):
+                            continue
+                    r = d - o.touch_m
+                    H += 2 * kc * np.outer(gi, gi)
+                    f += 2 * kc * r * gi
+                elif rows[i] >= 0 and pd[i] < o.apart_m:
+                    gi = G[rows[i]]
+                    r = pd[i] - o.apart_m
+                    H += 2 * ka * np.outer(gi, gi)
+                    f += 2 * ka * r * gi
+            H += 1e-9 * np.eye(nx)
+            if len(c.dist):
+                need = np.minimum(o.clearance_m - c.dist, 0.01)  # at most 1 cm of recovery per iteration
+                A = G
+                bl = np.concatenate([lo, need])
+                bu = np.concatenate([hi, np.full(len(need), 1e30)])
+            else:
+                A = np.zeros((0, nx))
+                bl, bu = lo, hi
+            x, _, flag, _ = daqp.solve(H, f, A, bu, bl)
+            if flag < 1:  # infeasible within the trust region: the constraints soft, then the cost alone
+                sense = np.zeros(len(bl), dtype=np.int32)
+                sense[nx:] = 8
+                x, _, flag, _ = daqp.solve(H, f, A, bu, bl, sense)
+                if flag < 1:
+                    x = np.clip(np.linalg.solve(H + 1e-6 * np.eye(nx), -f), lo, hi)
+            x = np.asarray(x, dtype=np.float64)
+            self._apply(st, x)
+            stats["iterations"] = it + 1
+            if np.abs(x).max() < 2e-4 and dmin >= -2e-4:
+                stats["converged"] = True
+                break
+        return st, stats
+
+    def _apply(self, st: FrameState, x: np.ndarray) -> None:
+        w = self.world
+        for s in w.sides:
+            v = x[w.x_slices[s]]
+            T = st.T[s].copy()
+            T[:3, 3] += v[:3]
+            T[:3, :3] = T[:3, :3] @ rotvec_to_matrix(v[3:6])
+            st.T[s] = T
+            prob = self.problems[s]
+            dofs = w.dofs[s]
+            st.q[s][dofs] = np.clip(st.q[s][dofs] + v[6:], prob.lower[dofs], prob.upper[dofs])
+
+    @staticmethod
+    def correction(st: FrameState, anchor: FrameState, dofs: Mapping) -> dict:
+        out = {}
+        for s in st.T:
+            dp = st.T[s][:3, 3] - anchor.T[s][:3, 3]
+            dr = matrix_to_rotvec(anchor.T[s][:3, :3].T @ st.T[s][:3, :3])
+            out[s] = (dp, dr, st.q[s][dofs[s]] - anchor.q[s][dofs[s]])
+        return out
+
+    # -- gating ------------------------------------------------------------------------
+    def needs_solve(self, st: FrameState, touching: np.ndarray, corr: dict | None):
+        """Whether a frame needs the bimanual solve: geoms within the margin across hands, a finger
+        penetration within a hand, a human contact across hands, or a correction still fading out.
+        Returns (bool, the contacts of ``st``: intra-hand pairs below the robot contact distance)."""
+        _o, w = self.options, self.world
+        w.set_state(st.T, st.q)
+        c = w.contacts(intra_margin=self.intra_measure_m)
+        if corr is not None and any(np.abs(dp).max() > 2e-4 or np.abs(dr).max() > 2e-3 or
+                                    (len(dq) and np.abs(dq).max() > 2e-3) for dp, dr, dq in corr.values()):  # fmt: skip
+            return True, c
+        if (touching & self._inter).any():
+            return True, c
+        if len(c.dist) == 0:
+            return False, c
+        cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
+        return bool(cross.any() or (c.dist < 0.0).any()), c
+
+    @property
+    def intra_measure_m(self) -> float:
+        """Intra-hand pairs are listed below this distance: the robot contact distance's exit threshold."""
+        return 1.25 * self.options.robot_contact_m
+
+    def record(self, c, t: int, out: dict) -> None:
+        """Store frame ``t``'s measurements from contacts ``c`` into ``out`` (see :mod:`.measure`)."""
+        w = self.world
+        if len(c.dist) == 0:
+            return
+        _, out["pair_distance"][t] = self._pair_rows(c)
+        cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
+        if cross.any():
+            out["hand_hand"][t] = max(0.0, -float(c.dist[cross].min()))
+        if (~cross).any():
+            out["self"][t] = max(0.0, -float(c.dist[~cross].min()))
+
+    # -- offline -------------------------------------------------------------------------
+    def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
+                        ref: Mapping, touching: np.ndarray,
+                        progress: Callable[[int], None] | None = None) -> tuple[dict, dict, dict]:
+        """Refine a whole sequence in time order (warm start: the previous frame's correction).
+
+        T_world_base: ``{side: (T, 4, 4)}``, q: ``{side: (T, D)}`` the per-hand solution; ref: ``{side:
+        (ref (T, K, 3), weights (T, K) or None)}`` the per-hand objective's references; touching (T, P).
+        Returns new poses, new dofs, and per-frame stats (``solved``, ``iterations``, ``converged``,
+        ``seconds``, and ``measured``: the measurements of :func:`.measure.measure_frames` at the result,
+        taken in the same pass).
+        """
+        w = self.world
+        T = next(iter(q.values())).shape[0]
+        out_T = {s: np.array(v, dtype=np.float64, copy=True) for s, v in T_world_base.items()}
+        out_q = {s: np.array(v, dtype=np.float64, copy=True) for s, v in q.items()}
+        solved = np.zeros(T, dtype=bool)
+        iters = np.zeros(T, dtype=np.int32)
+        conv = np.ones(T, dtype=bool)
+        corr = None
+        measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
+        t0 = time.perf_counter()
+        for t in range(T):
+            anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
+            start = anchor.copy()
+            if corr is not None:
+                for s in w.sides:
+                    dp, dr, dq = corr[s]
+                    start.T[s] = start.T[s].copy()
+                    start.T[s][:3, 3] += dp
+                    start.T[s][:3, :3] = start.T[s][:3, :3] @ rotvec_to_matrix(dr)
+                    d = w.dofs[s]
+                    start.q[s][d] = np.clip(start.q[s][d] + dq, self.problems[s].lower[d], self.problems[s].upper[d])
+            need, c = self.needs_solve(start, touching[t], corr)
+            if not need:
+                self.record(c, t, measured)
+                corr = None
+                if progress:
+                    progress(1)
+                continue
+
+            def shape_terms(s, qs, t=t):
+                prob = self.problems[s]
+                r, wt = ref[s]
+                _, g, Hgn, _ = prob.data_terms(qs[None], r[t : t + 1], None if wt is None else wt[t : t + 1])
+                pos = self._free_pos[s]
+                return g[0][pos], Hgn[0][np.ix_(pos, pos)]
+
+            st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching[t], self.options.max_iterations)
+            solved[t], iters[t], conv[t] = True, stats["iterations"], stats["converged"]
+            corr = self.correction(st, anchor, w.dofs)
+            for s in w.sides:
+                out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
+            w.set_state(st.T, st.q)
+            self.record(w.contacts(intra_margin=self.intra_measure_m), t, measured)
+            if progress:
+                progress(1)
+        info = {"solved": solved, "iterations": iters, "converged": conv, "seconds": time.perf_counter() - t0,
+                "measured": measured}
+        return out_T, out_q, info

@@ -1,0 +1,425 @@
+"""Two robot hands in one MuJoCo world, for geometry only: distances, contacts and point Jacobians
+on the robots' own collision shapes.
+
+Frames. Each hand hangs under a mount body ``{side}/mount`` on a free joint; the mount's pose is the
+hand's ``T_world_base`` (world Z-up, metres), the pose of its kinematic tree's base frame. The model's
+base body sits at the mount's origin; other top-level bodies (a URDF whose root link is MuJoCo's
+world) keep their placement relative to it. Joint positions are set by name from the hand problem's
+dofs (coupled / mimic joints through the tree's ``q_joint = A q_dof + b``).
+
+Parts. Every collision geom belongs to one part of its hand, named like the contact participants of
+:mod:`handx_robot.features`: ``{side}_{finger}_tip`` (the geoms of the fingertip link, or of the first
+link above it that has any), ``{side}_palm`` (the links shared by all fingers: the lowest common
+ancestor of the fingertip links and the links rigidly below it), or no part (the rest of a finger, the
+forearm). Each geom also has a *group*: its finger, or the palm group (palm, forearm).
+
+What collides (contype / conaffinity bits, so ``mj_collision`` reports nothing else):
+
+* any geom of one hand with any geom of the other;
+* within a hand, geoms of different fingers, and finger geoms with the palm group, except body pairs
+  that cannot separate: a finger's first two links against the palm group, and pairs already touching
+  at the model's rest pose (MoveIt's "adjacent / default" pairs).
+
+Every geom has the same margin (``margin``, metres), so a query reports all pairs closer than it;
+``dist < 0`` is penetration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+from handx_robot.retarget.robots import fingertip_links
+
+from handx_robot.errors import ModelLoadError
+from handx_robot.keypoints import FINGERS
+from handx_robot.motion import SIDES
+from handx_robot.rotations import matrix_to_quat, quat_to_matrix
+
+__all__ = ["TwoHandWorld", "Contacts", "PALM_GROUP", "part_names"]
+
+log = logging.getLogger(__name__)
+
+PALM_GROUP = -1
+_SIZE_ATTRS = ("njmax", "nconmax", "nuser_jnt", "nuser_site", "nuser_tendon", "nuser_actuator", "nuser_sensor",
+               "nuser_body", "nuser_geom", "nuser_cam")  # fmt: skip
+
+
+def part_names(side: str) -> list[str]:
+    """Contact parts of one hand, in part-id order: five fingertips, then the palm."""
+    return [f"{side}_{f}_tip" for f in FINGERS] + [f"{side}_palm"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Contacts:
+    """Geom pairs closer than the margin, one row each (``n`` rows).
+
+    dist (n,) metres (< 0: penetration); geom (n, 2); normal (n, 3) from geom 0 to geom 1; pos (n, 3)
+    midpoint between the surfaces (world frame).
+    """
+
+    dist: np.ndarray
+    geom: np.ndarray
+    normal: np.ndarray
+    pos: np.ndarray
+
+
+class TwoHandWorld:
+    """One or two hands (``{side: HandProblem}``) in one MuJoCo world; see the module docstring.
+
+    After :meth:`set_state`, :meth:`contacts` lists the close geom pairs and :meth:`point_jacobian`
+    gives d(point)/d(x) for the solve variables ``x``: per present side (left first) the mount's 6
+    free-joint velocities (linear in the world frame, angular in the mount frame) then the hand's
+    solved dofs (``dofs[side]``, indices into the tree's dofs; the dummy free base excluded).
+    """
+
+    def __init__(self, problems: Mapping, *, margin: float = 0.02, intra: bool = True) -> None:
+        import mujoco
+
+        self._mj = mujoco
+        self.sides = [s for s in SIDES if s in problems]
+        if not self.sides:
+            raise ValueError("TwoHandWorld needs at least one hand")
+        self.problems = dict(problems)
+        self.margin = float(margin)
+        world = mujoco.MjSpec()
+        world.option.gravity = [0.0, 0.0, 0.0]
+        world.compiler.balanceinertia = True  # geometry only: inertias do not matter
+        child_models = {}
+        for side in self.sides:
+            prob = self.problems[side]
+            child = _load_spec(prob.spec)
+            child.compiler.balanceinertia = True
+            try:
+                cm = child.compile()
+            except Exception as exc:
+                raise ModelLoadError(f"{prob.spec.model_path}: MuJoCo rejected the model: {exc}") from exc
+            for attr in _SIZE_ATTRS:
+                setattr(world, attr, max(getattr(world, attr), getattr(child, attr)))
+            base = _base_name(prob)
+            for b in child.worldbody.bodies:
+                if b.name == base:
+                    b.pos, b.quat = [0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]
+            for pair in list(child.pairs):  # explicit pairs bypass the filters below
+                child.delete(pair)
+            for g in child.geoms:  # collision filtering is set after compiling the world
+                g.margin, g.gap = self.margin, 0.0
+            mount = world.worldbody.add_body(name=f"{side}/mount")
+            mount.add_freejoint(name=f"{side}/mount_free")
+            world.attach(child, prefix=f"{side}/", frame=mount.add_frame())
+            child_models[side] = cm
+        try:
+            model = world.compile()
+        except Exception as exc:
+            raise ModelLoadError(f"cannot build the two-hand world: {exc}") from exc
+        self._classify(model)
+        self._set_filters(model)
+        self.model = model
+        self.data = mujoco.MjData(model)
+        self._layout()
+        if intra:
+            self._exclude_rest_contacts()
+        self._jacp = np.zeros((3, model.nv))
+
+    # -- structure -----------------------------------------------------------------
+    def _classify(self, m) -> None:
+        """Side, part and group of every collision geom (see the module docstring)."""
+        mj = self._mj
+        self.geom_side = np.full(m.ngeom, -1, dtype=np.int64)
+        self.geom_part = np.full(m.ngeom, -1, dtype=np.int64)  # side * 6 + part index
+        self.geom_group = np.full(m.ngeom, PALM_GROUP, dtype=np.int64)
+        self.collides = np.array([m.geom_contype[g] != 0 or m.geom_conaffinity[g] != 0 for g in range(m.ngeom)])
+        self.body_group = np.full(m.nbody, PALM_GROUP, dtype=np.int64)
+        self.body_depth = np.zeros(m.nbody, dtype=np.int64)  # links below the palm (fingers), 0 otherwise
+        self.palm_body: dict[str, int] = {}
+        self.tip_body: dict[str, dict[str, int]] = {}
+        for si, side in enumerate(self.sides):
+            prob = self.problems[side]
+            pre = f"{side}/"
+            tips = fingertip_links(prob.spec)
+            tip_bodies: dict[str, int] = {}
+            for f, link in tips.items():
+                b = _body_of(m, mj, pre + link)
+                if b is None:
+                    raise ModelLoadError(f"{prob.spec.model_path}: fingertip link {link!r} ({f}) is not a body or site")
+                while b > 0 and not _has_geoms(m, b, self.collides):
+                    b = int(m.body_parentid[b])
+                tip_bodies[f] = b
+            self.tip_body[side] = tip_bodies
+            paths = {f: _ancestors(m, b) for f, b in tip_bodies.items()}
+            common = set.intersection(*(set(p) for p in paths.values())) if paths else set()
+            lca = max(common, key=lambda b: len(_ancestors(m, b))) if common else _body_of(m, mj, f"{side}/mount")
+            self.palm_body[side] = lca
+            mount = _body_of(m, mj, f"{side}/mount")
+            finger_of = {}
+            for f, p in paths.items():
+                below = p[: p.index(lca)] if lca in p else p
+                for depth, b in enumerate(reversed(below)):
+                    finger_of[b] = (FINGERS.index(f), depth + 1)
+            for b in range(1, m.nbody):
+                if mount not in _ancestors(m, b):
+                    continue
+                # a body not on a finger path takes the finger of its nearest ancestor on one
+                for a in _ancestors(m, b):
+                    if a in finger_of:
+                        self.body_group[b], self.body_depth[b] = finger_of[a]
+                        break
+                    if a == lca:
+                        break
+            rigid_palm = _rigid_subtree(m, lca, finger_of)
+            for g in range(m.ngeom):
+                b = int(m.geom_bodyid[g])
+                if mount not in _ancestors(m, b) or not self.collides[g]:
+                    continue
+                self.geom_side[g] = si
+                self.geom_group[g] = self.body_group[b]
+                for f, tb in tip_bodies.items():
+                    if b == tb:
+                        self.geom_part[g] = si * 6 + FINGERS.index(f)
+                if b in rigid_palm:
+                    self.geom_part[g] = si * 6 + 5
+        self._tip_fingers = {s: sorted(self.tip_body[s], key=FINGERS.index) for s in self.sides}
+
+    def _set_filters(self, m) -> None:
+        for g in range(m.ngeom):
+            si = self.geom_side[g]
+            if si < 0:
+                m.geom_contype[g] = m.geom_conaffinity[g] = 0
+                continue
+            own, other = 1 << si, 1 << (1 - si)
+            fingers = 0b11111 << (2 + 5 * si)
+            k = self.geom_group[g]
+            if k == PALM_GROUP:
+                m.geom_contype[g], m.geom_conaffinity[g] = own, other | fingers
+            else:
+                fk = 1 << (2 + 5 * si + k)
+                m.geom_contype[g], m.geom_conaffinity[g] = own | fk, other | (fingers & ~fk)
+        for b in range(m.nbody):  # the broad phase filters bodies by the union of their geoms' bits
+            gs = m.geom_bodyid == b
+            m.body_contype[b] = int(np.bitwise_or.reduce(m.geom_contype[gs])) if gs.any() else 0
+            m.body_conaffinity[b] = int(np.bitwise_or.reduce(m.geom_conaffinity[gs])) if gs.any() else 0
+
+    def _layout(self) -> None:
+        """Variables x -> MuJoCo dofs (``self.M``, nv x nx) and the per-side qpos addresses."""
+        m = self.model
+        cols, self.x_slices, self.dofs, self._qadr, self._mount_qadr = 0, {}, {}, {}, {}
+        blocks = []
+        for side in self.sides:
+            prob = self.problems[side]
+            t = prob.tree
+            dofs = np.array([i for i in prob.free if t.dof_names[i] not in _DUMMY], dtype=np.int64)
+            self.dofs[side] = dofs
+            n = 6 + len(dofs)
+            self.x_slices[side] = slice(cols, cols + n)
+            j = m.joint(f"{side}/mount_free")
+            self._mount_qadr[side] = int(j.qposadr[0])
+            rows = []
+            qadr = []
+            for k, name in enumerate(t.joint_names):
+                if name in _DUMMY:
+                    continue
+                try:
+                    jj = m.joint(f"{side}/{name}")
+                except KeyError:
+                    continue
+                qadr.append((k, int(jj.qposadr[0])))
+                rows.append((int(jj.dofadr[0]), t.A[k, dofs]))
+            self._qadr[side] = (np.array([a for a, _ in qadr], dtype=np.int64), np.array([b for _, b in qadr], dtype=np.int64))
+            blocks.append((cols, int(j.dofadr[0]), rows, len(dofs)))
+            cols += n
+        self.nx = cols
+        M = np.zeros((m.nv, cols))
+        for c0, d0, rows, nd in blocks:
+            M[d0 : d0 + 6, c0 : c0 + 6] = np.eye(6)
+            for dadr, arow in rows:
+                M[dadr, c0 + 6 : c0 + 6 + nd] = arow
+        self.M = M
+
+    def _exclude_rest_contacts(self) -> None:
+        """Intra-hand body pairs that cannot separate: a finger's first two links vs the palm group,
+        and pairs touching at the rest pose (mid-range and zero joints) -> excluded from collision."""
+        m, _d = self.model, self.data
+        pairs: set[tuple[int, int]] = set()
+        for _side in self.sides:
+            for b in range(1, m.nbody):
+                if self.body_group[b] != PALM_GROUP and 1 <= self.body_depth[b] <= 2:
+                    for p in range(1, m.nbody):
+                        if self.body_group[p] == PALM_GROUP and self._same_side_body(b, p):
+                            pairs.add((min(b, p), max(b, p)))
+        far = 10.0
+        for q_mode in ("mid", "zero"):
+            poses = {s: np.eye(4) for s in self.sides}
+            for i, s in enumerate(self.sides):
+                poses[s] = np.eye(4)
+                poses[s][0, 3] = far * i  # hands far apart: intra-hand pairs only
+            qs = {}
+            for s in self.sides:
+                prob = self.problems[s]
+                q = prob.initial_q(1)[0] if q_mode == "mid" else np.clip(np.zeros(prob.tree.num_dof), prob.lower, prob.upper)
+                qs[s] = q
+            self.set_state(poses, qs)
+            c = self.contacts()
+            for (g1, g2), dist in zip(c.geom, c.dist):
+                if dist < 0.002 and self.geom_side[g1] == self.geom_side[g2]:
+                    b1, b2 = int(m.geom_bodyid[g1]), int(m.geom_bodyid[g2])
+                    pairs.add((min(b1, b2), max(b1, b2)))
+        self._excluded = pairs
+        if pairs:
+            # exclusions live in the spec; a compiled model cannot add them, so filter by body pair here
+            self._excl = np.zeros((m.nbody, m.nbody), dtype=bool)
+            for a, b in pairs:
+                self._excl[a, b] = self._excl[b, a] = True
+        log.debug("two-hand world: %d intra-hand body pairs excluded", len(pairs))
+
+    def _same_side_body(self, a: int, b: int) -> bool:
+        m = self.model
+        return m.body(int(a)).name.split("/", 1)[0] == m.body(int(b)).name.split("/", 1)[0]
+
+    # -- state ---------------------------------------------------------------------
+    def set_state(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> None:
+        """Place each hand: ``T_world_base[side]`` (4, 4); ``q[side]`` (D,) the tree's dofs."""
+        mj, m, d = self._mj, self.model, self.data
+        for side in self.sides:
+            a = self._mount_qadr[side]
+            T = T_world_base[side]
+            d.qpos[a : a + 3] = T[:3, 3]
+            d.qpos[a + 3 : a + 7] = matrix_to_quat(T[:3, :3])
+            tree = self.problems[side].tree
+            qj = tree.model_q(np.asarray(q[side], dtype=np.float64)[None])[0]
+            k, adr = self._qadr[side]
+            d.qpos[adr] = qj[k]
+        mj.mj_kinematics(m, d)
+        mj.mj_comPos(m, d)
+
+    def mount_pose(self, side: str) -> np.ndarray:
+        """(4, 4) the current ``T_world_base`` of ``side``."""
+        a = self._mount_qadr[side]
+        T = np.eye(4)
+        T[:3, :3] = quat_to_matrix(self.data.qpos[a + 3 : a + 7])
+        T[:3, 3] = self.data.qpos[a : a + 3]
+        return T
+
+    def contacts(self, intra_margin: float | None = None) -> Contacts:
+        """Geom pairs closer than the margin at the current state (after :meth:`set_state`), one row per
+        pair (its deepest point). Pairs within one hand are kept only below ``intra_margin`` (default:
+        the margin)."""
+        mj, m, d = self._mj, self.model, self.data
+        mj.mj_collision(m, d)
+        n = d.ncon
+        if n == 0:
+            return _EMPTY
+        con = d.contact
+        geom = np.array(con.geom[:n], dtype=np.int64)
+        dist = np.array(con.dist[:n], dtype=np.float64)
+        keep = np.ones(n, dtype=bool)
+        excl = getattr(self, "_excl", None)
+        b = m.geom_bodyid[geom]
+        if excl is not None:
+            keep &= ~excl[b[:, 0], b[:, 1]]
+        if intra_margin is not None:
+            same = self.geom_side[geom[:, 0]] == self.geom_side[geom[:, 1]]
+            keep &= ~same | (dist < intra_margin)
+        idx = np.flatnonzero(keep)
+        if len(idx) == 0:
+            return _EMPTY
+        key = geom[idx, 0] * m.ngeom + geom[idx, 1]
+        order = np.lexsort((dist[idx], key))  # by pair, deepest first
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = key[order][1:] != key[order][:-1]
+        sel = idx[order[first]]
+        frame = np.array(con.frame[:n], dtype=np.float64)[sel]
+        pos = np.array(con.pos[:n], dtype=np.float64)[sel]
+        return Contacts(dist[sel], geom[sel], frame[:, :3], pos)
+
+    def distance_gradient(self, c: Contacts) -> np.ndarray:
+        """(n, nx) d(dist)/dx of each contact row: ``n . (J_2(p_2) - J_1(p_1))``.
+
+        A point ``p`` on body ``b`` moves with ``Jp_b + (r x .) Jr_b``, ``r = p - x_b``, so
+        ``n . J(p) = n . Jp_b + (r x n) . Jr_b``; body Jacobians are computed once per body.
+        """
+        mj, m, d = self._mj, self.model, self.data
+        if len(c.dist) == 0:
+            return np.zeros((0, self.nx))
+        bodies = m.geom_bodyid[c.geom]  # (n, 2)
+        ub, inv = np.unique(bodies, return_inverse=True)
+        inv = inv.reshape(bodies.shape)
+        Jp = np.empty((len(ub), 3, self.nx))
+        Jr = np.empty((len(ub), 3, self.nx))
+        jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        for k, bb in enumerate(ub):
+            mj.mj_jacBody(m, d, jp, jr, int(bb))
+            Jp[k], Jr[k] = jp @ self.M, jr @ self.M
+        nrm, dist = c.normal, c.dist
+        out = np.zeros((len(dist), self.nx))
+        for end, sign in ((1, 1.0), (0, -1.0)):
+            pts = c.pos + (0.5 if end == 1 else -0.5) * dist[:, None] * nrm
+            r = pts - d.xpos[bodies[:, end]]
+            k = inv[:, end]
+            out += sign * (np.einsum("ni,nix->nx", nrm, Jp[k]) + np.einsum("ni,nix->nx", np.cross(r, nrm), Jr[k]))
+        return out
+
+    def geom_distance(self, g1: int, g2: int, distmax: float) -> tuple[float, np.ndarray]:
+        """Signed distance of two geoms (metres) and ``fromto`` (6,) (points on g1, g2), up to ``distmax``."""
+        ft = np.zeros(6)
+        dist = self._mj.mj_geomDistance(self.model, self.data, int(g1), int(g2), float(distmax), ft)
+        return float(dist), ft
+
+    def part_geoms(self, side: str, part: int) -> np.ndarray:
+        """Geom ids of a part (0-4 fingertips in FINGERS order, 5 palm) of ``side``."""
+        si = self.sides.index(side)
+        return np.flatnonzero(self.geom_part == si * 6 + part)
+
+    def has_part(self, side: str, part: int) -> bool:
+        return bool(len(self.part_geoms(side, part)))
+
+
+_EMPTY = Contacts(np.zeros((0,)), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
+_DUMMY = frozenset(f"dummy_{a}_{k}_joint" for a in "xyz" for k in ("translation", "rotation"))
+
+
+def _base_name(prob) -> str:
+    return prob.tree.link_names[7] if prob.free_base else prob.tree.link_names[0]
+
+
+def _load_spec(spec):
+    from handx_robot.retarget.collision import load_hand_spec
+
+    return load_hand_spec(spec.model_path, spec.model_format)
+
+
+def _body_of(m, mj, name: str) -> int | None:
+    i = mj.mj_name2id(m, mj.mjtObj.mjOBJ_BODY, name)
+    if i >= 0:
+        return int(i)
+    i = mj.mj_name2id(m, mj.mjtObj.mjOBJ_SITE, name)
+    if i >= 0:
+        return int(m.site_bodyid[i])
+    return None
+
+
+def _has_geoms(m, b: int, collides: np.ndarray) -> bool:
+    return bool(np.any((m.geom_bodyid == b) & collides))
+
+
+def _ancestors(m, b: int) -> list[int]:
+    """``[b, parent, ..., world]``."""
+    out = [int(b)]
+    while out[-1] != 0:
+        out.append(int(m.body_parentid[out[-1]]))
+    return out
+
+
+def _rigid_subtree(m, root: int, finger_of: Mapping[int, tuple[int, int]]) -> set[int]:
+    """``root`` and the bodies fixed to it (no joint in between), fingers excluded."""
+    out = {int(root)}
+    for b in range(1, m.nbody):
+        if b in out or b in finger_of:
+            continue
+        chain = _ancestors(m, b)
+        if root in chain:
+            between = chain[: chain.index(root)]
+            if all(m.body_jntnum[x] == 0 and x not in finger_of for x in between):
+                out.add(b)
+    return out
