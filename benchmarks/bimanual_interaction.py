@@ -24,8 +24,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handx_robot.frames import FRAME_WORLD_ZUP  # noqa: E402
-from handx_robot.generate import generate  # noqa: E402
 from handx_robot.retarget.bimanual import retarget_hand  # noqa: E402
 from handx_robot.retarget.interaction import (  # noqa: E402
     BimanualRefiner,
@@ -35,6 +33,9 @@ from handx_robot.retarget.interaction import (  # noqa: E402
     solve_bimanual,
 )
 from handx_robot.retarget.solver import SolverOptions  # noqa: E402
+
+from handx_robot.frames import FRAME_WORLD_ZUP  # noqa: E402
+from handx_robot.generate import generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
