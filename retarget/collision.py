@@ -19,7 +19,7 @@ import numpy as np
 from handx_robot.errors import ModelLoadError
 from handx_robot.rotations import make_transform, matrix_to_quat, quat_to_matrix
 
-__all__ = ["HandPairCollider", "load_hand_spec"]
+__all__ = ["HandPairCollider", "load_hand_spec", "SIZE_ATTRS"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class HandPairCollider:
             child = load_hand_spec(path, fmt)
             child.compiler.balanceinertia = True
             model = child.compile()
-            for attr in _SIZE_ATTRS:  # same sizes as the child: no attach conflicts
+            for attr in SIZE_ATTRS:  # same sizes as the child: no attach conflicts
                 setattr(world, attr, max(getattr(world, attr), getattr(child, attr)))
             tops = [i for i in range(1, model.nbody) if model.body_parentid[i] == 0]
             roots = []
@@ -131,7 +131,8 @@ class HandPairCollider:
         return depth
 
 
-_SIZE_ATTRS = ("njmax", "nconmax", "nuser_jnt", "nuser_site", "nuser_tendon", "nuser_actuator", "nuser_sensor",
+#: MjSpec sizes a world takes over from each attached hand model (no attach conflicts)
+SIZE_ATTRS = ("njmax", "nconmax", "nuser_jnt", "nuser_site", "nuser_tendon", "nuser_actuator", "nuser_sensor",
                "nuser_body", "nuser_geom", "nuser_cam")  # fmt: skip
 _JN: dict[int, set[str]] = {}
 

@@ -40,7 +40,7 @@ def _both(motion, robot, mode, assets=None):
     return retarget_motion(motion, f"{robot}_left", f"{robot}_right", assets=assets, interaction=mode)
 
 
-def _limits_hold(rm, report_hands):
+def _limits_hold(rm):
     for _side, traj in rm.hands.items():
         prob = HandProblem(get_robot(traj.robot, ASSETS if "builtin" not in traj.robot else None))
         t = prob.tree
@@ -63,7 +63,7 @@ def test_clap_touches_without_passing_through(clap):
     assert palms["human_events"] == 2 and palms["robot_events"] >= 1 and palms["recall"] >= 0.5
     assert sec["contact_f1"]["inter_hand"]["recall"] >= 0.8
     assert sec["wrist_deviation_m"]["max"] <= 2 * InteractionOptions().wrist_budget_m
-    _limits_hold(rm, on["hands"])
+    _limits_hold(rm)
     # the hands' own retargeting barely changes (objective within 1.3x of the per-hand optimum)
     for s in ("left", "right"):
         assert on["hands"][s]["objective"]["mean"] <= 1.3 * off["hands"][s]["objective"]["mean"] + 1e-4

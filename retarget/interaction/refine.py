@@ -20,7 +20,7 @@ the previous frame's correction:
                joint limits; a trust region per iteration
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
-(fingertip, palm; :func:`~handx_robot.retarget.interaction.world.part_names`) follow the human contact
+(fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
 pairs of :mod:`handx_robot.features` and their events (hysteresis, gaps, minimum duration), so the
 robot is asked to touch exactly where and when the human contact events are.
 Units: metres, radians.
@@ -40,7 +40,7 @@ from handx_robot.features import ContactConfig, contact_events_from_points, cont
 from handx_robot.keypoints import FINGERS
 from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 
-from .world import TwoHandWorld
+from .world import Contacts, TwoHandWorld
 
 __all__ = ["InteractionOptions", "PartPair", "monitored_pairs", "human_contact_mask", "BimanualRefiner",
            "INTERACTION_MODES"]  # fmt: skip
@@ -134,7 +134,6 @@ def human_contact_mask(kp_world: Mapping[str, np.ndarray], pairs: list[PartPair]
 
     kp_world: ``{side: (T, 21, 3)}`` HandX keypoints, metres (any common frame).
     """
-    sides = list(kp_world)
     T = next(iter(kp_world.values())).shape[0]
     joints = np.zeros((T, 2, 21, 3))
     present = [s in kp_world for s in ("left", "right")]
@@ -143,7 +142,7 @@ def human_contact_mask(kp_world: Mapping[str, np.ndarray], pairs: list[PartPair]
             joints[:, h] = kp_world[s]
     pts = contact_points(joints, present)
     names = {p.a for p in pairs} | {p.b for p in pairs}
-    events = contact_events_from_points({n: pts[n] for n in names if n in pts}, fps, config) if sides else []
+    events = contact_events_from_points({n: pts[n] for n in names if n in pts}, fps, config)
     index = {frozenset((p.a, p.b)): i for i, p in enumerate(pairs)}
     mask = np.zeros((T, len(pairs)), dtype=bool)
     kept = []
@@ -227,17 +226,16 @@ class BimanualRefiner:
         p1, p2 = ft_best[:3], ft_best[3:]
         v = p2 - p1
         nrm = v / max(np.linalg.norm(v), 1e-12)
-        from .world import Contacts
-
         c = Contacts(np.array([best]), np.array([gb]), nrm[None], (0.5 * (p1 + p2))[None])
         return best, w.distance_gradient(c)[0]
 
     def solve_frame(self, start: FrameState, anchor: FrameState, shape_terms: Callable, prev_corr: dict | None,
-                    touching: np.ndarray, iterations: int) -> tuple[FrameState, dict]:
+                    touching: np.ndarray, iterations: int, contacts=None) -> tuple[FrameState, dict]:
         """Solve one frame from ``start``. ``anchor``: the per-hand solution (scaled human wrist);
         ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
         frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
-        contacts this frame. Returns the state and stats (iterations, min distance, converged)."""
+        contacts this frame; ``contacts``: those of ``start`` when the world is already set to it (the
+        gate's). Returns the state and stats (iterations, min distance, converged)."""
         import daqp
 
         o, w = self.options, self.world
@@ -247,8 +245,11 @@ class BimanualRefiner:
         it = -1
         while True:
             it += 1
-            w.set_state(st.T, st.q)
-            c = w.contacts(intra_margin=o.apart_m)
+            if it == 0 and contacts is not None:
+                c = contacts
+            else:
+                w.set_state(st.T, st.q)
+                c = w.contacts(intra_margin=self.intra_margin_m)
             dmin = float(c.dist.min()) if len(c.dist) else np.inf
             stats["min_distance"] = dmin
             # past the budget, iterate on only while the geoms still penetrate (at most 3x the budget)
@@ -366,7 +367,7 @@ class BimanualRefiner:
         Returns (bool, the contacts of ``st``: intra-hand pairs below the robot contact distance)."""
         _o, w = self.options, self.world
         w.set_state(st.T, st.q)
-        c = w.contacts(intra_margin=self.intra_measure_m)
+        c = w.contacts(intra_margin=self.intra_margin_m)
         if corr is not None and any(np.abs(dp).max() > 2e-4 or np.abs(dr).max() > 2e-3 or
                                     (len(dq) and np.abs(dq).max() > 2e-3) for dp, dr, dq in corr.values()):  # fmt: skip
             return True, c
@@ -378,9 +379,10 @@ class BimanualRefiner:
         return bool(cross.any() or (c.dist < 0.0).any()), c
 
     @property
-    def intra_measure_m(self) -> float:
-        """Intra-hand pairs are listed below this distance: the robot contact distance's exit threshold."""
-        return 1.25 * self.options.robot_contact_m
+    def intra_margin_m(self) -> float:
+        """Pairs within one hand are listed below this distance (the apart term's, above the robot
+        contact distance's exit threshold), in the solve, the gate and the measurements alike."""
+        return self.options.apart_m
 
     def record(self, c, t: int, out: dict) -> None:
         """Store frame ``t``'s measurements from contacts ``c`` into ``out`` (see :mod:`.measure`)."""
@@ -419,14 +421,8 @@ class BimanualRefiner:
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
             start = anchor.copy()
-            if corr is not None:
-                for s in w.sides:
-                    dp, dr, dq = corr[s]
-                    start.T[s] = start.T[s].copy()
-                    start.T[s][:3, 3] += dp
-                    start.T[s][:3, :3] = start.T[s][:3, :3] @ rotvec_to_matrix(dr)
-                    d = w.dofs[s]
-                    start.q[s][d] = np.clip(start.q[s][d] + dq, self.problems[s].lower[d], self.problems[s].upper[d])
+            if corr is not None:  # warm start: the previous frame's correction
+                self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
             need, c = self.needs_solve(start, touching[t], corr)
             if not need:
                 self.record(c, t, measured)
@@ -442,13 +438,13 @@ class BimanualRefiner:
                 pos = self._free_pos[s]
                 return g[0][pos], Hgn[0][np.ix_(pos, pos)]
 
-            st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching[t], self.options.max_iterations)
+            st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching[t], self.options.max_iterations, c)
             solved[t], iters[t], conv[t] = True, stats["iterations"], stats["converged"]
             corr = self.correction(st, anchor, w.dofs)
             for s in w.sides:
                 out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
             w.set_state(st.T, st.q)
-            self.record(w.contacts(intra_margin=self.intra_measure_m), t, measured)
+            self.record(w.contacts(intra_margin=self.intra_margin_m), t, measured)
             if progress:
                 progress(1)
         info = {"solved": solved, "iterations": iters, "converged": conv, "seconds": time.perf_counter() - t0,

@@ -31,27 +31,19 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
+from handx_robot.retarget.collision import SIZE_ATTRS, load_hand_spec
 from handx_robot.retarget.robots import fingertip_links
 
 from handx_robot.errors import ModelLoadError
 from handx_robot.keypoints import FINGERS
 from handx_robot.motion import SIDES
-from handx_robot.rotations import matrix_to_quat, quat_to_matrix
+from handx_robot.rotations import matrix_to_quat
 
-__all__ = ["TwoHandWorld", "Contacts", "PALM_GROUP", "part_names"]
+__all__ = ["TwoHandWorld", "Contacts", "PALM_GROUP"]
 
 log = logging.getLogger(__name__)
 
 PALM_GROUP = -1
-_SIZE_ATTRS = ("njmax", "nconmax", "nuser_jnt", "nuser_site", "nuser_tendon", "nuser_actuator", "nuser_sensor",
-               "nuser_body", "nuser_geom", "nuser_cam")  # fmt: skip
-
-
-def part_names(side: str) -> list[str]:
-    """Contact parts of one hand, in part-id order: five fingertips, then the palm."""
-    return [f"{side}_{f}_tip" for f in FINGERS] + [f"{side}_palm"]
-
-
 @dataclasses.dataclass(frozen=True)
 class Contacts:
     """Geom pairs closer than the margin, one row each (``n`` rows).
@@ -96,7 +88,7 @@ class TwoHandWorld:
                 cm = child.compile()
             except Exception as exc:
                 raise ModelLoadError(f"{prob.spec.model_path}: MuJoCo rejected the model: {exc}") from exc
-            for attr in _SIZE_ATTRS:
+            for attr in SIZE_ATTRS:
                 setattr(world, attr, max(getattr(world, attr), getattr(child, attr)))
             base = _base_name(prob)
             for b in child.worldbody.bodies:
@@ -119,8 +111,9 @@ class TwoHandWorld:
         self.model = model
         self.data = mujoco.MjData(model)
         self._layout()
+        self._excl = None
         if intra:
-            self._exclude_rest_contacts()
+            self._excl = self._exclude_rest_contacts()
         self._jacp = np.zeros((3, model.nv))
 
     # -- structure -----------------------------------------------------------------
@@ -180,7 +173,6 @@ class TwoHandWorld:
                         self.geom_part[g] = si * 6 + FINGERS.index(f)
                 if b in rigid_palm:
                     self.geom_part[g] = si * 6 + 5
-        self._tip_fingers = {s: sorted(self.tip_body[s], key=FINGERS.index) for s in self.sides}
 
     def _set_filters(self, m) -> None:
         for g in range(m.ngeom):
@@ -237,7 +229,7 @@ class TwoHandWorld:
                 M[dadr, c0 + 6 : c0 + 6 + nd] = arow
         self.M = M
 
-    def _exclude_rest_contacts(self) -> None:
+    def _exclude_rest_contacts(self) -> np.ndarray:
         """Intra-hand body pairs that cannot separate: a finger's first two links vs the palm group,
         and pairs touching at the rest pose (mid-range and zero joints) -> excluded from collision."""
         m, _d = self.model, self.data
@@ -252,26 +244,23 @@ class TwoHandWorld:
         for q_mode in ("mid", "zero"):
             poses = {s: np.eye(4) for s in self.sides}
             for i, s in enumerate(self.sides):
-                poses[s] = np.eye(4)
                 poses[s][0, 3] = far * i  # hands far apart: intra-hand pairs only
             qs = {}
-            for s in self.sides:
-                prob = self.problems[s]
-                q = prob.initial_q(1)[0] if q_mode == "mid" else np.clip(np.zeros(prob.tree.num_dof), prob.lower, prob.upper)
-                qs[s] = q
+            for s, prob in self.problems.items():
+                zero = np.clip(np.zeros(prob.tree.num_dof), prob.lower, prob.upper)
+                qs[s] = prob.initial_q(1)[0] if q_mode == "mid" else zero
             self.set_state(poses, qs)
             c = self.contacts()
             for (g1, g2), dist in zip(c.geom, c.dist):
                 if dist < 0.002 and self.geom_side[g1] == self.geom_side[g2]:
                     b1, b2 = int(m.geom_bodyid[g1]), int(m.geom_bodyid[g2])
                     pairs.add((min(b1, b2), max(b1, b2)))
-        self._excluded = pairs
-        if pairs:
-            # exclusions live in the spec; a compiled model cannot add them, so filter by body pair here
-            self._excl = np.zeros((m.nbody, m.nbody), dtype=bool)
-            for a, b in pairs:
-                self._excl[a, b] = self._excl[b, a] = True
         log.debug("two-hand world: %d intra-hand body pairs excluded", len(pairs))
+        # exclusions live in the spec; a compiled model cannot add them, so contacts() filters by body pair
+        excl = np.zeros((m.nbody, m.nbody), dtype=bool)
+        for a, b in pairs:
+            excl[a, b] = excl[b, a] = True
+        return excl
 
     def _same_side_body(self, a: int, b: int) -> bool:
         m = self.model
@@ -293,14 +282,6 @@ class TwoHandWorld:
         mj.mj_kinematics(m, d)
         mj.mj_comPos(m, d)
 
-    def mount_pose(self, side: str) -> np.ndarray:
-        """(4, 4) the current ``T_world_base`` of ``side``."""
-        a = self._mount_qadr[side]
-        T = np.eye(4)
-        T[:3, :3] = quat_to_matrix(self.data.qpos[a + 3 : a + 7])
-        T[:3, 3] = self.data.qpos[a : a + 3]
-        return T
-
     def contacts(self, intra_margin: float | None = None) -> Contacts:
         """Geom pairs closer than the margin at the current state (after :meth:`set_state`), one row per
         pair (its deepest point). Pairs within one hand are kept only below ``intra_margin`` (default:
@@ -314,10 +295,9 @@ class TwoHandWorld:
         geom = np.array(con.geom[:n], dtype=np.int64)
         dist = np.array(con.dist[:n], dtype=np.float64)
         keep = np.ones(n, dtype=bool)
-        excl = getattr(self, "_excl", None)
-        b = m.geom_bodyid[geom]
-        if excl is not None:
-            keep &= ~excl[b[:, 0], b[:, 1]]
+        if self._excl is not None:
+            b = m.geom_bodyid[geom]
+            keep &= ~self._excl[b[:, 0], b[:, 1]]
         if intra_margin is not None:
             same = self.geom_side[geom[:, 0]] == self.geom_side[geom[:, 1]]
             keep &= ~same | (dist < intra_margin)
@@ -384,8 +364,6 @@ def _base_name(prob) -> str:
 
 
 def _load_spec(spec):
-    from handx_robot.retarget.collision import load_hand_spec
-
     return load_hand_spec(spec.model_path, spec.model_format)
 
 
