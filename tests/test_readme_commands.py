@@ -30,6 +30,7 @@ COMMANDS = {
     "handx-robot retarget motion.npz --robot shadow -o robot.npz --metrics fidelity.json": "run",
     "handx-robot replay robot.npz --physics --video replay.mp4 --metrics replay.json": "run",
     'handx-robot run "clap twice" --out out/clap': "run",
+    "handx-robot retarget out/clap/motion.npz --robot shadow --interaction off -o out/clap/per_hand.npz": "run",
     "handx-robot --help": "run",
     'handx-robot ros-run --prompt "..." --robot shadow_right --mode sim': "run",
     "handx-robot train-tracker --motions robot.npz --robot shadow_right -o policy.zip": "parse: trains PPO for minutes",
