@@ -3,7 +3,8 @@
 Both hand models are loaded into one MuJoCo world (URDFs through MuJoCo's URDF importer with static
 links kept and meshes resolved next to the file), each top-level body on a free joint placed at the
 hand's ``T_world_base``; per frame the joints are set by name and ``mj_kinematics`` +
-``mj_collision`` run. Only contacts between a geom of the left hand and one of the right hand count;
+``mj_collision`` run on the collision geoms (an MJCF's visual geoms, contype = conaffinity = 0, do not
+count). Only contacts between a geom of the left hand and one of the right hand count;
 the penetration depth is ``-dist`` of such contacts (metres).
 """
 
@@ -79,8 +80,9 @@ class HandPairCollider:
                 roots.append((name, T))
                 body = child.body(name)
                 body.add_freejoint(name=f"{name}_free")
-            for g in child.geoms:  # hands collide with each other only
-                g.contype, g.conaffinity = (1, 2) if side == "left" else (2, 1)
+            for g in child.geoms:  # hands collide with each other only, on their collision geoms
+                if g.contype or g.conaffinity:  # an MJCF's visual geoms (contype = conaffinity = 0) stay out
+                    g.contype, g.conaffinity = (1, 2) if side == "left" else (2, 1)
             frame = world.worldbody.add_frame()
             world.attach(child, prefix=f"{side}/", frame=frame)
             self.roots[side] = roots
