@@ -352,7 +352,7 @@ def prompt_latency(trials: int, motion_file: str, assets: str, domain: int, robo
             pub.publish(String(data=prompts[k % len(prompts)]))  # every message restarts the motion
             msgs = probe.wait(1, timeout=10.0)
             out.append(msgs[0][0] - t0 if msgs else float("nan"))
-            wait_for(lambda: nodes["text_to_motion"].status == "done", 30.0)
+            wait_for(lambda: nodes["text_to_motion"].status.startswith("done"), 30.0)
             time.sleep(0.8)  # watchdog hold + stop
     return out
 

@@ -5,16 +5,38 @@ hand standing in for it (``mode:=sim``). The node list and every parameter come 
 :mod:`handx_robot.ros.graph` (the same graph ``handx-robot ros-run`` starts in one process).
 Arguments (``ros2 launch handx_robot text_to_hand.launch.py --show-args``): see
 :data:`handx_robot.ros.graph.LAUNCH_ARGUMENTS`.
+
+Lifecycle: the prompt streams once every node says ``ready`` (:mod:`handx_robot.ros.common`), so a
+cold launch performs it from the first frame. A node that exits by itself ends the launch; one that
+fails (it could not start: unknown robot, missing model, bad parameter; its log says why) makes
+``ros2 launch`` exit non-zero instead of running on half a graph. Ctrl-C stops every node within 2 s.
 """
 
 from launch import LaunchDescription  # noqa: I001 (ruff takes the repo's launch/ folder for this package)
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction
+from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from handx_robot.ros.graph import LAUNCH_ARGUMENTS, GraphConfig, build_graph
 
 PACKAGE = "handx_robot"
+
+
+class NodeFailed(RuntimeError):
+    """A node of the graph exited with an error: ``ros2 launch`` shuts the graph down and exits 1."""
+
+
+def node_exited(event, context):
+    """``on_exit`` of every node. Exit code 0 during a shutdown is the normal end. A node that exits
+    on its own with 0 ends the launch (the graph needs all of its nodes); one that exits non-zero
+    raises :class:`NodeFailed`: launch logs it, shuts the rest down and returns 1."""
+    if event.returncode != 0:
+        raise NodeFailed(f"node '{event.process_name}' exited with code {event.returncode} (its log above says "
+                         "why); the text-to-hand graph cannot run without it")
+    if not context.is_shutdown:
+        return [EmitEvent(event=Shutdown(reason=f"node '{event.process_name}' exited"))]
+    return None
 
 
 def launch_nodes(context, *args, **kwargs) -> list:
@@ -30,6 +52,7 @@ def launch_nodes(context, *args, **kwargs) -> list:
             remappings=list(spec.remappings),
             output="screen",
             emulate_tty=True,
+            on_exit=node_exited,
         )
         for spec in build_graph(cfg)
     ]

@@ -5,12 +5,20 @@ QoS (explicit everywhere):
 =================== ========== =============== ===== ===============================================
 profile             reliability durability     depth used for
 =================== ========== =============== ===== ===============================================
-LATCHED_QOS         reliable   transient local 1     /handx/prompt, /handx/estop (late joiners see
-                                                     the last prompt / the e-stop state)
+LATCHED_QOS         reliable   transient local 1     /handx/prompt, /handx/estop, /handx/status,
+                                                     /handx/ready (late joiners see the last prompt /
+                                                     e-stop state / status; per publisher)
 STREAM_QOS          reliable   volatile        10    keypoints, commands, controller topics, markers
 STATE_QOS           reliable   volatile        10    /joint_states (joint_state_broadcaster default)
 DIAGNOSTICS_QOS     reliable   volatile        10    /diagnostics
 =================== ========== =============== ===== ===============================================
+
+Readiness (``/handx/ready``, std_msgs/String, latched per node): every node says ``"<name> starting"``
+when it is created, ``"<name> ready"`` once it can do its job (models loaded, solver compiled, and
+each output it must feed matched by a subscriber), ``"<name> waiting for <what>"`` while it cannot,
+and ``"<name> stopping"`` when it shuts down (:class:`Readiness`). The source (``text_to_motion``)
+streams a motion only when every node it was told to wait for says ``ready`` and is in the ROS graph
+(:class:`ReadinessMonitor`), so a prompt given at launch is performed from its first frame.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ __all__ = [
     "TOPIC_ESTOP",
     "TOPIC_JOINT_STATES",
     "TOPIC_DIAGNOSTICS",
+    "TOPIC_READY",
+    "Readiness",
+    "ReadinessMonitor",
     "command_topic",
     "wrist_topic",
     "controller_topic",
@@ -60,6 +71,7 @@ TOPIC_MARKERS = "/handx/human_markers"
 TOPIC_ESTOP = "/handx/estop"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_DIAGNOSTICS = "/diagnostics"
+TOPIC_READY = "/handx/ready"
 
 #: controller interface -> default topic pattern (ros2_control controllers named ``<side>_hand_controller``)
 CONTROLLER_TOPICS = {
@@ -103,6 +115,13 @@ STREAM_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 STATE_QOS = STREAM_QOS
+#: reader of /handx/ready: every node's latched state reaches a late joiner, none overwrites another
+READY_READER_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=100,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 DIAGNOSTICS_QOS = STREAM_QOS
 
 
@@ -360,34 +379,216 @@ class DedicatedSubscription:
             self.subscription = None
 
 
+class Readiness:
+    """What one node says on ``/handx/ready`` (see the module docstring).
+
+    ``waiting_for()``: '' when the node can do its job, else what it waits for (e.g. "a subscriber on
+    /handx/right/command"); evaluated every ``period_s`` on the node's executor, and published when
+    the answer changes (a downstream node that restarts makes its upstream wait again). ``close()``
+    says ``stopping``.
+    """
+
+    def __init__(self, node, waiting_for: Callable[[], str] = lambda: "", period_s: float = 0.05) -> None:
+        from std_msgs.msg import String
+
+        self._node = node
+        self._msg = String
+        self._waiting_for = waiting_for
+        self._pub = node.create_publisher(String, TOPIC_READY, LATCHED_QOS)
+        self.state = ""
+        self._say("starting")
+        self._timer = node.create_timer(period_s, self.update)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def _say(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self._pub.publish(self._msg(data=f"{self._node.get_name()} {state}"))
+            if state != "starting":
+                self._node.get_logger().info(state)
+
+    def update(self) -> None:
+        what = self._waiting_for()
+        self._say(f"waiting for {what}" if what else "ready")
+
+    def close(self) -> None:
+        """Say ``stopping`` (idempotent; the context may already be gone)."""
+        if self.state == "stopping":
+            return
+        try:
+            self._node.destroy_timer(self._timer)
+            self._say("stopping")
+        except Exception:  # noqa: BLE001 - shut down under us: nobody is listening any more
+            self.state = "stopping"
+
+
+def unmatched_outputs(publishers) -> str:
+    """'' when every publisher has a matched subscriber, else "a subscriber on <topics>"."""
+    topics = [p.topic_name for p in publishers if p.get_subscription_count() == 0]
+    return f"a subscriber on {', '.join(topics)}" if topics else ""
+
+
+def unmatched_inputs(subscriptions) -> str:
+    """'' when every subscription has a matched publisher, else "a publisher on <topics>"."""
+    topics = [s.topic_name for s in subscriptions if s.get_publisher_count() == 0]
+    return f"a publisher on {', '.join(topics)}" if topics else ""
+
+
+def unmatched_subscribers(node, publisher) -> str:
+    """'' when ``publisher`` has matched every subscription the ROS graph shows on its topic (at least
+    one), else what it waits for. The graph learns of a subscription before DDS has matched it, so a
+    ready downstream node may not be matched yet; the matched count is DDS's own."""
+    known = len(node.get_subscriptions_info_by_topic(publisher.topic_name))
+    matched = publisher.get_subscription_count()
+    if matched == 0 or matched < known:
+        return f"a subscriber on {publisher.topic_name} ({matched} of {max(known, 1)} matched)"
+    return ""
+
+
+class ReadinessMonitor:
+    """The states the nodes ``required`` say on ``/handx/ready`` (a reader that late joiners' and
+    restarted nodes' latched states reach). ``missing()`` lists the nodes not ready now: one that said
+    anything else last, said nothing yet, or is no longer in the ROS graph (a crash says nothing)."""
+
+    #: how often ``missing()`` asks the ROS graph which nodes exist (a graph query costs ~0.1 ms)
+    GRAPH_PERIOD_S = 0.5
+
+    def __init__(self, node, required: Sequence[str]) -> None:
+        from std_msgs.msg import String
+
+        self._node = node
+        self.required = tuple(required)
+        self.states: dict[str, str] = {}
+        self._graph: set[str] = set()
+        self._graph_t = -1.0
+        node.create_subscription(String, TOPIC_READY, self._on_ready, READY_READER_QOS)
+
+    def _on_ready(self, msg) -> None:
+        name, _, state = msg.data.partition(" ")
+        self.states[name] = state
+        self._graph_t = -1.0  # a node that speaks is in the graph: look again on the next question
+
+    def missing(self, now: float | None = None) -> list[str]:
+        if not self.required:
+            return []
+        now = time.monotonic() if now is None else now
+        if now - self._graph_t >= self.GRAPH_PERIOD_S:
+            self._graph = set(self._node.get_node_names())
+            self._graph_t = now
+        out = []
+        for name in self.required:
+            state = self.states.get(name, "")
+            if name not in self._graph:
+                out.append(f"{name} (not running)")
+            elif state != "ready":
+                out.append(f"{name} ({state or 'no state yet'})")
+        return out
+
+
+#: a node exits within this long of SIGINT/SIGTERM: past it, the exit guard ends the process
+SHUTDOWN_BUDGET_S = 1.8
+#: longest wait of a node's executor: a signal is acted on within this long
+SPIN_WAKE_S = 0.1
+#: exit code when the shutdown overran :data:`SHUTDOWN_BUDGET_S` and the guard ended the process
+EXIT_SHUTDOWN_OVERRAN = 3
+
+
+class _Shutdown:
+    """SIGINT/SIGTERM handling of a node process (``ros2 launch`` sends SIGINT, then SIGTERM after 5 s;
+    ``timeout -s INT`` and Ctrl-C in a terminal send SIGINT to the whole process group too, so a
+    node sees two): the first signal interrupts the main thread once (KeyboardInterrupt) and arms an
+    exit guard; later ones are ignored, so clean-up is never interrupted halfway. If clean-up does not
+    finish within :data:`SHUTDOWN_BUDGET_S` the guard logs what it knows and ends the process
+    (exit code :data:`EXIT_SHUTDOWN_OVERRAN`): a node never hangs a launch."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.signalled = False
+        self._guard: threading.Timer | None = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.signalled:
+            return
+        self.signalled = True
+        self.arm()
+        raise KeyboardInterrupt
+
+    def arm(self) -> None:
+        """Start the exit guard (idempotent): clean-up has :data:`SHUTDOWN_BUDGET_S` from now."""
+        if self._guard is None:
+            self._guard = threading.Timer(SHUTDOWN_BUDGET_S, self._overran)
+            self._guard.daemon = True
+            self._guard.start()
+
+    def _overran(self) -> None:
+        import os
+        import sys
+        import traceback
+
+        stuck = {t.ident: t.name for t in threading.enumerate()}
+        frames = sys._current_frames()
+        where = "; ".join(f"{stuck.get(tid, tid)}: {traceback.extract_stack(f)[-1].name}" for tid, f in frames.items())
+        log.error("shutdown took longer than %.1f s (threads: %s); exiting now", SHUTDOWN_BUDGET_S, where)
+        logging.shutdown()
+        os._exit(EXIT_SHUTDOWN_OVERRAN)
+
+    def disarm(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+
+
 def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
-    """Standard ``main()``: init, build the node, spin until Ctrl-C / shutdown, clean up; exit code."""
+    """Standard ``main()``: init, build the node, spin until SIGINT/SIGTERM or shutdown, clean up in
+    order (the node's own threads, the executor, the node, the context) within
+    :data:`SHUTDOWN_BUDGET_S`. Exit code 0 after a signal, 1 when the node could not start or failed
+    (its message logged first), so ``ros2 launch`` can stop the graph (see the launch file)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
 
     from handx_robot.errors import HandXError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    rclpy.init(args=args)
+    shutdown = _Shutdown()
     node = None
+    executor = None
     code = 0
     try:
+        # rclpy's own handlers would shut the context down from the signal handler and chain to ours
+        # at an unknown point; without them the first signal ends the spin (woken every SPIN_WAKE_S)
+        # with one KeyboardInterrupt and clean-up runs on a live context, in order
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         node = factory()
         freeze_gc()
         executor = make_executor()
         executor.add_node(node)
-        executor.spin()
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_WAKE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except HandXError as exc:
         log.error("%s", exc)
         code = 1
+    except Exception:  # noqa: BLE001 - a bug: say where, exit 1 (never a hang or a half-dead node)
+        log.exception("node failed")
+        code = 1
     finally:
+        shutdown.arm()
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:
                 close()
+        if executor is not None:
+            executor.shutdown(timeout_sec=0.5)
+        if node is not None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        shutdown.disarm()
     return code

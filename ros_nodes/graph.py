@@ -235,4 +235,7 @@ def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
                 },
             )
         )
+    # no lost start: the source streams a motion only once every other node says ready
+    waits = ",".join(n.name for n in nodes[1:])
+    nodes[0] = dataclasses.replace(nodes[0], parameters={**nodes[0].parameters, "wait_for": waits})
     return tuple(nodes)

@@ -17,6 +17,10 @@ topic                            type                                content
 ``/handx/<side>/wrist_pose``     geometry_msgs/PoseStamped           ``T_world_base`` (metres, world Z-up)
 ================================ =================================== ==============================================
 
+Every keypoint frame is solved, in order (a queue of ``queue_depth`` frames absorbs a slow solve).
+The node says ``ready`` on ``/handx/ready`` once its solvers are built (the kernels compiled) and
+each command topic has a subscriber (the safety streamer) and the keypoint topic a publisher: see :class:`handx_robot.ros.common.Readiness`.
+
 A frame whose hand is absent, degenerate or non-finite is skipped (the safety streamer's watchdog
 holds the hand if frames stop coming); non-converged frames are published and counted.
 """
@@ -33,9 +37,12 @@ from handx_robot.ros.common import (
     STREAM_QOS,
     TOPIC_KEYPOINTS,
     ParamSpec,
+    Readiness,
     command_topic,
     declare_parameters,
     run_node,
+    unmatched_inputs,
+    unmatched_outputs,
     wrist_topic,
 )
 from handx_robot.ros.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
@@ -47,14 +54,6 @@ from handx_robot.errors import ConfigError, HandXError
 
 __all__ = ["RetargetNode", "HandStream", "PARAMS", "main"]
 
-#: keep only the newest keypoint frame: a slow solve skips frames instead of lagging behind
-LATEST_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
-
 PARAMS = (
     ParamSpec("left_robot", "", "robot id for the left hand ('' = none), e.g. shadow_left"),
     ParamSpec("right_robot", "", "robot id for the right hand ('' = none), e.g. shadow_right"),
@@ -62,6 +61,8 @@ PARAMS = (
     ParamSpec("input_rate_hz", 30.0, "expected keypoint rate (Hz): sets the commands' time_from_start",
               min_value=0.1),
     ParamSpec("frame_id", "world", "frame of the published wrist poses"),
+    ParamSpec("queue_depth", 30, "keypoint frames queued while a solve runs (KEEP_LAST): every frame is solved "
+              "in order unless the solver falls this many frames behind", min_value=1),
 )
 
 
@@ -132,7 +133,17 @@ class RetargetNode(Node):
             )
         self._lock = threading.Lock()
         self.solve_seconds: list[float] = []
-        self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, LATEST_QOS)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["queue_depth"],
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+        keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, qos)
+        self.readiness = Readiness(
+            self, lambda: unmatched_outputs(self._cmd_pubs.values()) or unmatched_inputs([keypoints]))
+
+    def close(self) -> None:
+        """Say ``stopping`` on /handx/ready (safe on a node whose __init__ failed)."""
+        readiness = getattr(self, "readiness", None)
+        if readiness is not None:
+            readiness.close()
 
     def _on_keypoints(self, msg: PoseArray) -> None:
         try:

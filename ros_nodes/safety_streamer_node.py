@@ -15,7 +15,12 @@ topic                                           type                            
 ``/handx/estop``                                std_msgs/Bool                        in: true latches the e-stop
 ``/handx/<side>/estop_reset``                   std_srvs/Trigger (service)           resets the latch
 ``/diagnostics``                                diagnostic_msgs/DiagnosticArray      out: counters, state
+``/handx/ready``                                 std_msgs/String (latched)            out: readiness
 =============================================== ==================================== ===================
+
+Readiness (:class:`handx_robot.ros.common.Readiness`): ``ready`` once the filter is built, the
+command thread runs and the controller topic has a subscriber (the controller, or the sim node);
+``waiting for ...`` otherwise (``dry_run``: no subscriber needed). The source streams only then.
 
 Output values are in hardware units (parameter ``unit_mapping``); in ``forward_command`` mode the
 array is in ``joint_names`` order. Moves and holds are one-point trajectories with positions only
@@ -51,12 +56,14 @@ from handx_robot.ros.common import (
     TOPIC_JOINT_STATES,
     DedicatedSubscription,
     ParamSpec,
+    Readiness,
     command_topic,
     controller_topic,
     declare_parameters,
     estop_reset_service,
     run_node,
     set_realtime_priority,
+    unmatched_outputs,
 )
 from handx_robot.ros.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
 from handx_robot.ros.robot_model import resolve_model
@@ -203,9 +210,20 @@ class SafetyStreamerNode(Node):
         )
         if self._command_sub is not None:  # after set_realtime_priority: the thread inherits SCHED_FIFO
             self._command_sub.start()
+        self.readiness = Readiness(self, self._waiting_for)
+
+    def _waiting_for(self) -> str:
+        """What keeps this streamer from forwarding ('' = ready); see the module docstring."""
+        if self._command_sub is not None and not self._command_sub.alive:
+            return "its command thread (stopped)"
+        return "" if self.dry_run else unmatched_outputs([self._pub])
 
     def close(self) -> None:
-        """Stop the command thread (called before destroy_node; safe on a node whose __init__ failed)."""
+        """Say ``stopping`` and stop the command thread (called before destroy_node; safe on a node
+        whose __init__ failed)."""
+        readiness = getattr(self, "readiness", None)
+        if readiness is not None:
+            readiness.close()
         sub = getattr(self, "_command_sub", None)
         if sub is not None:
             sub.close()

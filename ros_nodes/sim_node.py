@@ -39,6 +39,7 @@ from handx_robot.ros.common import (
     STREAM_QOS,
     TOPIC_JOINT_STATES,
     ParamSpec,
+    Readiness,
     controller_topic,
     declare_parameters,
     run_node,
@@ -169,16 +170,29 @@ class SimNode(Node):
         if p["video"]:
             self._video_thread = threading.Thread(target=self._video_loop, name=f"{self.get_name()}-video", daemon=True)
             self._video_thread.start()
+        self.readiness = Readiness(self, lambda: "" if self._thread.is_alive() else "its physics thread (stopped)")
+
+    #: how long close() waits for the physics thread and for the video thread to finish its file (s)
+    JOIN_PHYSICS_S = 0.5
+    JOIN_VIDEO_S = 1.0
 
     def close(self) -> None:
-        """Stop the physics thread (called before destroy_node; safe on a node whose __init__ failed)."""
+        """Say ``stopping``, stop the physics and video threads (called before destroy_node; safe on a
+        node whose __init__ failed). Bounded: a node exits within
+        :data:`handx_robot.ros.common.SHUTDOWN_BUDGET_S` of SIGINT."""
+        readiness = getattr(self, "readiness", None)
+        if readiness is not None:
+            readiness.close()
         stop = getattr(self, "_stop", None)
         if stop is None:
             return
         stop.set()
-        for thread in (self._thread, getattr(self, "_video_thread", None)):
+        for thread, timeout in ((self._thread, self.JOIN_PHYSICS_S),
+                                (getattr(self, "_video_thread", None), self.JOIN_VIDEO_S)):
             if thread is not None and thread.is_alive():
-                thread.join(timeout=5.0)
+                thread.join(timeout=timeout)
+                if thread.is_alive():
+                    self.get_logger().warning(f"{thread.name} did not stop within {timeout} s")
 
     def destroy_node(self) -> None:
         self.close()

@@ -15,9 +15,20 @@ topic                       type                                  content
                                                                   order, metres, ``frame_id`` (world, Z-up);
                                                                   orientation.w = 0 marks an absent hand
 ``/handx/human_markers``    visualization_msgs/MarkerArray        the same keypoints as RViz skeletons
-``/handx/status``           std_msgs/String (latched)             ``generating``, ``streaming``, ``done``,
-                                                                  ``error: ...``
+``/handx/status``           std_msgs/String (latched)             ``idle``, ``generating``, ``waiting for
+                                                                  ...``, ``streaming N frames``, ``done N
+                                                                  frames``, ``error: ...``
+``/handx/ready``            std_msgs/String (latched)             this node's readiness
+                                                                  (:class:`handx_robot.ros.common.Readiness`)
 =========================== ===================================== ===========================================
+
+No lost start: with parameter ``wait_for`` (the launch file and ``ros-run`` name every other node of
+the graph), a motion streams only once each of those nodes says ``ready`` on ``/handx/ready`` and
+``/handx/keypoints`` has a subscriber; it then streams from frame 0, every frame in order (a late
+timer tick publishes the frames it passed, up to :data:`MAX_CATCH_UP_FRAMES`; a longer stall skips
+and counts them). If a waited-for node stops or leaves the graph mid-motion, the motion is dropped
+with an ``error:`` status (send the prompt again); a node that does not become ready within
+``ready_timeout_s`` gives an ``error:`` status naming it.
 """
 
 from __future__ import annotations
@@ -35,8 +46,11 @@ from handx_robot.ros.common import (
     TOPIC_MARKERS,
     TOPIC_PROMPT,
     ParamSpec,
+    Readiness,
+    ReadinessMonitor,
     declare_parameters,
     run_node,
+    unmatched_subscribers,
 )
 from handx_robot.ros.convert import keypoints_to_markers, keypoints_to_pose_array
 from rclpy.node import Node
@@ -47,9 +61,13 @@ from handx_robot.errors import HandXError, MissingDependencyError
 from handx_robot.frames import FRAME_WORLD_ZUP
 from handx_robot.motion import BimanualMotion, load_motion
 
-__all__ = ["TextToMotionNode", "PARAMS", "TOPIC_STATUS", "make_motion", "main"]
+__all__ = ["TextToMotionNode", "PARAMS", "TOPIC_STATUS", "MAX_CATCH_UP_FRAMES", "make_motion", "main"]
 
 TOPIC_STATUS = "/handx/status"
+#: a timer tick late by up to this many frames publishes the frames it passed; a longer stall skips them
+MAX_CATCH_UP_FRAMES = 5
+#: while waiting for the graph, say what is missing this often (s)
+WAIT_LOG_PERIOD_S = 5.0
 
 PARAMS = (
     ParamSpec("prompt", "", "prompt to generate at start-up ('' = wait for /handx/prompt)"),
@@ -61,6 +79,10 @@ PARAMS = (
     ParamSpec("frame_id", "world", "frame of the published keypoints (robot world, Z-up)"),
     ParamSpec("publish_markers", True, "publish RViz markers of the human hands"),
     ParamSpec("start_delay_s", 0.0, "wait this long after a motion is ready before streaming (s)", min_value=0.0),
+    ParamSpec("wait_for", "", "nodes that must say ready on /handx/ready before a motion streams, comma-separated "
+              "('' = stream at once)"),
+    ParamSpec("ready_timeout_s", 60.0, "give up on a motion (error status) when the nodes of 'wait_for' are not "
+              "ready within this long (s)", min_value=0.1),
 )
 
 
@@ -94,9 +116,15 @@ class TextToMotionNode(Node):
         self._lock = threading.Lock()
         self._motion: BimanualMotion | None = None  # world Z-up, at the publishing rate
         self._t0 = 0.0
+        self._started = False  # the current motion's stream began (the graph was ready)
+        self._wait_t0 = 0.0
+        self._wait_logged = 0.0
         self._last_index = -1
         self._generation = 0
         self.frames_published = 0
+        self.frames_skipped = 0
+        required = [n.strip() for n in self.params["wait_for"].split(",") if n.strip()]
+        self._monitor = ReadinessMonitor(self, required)
         self._kp_pub = self.create_publisher(PoseArray, TOPIC_KEYPOINTS, STREAM_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, TOPIC_MARKERS, STREAM_QOS)
         self._status_pub = self.create_publisher(String, TOPIC_STATUS, LATCHED_QOS)
@@ -104,14 +132,16 @@ class TextToMotionNode(Node):
         self._timer = None
         self._workers: list[threading.Thread] = []
         self._closing = False
-        self.status = "idle"
+        self.status = ""
         self._set_status("idle")
+        self.readiness = Readiness(self)
         if self.params["prompt"]:
             self.start_prompt(self.params["prompt"])
 
     def _set_status(self, status: str) -> None:
-        self.status = status
-        self._status_pub.publish(String(data=status))
+        if status != self.status:
+            self.status = status
+            self._status_pub.publish(String(data=status))
 
     def _on_prompt(self, msg: String) -> None:
         prompt = msg.data.strip()
@@ -147,43 +177,101 @@ class TextToMotionNode(Node):
             if generation != self._generation:
                 return  # a newer prompt arrived meanwhile
             self._motion = motion
-            self._t0 = time.monotonic() + self.params["start_delay_s"]
+            self._started = False
+            self._wait_t0 = self._wait_logged = time.monotonic()
             self._last_index = -1
             if self._timer is not None:
                 self.destroy_timer(self._timer)
             self._timer = self.create_timer(1.0 / motion.fps, self._on_timer)
         self.get_logger().info(
-            f"streaming {motion.num_frames} frames at {motion.fps:g} fps ({motion.duration:.2f} s), "
+            f"motion ready: {motion.num_frames} frames at {motion.fps:g} fps ({motion.duration:.2f} s), "
             f"hands: {', '.join(motion.present_sides)}"
         )
-        self._set_status("streaming")
+
+    def _graph_missing(self) -> list[str]:
+        """What the motion waits for: the ``wait_for`` nodes not ready, and a keypoint subscriber."""
+        missing = self._monitor.missing()
+        if self._monitor.required:
+            keypoints = unmatched_subscribers(self, self._kp_pub)
+            if keypoints:
+                missing.append(keypoints)
+        return missing
+
+    def _drop_motion(self, status: str) -> None:
+        """Stop the current motion (lock held) and say why."""
+        self._motion = None
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        self._set_status(status)
+
+    def _wait_for_graph(self, now: float) -> bool:
+        """True once the graph downstream is ready (the stream starts now); lock held."""
+        missing = self._graph_missing()
+        if not missing:
+            motion = self._motion
+            self._started = True
+            self._t0 = now + self.params["start_delay_s"]
+            self._set_status(f"streaming {motion.num_frames} frames")
+            self.get_logger().info(f"streaming {motion.num_frames} frames at {motion.fps:g} fps "
+                                   f"({motion.duration:.2f} s) after {now - self._wait_t0:.2f} s waiting for the graph")
+            return True
+        waited = now - self._wait_t0
+        if waited > self.params["ready_timeout_s"]:
+            self.get_logger().error(f"not streaming: after {waited:.0f} s still waiting for {', '.join(missing)}")
+            self._drop_motion(f"error: not streaming: waited {waited:.0f} s for {', '.join(missing)}; check that "
+                              "those nodes run (and their log), then send the prompt again")
+        else:
+            self._set_status(f"waiting for {', '.join(missing)}")
+            if now - self._wait_logged >= WAIT_LOG_PERIOD_S:
+                self._wait_logged = now
+                self.get_logger().info(f"waiting {waited:.0f} s for {', '.join(missing)}")
+        return False
 
     def _on_timer(self) -> None:
+        frames: list[int] = []
         with self._lock:
             motion = self._motion
             if motion is None:
                 return
             now = time.monotonic()
+            if not self._started:
+                if not self._wait_for_graph(now):
+                    return
+            elif self._monitor.required:
+                gone = self._monitor.missing(now)
+                if gone:
+                    at = self._last_index + 1
+                    self.get_logger().error(f"motion stopped at frame {at}/{motion.num_frames}: {', '.join(gone)}")
+                    self._drop_motion(f"error: motion stopped at frame {at}/{motion.num_frames}: "
+                                      f"{', '.join(gone)}; send the prompt again once it runs")
+                    return
             if now < self._t0:
                 return
-            index = int((now - self._t0) * motion.fps)
-            if index >= motion.num_frames:
+            index = min(int((now - self._t0) * motion.fps), motion.num_frames - 1)
+            first = self._last_index + 1
+            if index - first >= MAX_CATCH_UP_FRAMES:  # a long stall: skip what is stale, say so
+                self.frames_skipped += index - first
+                self.get_logger().warning(f"skipped {index - first} frames after a stall", throttle_duration_sec=1.0)
+                first = index
+            frames = list(range(first, index + 1))
+            if frames:
+                self._last_index = index
+            finished = self._last_index >= motion.num_frames - 1
+            if finished:
                 if self.params["loop"]:
-                    self._t0 = now
-                    index = 0
+                    self._t0 = now + 1.0 / motion.fps
+                    self._last_index = -1
                 else:
                     self._motion = None
                     self.destroy_timer(self._timer)
                     self._timer = None
-                    index = -1
-            if index == self._last_index:
-                return
-            self._last_index = index
-        if index < 0:
-            self._set_status("done")
-            self.get_logger().info("motion finished")
-            return
-        self.publish_frame(motion.joints[index], motion.present)
+        for i in frames:
+            self.publish_frame(motion.joints[i], motion.present)
+        if finished and not self.params["loop"]:
+            self._set_status(f"done {motion.num_frames} frames")
+            self.get_logger().info(f"motion finished: {self.frames_published} frames published, "
+                                   f"{self.frames_skipped} skipped")
 
     def publish_frame(self, joints: np.ndarray, present: np.ndarray) -> None:
         """Publish one frame: (2, 21, 3) keypoints, metres, world Z-up."""
@@ -195,9 +283,15 @@ class TextToMotionNode(Node):
         self.frames_published += 1
 
     def close(self) -> None:
+        """Stop streaming and say so; a generation still running is abandoned (daemon thread, its
+        result dropped), so shutting down never waits for it."""
         self._closing = True
-        for w in self._workers:
-            w.join(timeout=5.0)
+        with self._lock:
+            if self._timer is not None:
+                self.destroy_timer(self._timer)
+                self._timer = None
+            self._motion = None
+        self.readiness.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -59,7 +59,7 @@ def test_prompt_to_safe_commands_and_sim_follows(motion_file, dex_urdf_dir):
 
         streamer = nodes["safety_streamer_right"]
         t2m = nodes["text_to_motion"]
-        assert wait_for(lambda: t2m.status == "done", 10.0), t2m.status
+        assert wait_for(lambda: t2m.status.startswith("done"), 10.0), t2m.status
         assert wait_for(lambda: streamer.filter.state.value == "stopped", 5.0), streamer.filter.state
         cmds = [m for _, m in out.snapshot() if m.points]
         assert len(cmds) >= FRAMES // 2, (f"only {len(cmds)} commands for {FRAMES} frames", streamer.filter.counters, nodes["text_to_motion"].frames_published, nodes["retarget"].hands["right"].frames)
@@ -90,7 +90,7 @@ def test_prompt_to_safe_commands_and_sim_follows(motion_file, dex_urdf_dir):
         period = float(np.median(np.diff(window)))
         assert period <= 1.05 / 100.0, f"/joint_states median period {period * 1e3:.2f} ms (nominal 10 ms)"
         assert rate >= 80.0, f"/joint_states at {rate:.1f} Hz over the run"
-        assert nodes["text_to_motion"].status == "done"
+        assert nodes["text_to_motion"].status.startswith("done")
 
 
 def test_graph_rejects_bad_arguments():
