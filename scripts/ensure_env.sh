@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.handx-installed
-HASH=$(cat requirements.txt requirements-dev.txt setup.py setup.cfg package.xml | sha256sum | cut -d' ' -f1)
+# The ROS 2 launch tools are not on PyPI: ../shared/ros2-launch holds wheels of them (its README). Where
+# that folder exists they are installed too, so `ros2 launch` runs in the tests (tests/test_ros2_launch.py).
+LAUNCH_WHEELS=${HANDX_ROS2_LAUNCH_WHEELS:-../shared/ros2-launch}
+HASH=$( (cat requirements.txt requirements-dev.txt requirements-ros-launch.txt setup.py setup.cfg package.xml;
+         ls "$LAUNCH_WHEELS"/*.whl 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
 
 # System libraries: headless OpenGL for MuJoCo rendering (EGL, OSMesa fallback).
 need_apt=()
@@ -31,6 +35,13 @@ echo "[ensure_env] setting up $VENV (first run takes a few minutes)"
 "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
 "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+if ls "$LAUNCH_WHEELS"/*.whl >/dev/null 2>&1; then
+  echo "[ensure_env] installing the ROS 2 launch tools from $LAUNCH_WHEELS"
+  "$VENV/bin/python" -m pip install -q -r requirements-ros-launch.txt
+  "$VENV/bin/python" -m pip install -q --no-deps "$LAUNCH_WHEELS"/*.whl
+else
+  echo "[ensure_env] no $LAUNCH_WHEELS: the real 'ros2 launch' tests will skip" >&2
+fi
 "$VENV/bin/python" -c "import handx_robot, handx_robot.retarget, handx_robot.sim, handx_robot.ros, handx_robot.app, mujoco, torch, rclpy, dex_retargeting"
 echo "$HASH" > "$STAMP"
 echo "[ensure_env] ready: $VENV"

@@ -4,49 +4,19 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from ros_launch_harness import build_workspace, colcon_executable
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
 
 NODES = ("text_to_motion_node", "retarget_node", "sim_node", "safety_streamer_node")
-#: what setup.py packages (copied, so the build never writes into the shared source tree)
-SOURCES = ("handx_robot", "retarget", "sim", "ros_nodes", "launch", "resource",
-           "setup.py", "setup.cfg", "package.xml", "requirements.txt")
 
 
-def _colcon() -> str:
-    exe = Path(sys.executable).with_name("colcon")
-    if exe.is_file():
-        return str(exe)
-    found = shutil.which("colcon")
-    if not found:
+def test_colcon_build_installs_package(tmp_path):
+    if colcon_executable() is None:
         pytest.skip("colcon is not installed (pip install -r requirements-dev.txt)")
-    return found
-
-
-def test_colcon_build_installs_package(repo_dir, tmp_path):
-    colcon = _colcon()
-    src = tmp_path / "src" / "handx_robot"
-    src.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for name in SOURCES:
-        p = repo_dir / name
-        if p.is_dir():
-            shutil.copytree(p, src / name, ignore=ignore)
-        else:
-            shutil.copy2(p, src / name)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.run(
-        [colcon, "--log-base", str(tmp_path / "log"), "build", "--base-paths", str(tmp_path / "src"),
-         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install"),
-         "--event-handlers", "console_direct-"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100,
-    )
+    proc = build_workspace(tmp_path, timeout=100)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     prefix = tmp_path / "install" / "handx_robot"
     expected = [
