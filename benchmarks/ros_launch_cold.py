@@ -11,7 +11,7 @@ changed them), the shutdown time and the exit code.
 
 Targets (issue #18): every run delivers every frame; every run shuts down within 2 s with exit code 0.
 
-Rerun: ``.venv/bin/python benchmarks/ros_launch_cold.py [--runs 20]``
+Rerun: ``.venv/bin/python benchmarks/ros_launch_cold.py [--runs 20] [--stop ctrl-c|timeout]``
 (needs colcon and the ROS 2 launch tools: ``make env`` installs them where ../shared/ros2-launch exists)
 """
 
@@ -39,6 +39,9 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--stop", choices=("ctrl-c", "timeout"), default="ctrl-c",
+                        help="ctrl-c: SIGINT to the process group once the motion is done (a terminal's Ctrl-C); "
+                        "timeout: the launch runs under 'timeout -s INT 25' and is stopped when it expires")
     args = parser.parse_args()
     reason = missing_tools()
     if reason:
@@ -55,18 +58,18 @@ def main() -> int:
             print(built.stdout[-2000:], built.stderr[-2000:])
             return 1
         print(f"colcon build: {time.perf_counter() - t:.1f} s; {args.runs} cold launches of {frames} frames "
-              f"(prompt {PROMPT!r}, robot {ROBOT}, mode sim)")
+              f"(prompt {PROMPT!r}, robot {ROBOT}, mode sim), stopped by {args.stop}")
         print(f"{'run':>3} {'stream at':>9} {'keypoints':>9} {'commands':>8} {'forwarded':>9} {'on ctrl':>7} "
               f"{'changed':>7} {'shutdown':>8} {'rc':>3}")
         for i in range(args.runs):
-            run = launch_once(ws, {"prompt": PROMPT, "robot": ROBOT, "mode": "sim"})
+            run = launch_once(ws, {"prompt": PROMPT, "robot": ROBOT, "mode": "sim"}, stop=args.stop)
             stream_at = next((t for t, s in run.statuses if s.startswith("streaming")), float("nan"))
             c = run.streamer
             changed = c.get("clamped", 0) + c.get("step_limited", 0)
             on_ctrl = len(run.commands) - run.missing_commands()
             ok = (run.frames == frames and len(run.keypoints) == frames and len(run.commands) == frames
                   and c.get("forwarded") == frames and c.get("rejected") == 0 and on_ctrl + changed >= frames
-                  and run.shutdown_s is not None and run.shutdown_s <= 2.0 and run.returncode == 0)
+                  and run.shutdown_s is not None and run.shutdown_s <= 2.0 and not run.hung and run.returncode == 0)
             rows.append((stream_at, run.shutdown_s if run.shutdown_s is not None else float("nan"), ok))
             print(f"{i + 1:>3} {stream_at:>8.2f}s {len(run.keypoints):>9} {len(run.commands):>8} "
                   f"{c.get('forwarded', -1):>9} {on_ctrl:>7} {changed:>7} {run.shutdown_s or float('nan'):>7.2f}s "
@@ -79,7 +82,7 @@ def main() -> int:
     print(f"\n{good}/{len(rows)} runs delivered all {frames} frames and shut down within 2 s with exit code 0")
     print(f"stream started after launch: median {np.median(stream_at):.2f} s, max {np.max(stream_at):.2f} s")
     print(f"shutdown after SIGINT: median {np.median(shutdown):.2f} s, max {np.max(shutdown):.2f} s")
-    print("rerun: .venv/bin/python benchmarks/ros_launch_cold.py --runs 20")
+    print(f"rerun: .venv/bin/python benchmarks/ros_launch_cold.py --runs {args.runs} --stop {args.stop}")
     return 0 if good == len(rows) else 1
 
 

@@ -4,9 +4,13 @@ not product code).
 :func:`build_workspace` copies what setup.py packages into ``WS/src/handx_robot`` and runs ``colcon
 build`` there with this interpreter's colcon (the README's ROS steps, with this virtual environment
 standing in for ``/opt/ros/<distro>``). :func:`launch_once` starts ``ros2 launch handx_robot
-text_to_hand.launch.py ...`` cold, in a fresh process group under ``timeout -s INT`` (an upper bound),
-records what reaches the topics with an in-process listener, sends SIGINT to the whole group once the
-motion is done (what Ctrl-C in a terminal does) and measures how long the launch takes to exit.
+text_to_hand.launch.py ...`` cold, in a fresh process group, records what reaches the topics with an
+in-process listener, stops it once the motion is done and measures how long the launch takes to exit.
+Two ways to stop it (``stop``): ``ctrl-c`` sends SIGINT to the process group, as a terminal's Ctrl-C
+does (``ros2 launch`` gets one SIGINT, each node one from the terminal and one from launch);
+``timeout`` runs the launch under ``timeout -s INT`` and lets it expire (timeout signals its child and
+then the whole group, so ``ros2 launch`` gets SIGINT twice, the case of ros2/launch#207). Either way
+a hard bound kills the group if the launch does not exit.
 
 The launch tools are not on PyPI: ``../shared/ros2-launch`` holds wheels of them, which
 ``scripts/ensure_env.sh`` installs where that folder exists; elsewhere :func:`missing_tools` says what
@@ -85,13 +89,14 @@ def launch_env() -> dict[str, str]:
                 PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
 
 
-def launch_command(arguments: dict[str, str], bound_s: float, extra: tuple[str, ...] = ()) -> str:
-    """The shell line: source the workspace, then ``ros2 launch`` under ``timeout -s INT bound_s``."""
+def launch_command(arguments: dict[str, str], timeout_s: float | None = None, extra: tuple[str, ...] = ()) -> str:
+    """The shell line: source the workspace, then ``ros2 launch`` (under ``timeout -s INT timeout_s``
+    when given: its exit code is then the launch's, ``--preserve-status``)."""
     import shlex
 
     args = " ".join(shlex.quote(f"{k}:={v}") for k, v in arguments.items())
-    return (f"source install/setup.bash && exec timeout --preserve-status -s INT {bound_s:g} "
-            f"ros2 launch handx_robot {LAUNCH_FILE} {args} {' '.join(extra)}")
+    bound = f"timeout --preserve-status -s INT {timeout_s:g} " if timeout_s else ""
+    return f"source install/setup.bash && exec {bound}ros2 launch handx_robot {LAUNCH_FILE} {args} {' '.join(extra)}"
 
 
 @dataclasses.dataclass
@@ -104,7 +109,8 @@ class LaunchRun:
     controller:  (time, positions or None for a stop) of the controller topic (the safety streamer's output).
     streamer:    the safety streamer's last counters on /diagnostics (name -> int; published each second).
     frames:      the frame count the node announced (``streaming N frames``), or None.
-    shutdown_s:  SIGINT to the group -> ``ros2 launch`` exited (None: it was not stopped by us).
+    shutdown_s:  the first SIGINT -> ``ros2 launch`` exited (None: it was not stopped, it ended by itself).
+    hung:        the launch did not exit within the bound after SIGINT and was killed.
     returncode:  ``ros2 launch``'s exit code (through ``timeout --preserve-status``).
     log:         its combined output.
     """
@@ -116,6 +122,7 @@ class LaunchRun:
     streamer: dict[str, int]
     frames: int | None
     shutdown_s: float | None
+    hung: bool
     returncode: int
     log: str
 
@@ -139,11 +146,13 @@ class LaunchRun:
         return missing
 
 
-def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", bound_s: float = 90.0,
-                done_timeout_s: float = 80.0, settle_s: float = 1.2, env: dict[str, str] | None = None,
-                extra: tuple[str, ...] = ()) -> LaunchRun:
+def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", stop: str = "ctrl-c",
+                timeout_s: float = 25.0, bound_s: float = 30.0, done_timeout_s: float = 80.0, settle_s: float = 1.2,
+                env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> LaunchRun:
     """Run one cold launch in workspace ``ws`` and record it (see the module docstring). The listener
-    runs on this process's ROS domain (set one with ``ros_harness.isolate_ros_env`` first)."""
+    runs on this process's ROS domain (set one with ``ros_harness.isolate_ros_env`` first).
+    ``timeout_s``: the ``timeout`` of ``stop='timeout'`` (it must outlast the motion); ``bound_s``: how
+    long the launch may take to exit after the first SIGINT before it is killed."""
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseArray
     from handx_robot.ros.common import LATCHED_QOS
@@ -153,6 +162,8 @@ def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", bound_
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
+    if stop not in ("ctrl-c", "timeout"):
+        raise ValueError(f"stop is {stop!r}; allowed: ctrl-c, timeout")
     deep = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5000, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
     with RosGraph(domain_id=int(os.environ["ROS_DOMAIN_ID"]) if "ROS_DOMAIN_ID" in os.environ else None) as g:
@@ -163,26 +174,33 @@ def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", bound_
         diagnostics = g.probe(DiagnosticArray, "/diagnostics", deep)
         time.sleep(0.5)  # the listener's own discovery
         t0 = time.monotonic()
-        proc = subprocess.Popen(["bash", "-c", launch_command(arguments, bound_s, extra)], cwd=ws,
-                                env=env or launch_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
-        chunks: list[str] = []
-        reader = threading.Thread(target=lambda: chunks.extend(proc.stdout), daemon=True)
-        reader.start()
+        proc = None
 
         def finished() -> bool:
             last = status.snapshot()[-1:] if len(status) else []
             return proc.poll() is not None or bool(last and last[0][1].data.startswith(("done", "error")))
 
+        bound = timeout_s if stop == "timeout" else None
+        proc = subprocess.Popen(["bash", "-c", launch_command(arguments, bound, extra)], cwd=ws,
+                                env=env or launch_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        chunks: list[str] = []
+        reader = threading.Thread(target=lambda: chunks.extend(proc.stdout), daemon=True)
+        reader.start()
         wait_for(finished, done_timeout_s, period=0.05)
         shutdown_s = None
+        hung = False
         if proc.poll() is None:
             time.sleep(settle_s)  # the streamer's last hold and its next diagnostics
-            t_int = time.monotonic()
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: every process of the group gets it
+            if stop == "ctrl-c":
+                t_int = time.monotonic()
+                os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: every process of the group gets it
+            else:  # let timeout expire: it sends SIGINT to ros2 launch, then to the whole group
+                t_int = t0 + timeout_s
             try:
-                proc.wait(timeout=bound_s)
+                proc.wait(timeout=max(0.0, t_int + bound_s - time.monotonic()))
             except subprocess.TimeoutExpired:
+                hung = True
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             shutdown_s = time.monotonic() - t_int
@@ -210,6 +228,7 @@ def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", bound_
             streamer=streamer,
             frames=frames,
             shutdown_s=shutdown_s,
+            hung=hung,
             returncode=proc.returncode,
             log="".join(chunks),
         )

@@ -39,7 +39,7 @@ def _expected_frames(rate: float = 30.0) -> int:
 def test_show_args_lists_every_argument(workspace):
     from handx_robot.ros.graph import LAUNCH_ARGUMENTS
 
-    proc = subprocess.run(["bash", "-c", launch_command({}, 60, ("--show-args",))], cwd=workspace,
+    proc = subprocess.run(["bash", "-c", launch_command({}, extra=("--show-args",))], cwd=workspace,
                           env=launch_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for name, (_default, description) in LAUNCH_ARGUMENTS.items():
@@ -69,7 +69,7 @@ def test_cold_launch_delivers_every_frame_and_shuts_down(workspace):
         f"{run.missing_commands()} of {frames} commands are not on the controller topic in order; the "
         f"filter changed {changed}")
     # Ctrl-C: every node stops cleanly, the launch exits 0 within a few seconds
-    assert run.shutdown_s is not None and run.shutdown_s < 5.0, run.shutdown_s
+    assert run.shutdown_s is not None and run.shutdown_s < 5.0 and not run.hung, run.shutdown_s
     assert run.returncode == 0, run.log[-3000:]
     assert run.log.count("process has finished cleanly") == 4, run.log[-3000:]
     assert "Traceback" not in run.log, run.log[-3000:]
@@ -89,7 +89,7 @@ def test_a_failing_node_fails_the_launch(workspace):
 
 def test_a_launch_argument_error_fails_at_once(workspace):
     isolate_ros_env()
-    proc = subprocess.run(["bash", "-c", launch_command({"robot": ROBOT, "mode": "flying"}, 60)], cwd=workspace,
+    proc = subprocess.run(["bash", "-c", launch_command({"robot": ROBOT, "mode": "flying"})], cwd=workspace,
                           env=launch_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "argument 'mode' is 'flying'; allowed: sim, real" in proc.stdout + proc.stderr
