@@ -500,7 +500,7 @@ class _Shutdown:
     """SIGINT/SIGTERM handling of a node process (``ros2 launch`` sends SIGINT, then SIGTERM after 5 s;
     ``timeout -s INT`` and Ctrl-C in a terminal send SIGINT to the whole process group too, so a
     node sees two): the first signal interrupts the main thread once (KeyboardInterrupt) and arms an
-    exit guard; later ones are ignored, so clean-up is never interrupted halfway. If clean-up does not
+    exit guard; later ones are ignored (:meth:`arm`), so clean-up is never interrupted halfway. If clean-up does not
     finish within :data:`SHUTDOWN_BUDGET_S` the guard logs what it knows and ends the process
     (exit code :data:`EXIT_SHUTDOWN_OVERRAN`): a node never hangs a launch."""
 
@@ -520,7 +520,14 @@ class _Shutdown:
         raise KeyboardInterrupt
 
     def arm(self) -> None:
-        """Start the exit guard (idempotent): clean-up has :data:`SHUTDOWN_BUDGET_S` from now."""
+        """Clean-up begins: ignore SIGINT/SIGTERM from now on and start the exit guard (idempotent):
+        clean-up has :data:`SHUTDOWN_BUDGET_S` from now. Ignored, not handled: at exit the interpreter
+        puts the default action back on signals that have a Python handler, and a second SIGINT
+        (``ros2 launch`` forwards one after the terminal's) would then kill the process mid-exit."""
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         if self._guard is None:
             self._guard = threading.Timer(SHUTDOWN_BUDGET_S, self._overran)
             self._guard.daemon = True

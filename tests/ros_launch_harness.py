@@ -37,8 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("handx_robot", "retarget", "sim", "ros_nodes", "launch", "resource",
            "setup.py", "setup.cfg", "package.xml", "requirements.txt")
 LAUNCH_FILE = "text_to_hand.launch.py"
+#: how the README's ROS steps build the package (run in the workspace, with the virtual environment active)
+BUILD_COMMAND = ("colcon", "build", "--packages-select", "handx_robot")
 
-__all__ = ["SOURCES", "LaunchRun", "missing_tools", "colcon_executable", "build_workspace", "launch_env",
+__all__ = ["SOURCES", "BUILD_COMMAND", "LaunchRun", "missing_tools", "colcon_executable", "build_workspace", "launch_env",
            "launch_command", "launch_once"]
 
 
@@ -73,7 +75,7 @@ def build_workspace(ws: Path, timeout: float = 120.0) -> subprocess.CompletedPro
             shutil.copy2(p, src / name)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
-        [colcon_executable(), "build", "--event-handlers", "console_direct-"],
+        [colcon_executable(), *BUILD_COMMAND[1:], "--event-handlers", "console_direct-"],
         cwd=ws, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
