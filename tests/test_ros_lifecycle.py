@@ -1,0 +1,95 @@
+"""A node process's shutdown (handx_robot.ros.common.run_node): SIGINT, then SIGINT again while it
+cleans up (a terminal's Ctrl-C plus the one ros2 launch forwards) ends it with exit code 0; a clean-up
+that overruns SHUTDOWN_BUDGET_S is ended by the exit guard (exit code 3); a node that cannot start
+exits 1 with its message. Real processes, real rclpy."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from handx_robot.ros.common import EXIT_SHUTDOWN_OVERRAN, SHUTDOWN_BUDGET_S  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+
+NODE = """
+import sys, time
+from rclpy.node import Node
+from handx_robot.errors import ConfigError
+from handx_robot.ros.common import Readiness, run_node
+
+class Demo(Node):
+    def __init__(self):
+        super().__init__("lifecycle_demo")
+        if sys.argv[1] == "fail":
+            raise ConfigError("node 'lifecycle_demo': parameter 'robot' is 'nope'; give a robot id")
+        self.readiness = Readiness(self)
+        self.create_timer(0.01, lambda: None)
+        print("READY", flush=True)
+
+    def close(self):
+        self.readiness.close()
+        time.sleep(float(sys.argv[2]))  # clean-up work
+
+sys.exit(run_node(Demo))
+"""
+
+
+def _start(tmp_path, mode: str, close_s: float) -> subprocess.Popen:
+    script = tmp_path / "demo_node.py"
+    script.write_text(NODE)
+    proc = subprocess.Popen([sys.executable, str(script), mode, str(close_s)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    if mode != "fail":
+        assert proc.stdout.readline().strip() == "READY"
+    return proc
+
+
+@pytest.mark.parametrize("second_after_s", [None, 0.0, 0.05, 0.3])
+def test_sigint_twice_exits_zero_within_budget(tmp_path, second_after_s):
+    proc = _start(tmp_path, "ok", 0.2)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    if second_after_s is not None:
+        time.sleep(second_after_s)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=10)
+    took = time.monotonic() - t
+    out = proc.stdout.read()
+    assert rc == 0, out
+    assert took < 2.0, f"exit took {took:.2f} s"
+    assert "Traceback" not in out, out
+
+
+def test_sigterm_exits_zero(tmp_path):
+    proc = _start(tmp_path, "ok", 0.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_a_hanging_cleanup_is_ended_by_the_guard(tmp_path):
+    proc = _start(tmp_path, "ok", 30.0)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=10)
+    took = time.monotonic() - t
+    out = proc.stdout.read()
+    assert rc == EXIT_SHUTDOWN_OVERRAN, out
+    assert SHUTDOWN_BUDGET_S <= took < SHUTDOWN_BUDGET_S + 1.0, took
+    assert "shutdown took longer than" in out and "exiting now" in out, out
+
+
+def test_a_node_that_cannot_start_exits_one_with_its_message(tmp_path):
+    proc = _start(tmp_path, "fail", 0.0)
+    rc = proc.wait(timeout=30)
+    out = proc.stdout.read()
+    assert rc == 1
+    assert "parameter 'robot' is 'nope'; give a robot id" in out, out
