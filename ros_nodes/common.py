@@ -8,7 +8,11 @@ profile             reliability durability     depth used for
 LATCHED_QOS         reliable   transient local 1     /handx/prompt, /handx/estop, /handx/status,
                                                      /handx/ready (late joiners see the last prompt /
                                                      e-stop state / status; per publisher)
-STREAM_QOS          reliable   volatile        10    keypoints, commands, controller topics, markers
+STREAM_QOS          reliable   volatile        10    markers, wrist poses (a newer one supersedes)
+queue_qos(depth)    reliable   volatile        depth keypoints, commands, controller topics: every
+                                                     frame counts (writer and reader: a reliable
+                                                     KEEP_LAST writer drops what a slow reader has
+                                                     not acknowledged once ``depth`` newer exist)
 STATE_QOS           reliable   volatile        10    /joint_states (joint_state_broadcaster default)
 DIAGNOSTICS_QOS     reliable   volatile        10    /diagnostics
 =================== ========== =============== ===== ===============================================
@@ -53,6 +57,8 @@ __all__ = [
     "estop_reset_service",
     "LATCHED_QOS",
     "STREAM_QOS",
+    "QUEUE_DEPTH",
+    "queue_qos",
     "STATE_QOS",
     "DIAGNOSTICS_QOS",
     "ParamSpec",
@@ -115,6 +121,15 @@ STREAM_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 STATE_QOS = STREAM_QOS
+#: depth of the frame queues (keypoints, commands): 100 frames = 3.3 s at 30 Hz of a stalled consumer
+QUEUE_DEPTH = 100
+
+
+def queue_qos(depth: int = QUEUE_DEPTH) -> QoSProfile:
+    """Reliable, volatile, KEEP_LAST ``depth``: a stream where every frame counts (see the table)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
 #: reader of /handx/ready: every node's latched state reaches a late joiner, none overwrites another
 READY_READER_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,

@@ -33,6 +33,7 @@ import time
 import numpy as np
 from geometry_msgs.msg import PoseArray, PoseStamped
 from handx_robot.ros.common import (
+    QUEUE_DEPTH,
     SIDES,
     STREAM_QOS,
     TOPIC_KEYPOINTS,
@@ -40,6 +41,7 @@ from handx_robot.ros.common import (
     Readiness,
     command_topic,
     declare_parameters,
+    queue_qos,
     run_node,
     unmatched_inputs,
     unmatched_outputs,
@@ -47,7 +49,6 @@ from handx_robot.ros.common import (
 )
 from handx_robot.ros.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from trajectory_msgs.msg import JointTrajectory
 
 from handx_robot.errors import ConfigError, HandXError
@@ -61,8 +62,9 @@ PARAMS = (
     ParamSpec("input_rate_hz", 30.0, "expected keypoint rate (Hz): sets the commands' time_from_start",
               min_value=0.1),
     ParamSpec("frame_id", "world", "frame of the published wrist poses"),
-    ParamSpec("queue_depth", 30, "keypoint frames queued while a solve runs (KEEP_LAST): every frame is solved "
-              "in order unless the solver falls this many frames behind", min_value=1),
+    ParamSpec("queue_depth", QUEUE_DEPTH, "keypoint frames queued while a solve runs, and commands kept for a "
+              "subscriber that falls behind (KEEP_LAST): every frame is solved and sent in order unless this many "
+              "newer ones come first", min_value=1),
 )
 
 
@@ -126,16 +128,14 @@ class RetargetNode(Node):
         self._wrist_pubs = {}
         for side, robot in robots.items():
             self.hands[side] = HandStream(side, robot, p["assets"])
-            self._cmd_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side), STREAM_QOS)
+            self._cmd_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side), queue_qos(p["queue_depth"]))
             self._wrist_pubs[side] = self.create_publisher(PoseStamped, wrist_topic(side), STREAM_QOS)
             self.get_logger().info(
                 f"{side}: {robot} ({len(self.hands[side].joint_names)} joints) -> {command_topic(side)}"
             )
         self._lock = threading.Lock()
         self.solve_seconds: list[float] = []
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["queue_depth"],
-                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-        keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, qos)
+        keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, queue_qos(p["queue_depth"]))
         self.readiness = Readiness(
             self, lambda: unmatched_outputs(self._cmd_pubs.values()) or unmatched_inputs([keypoints]))
 

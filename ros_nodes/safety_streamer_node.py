@@ -61,6 +61,7 @@ from handx_robot.ros.common import (
     controller_topic,
     declare_parameters,
     estop_reset_service,
+    queue_qos,
     run_node,
     set_realtime_priority,
     unmatched_outputs,
@@ -68,7 +69,6 @@ from handx_robot.ros.common import (
 from handx_robot.ros.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
 from handx_robot.ros.robot_model import resolve_model
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
@@ -176,8 +176,7 @@ class SafetyStreamerNode(Node):
         in_topic = p["input_topic"] or command_topic(self.side)
         msg_type = JointTrajectory if self.interface == "joint_trajectory" else Float64MultiArray
         self.out_topic = out_topic
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["queue_depth"],
-                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+        qos = queue_qos(p["queue_depth"])
         self._pub = self.create_publisher(msg_type, out_topic, qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, DIAGNOSTICS_QOS)
         self._command_sub: DedicatedSubscription | None = None

@@ -41,6 +41,7 @@ import numpy as np
 from geometry_msgs.msg import PoseArray
 from handx_robot.ros.common import (
     LATCHED_QOS,
+    QUEUE_DEPTH,
     STREAM_QOS,
     TOPIC_KEYPOINTS,
     TOPIC_MARKERS,
@@ -49,6 +50,7 @@ from handx_robot.ros.common import (
     Readiness,
     ReadinessMonitor,
     declare_parameters,
+    queue_qos,
     run_node,
     unmatched_subscribers,
 )
@@ -81,6 +83,8 @@ PARAMS = (
     ParamSpec("start_delay_s", 0.0, "wait this long after a motion is ready before streaming (s)", min_value=0.0),
     ParamSpec("wait_for", "", "nodes that must say ready on /handx/ready before a motion streams, comma-separated "
               "('' = stream at once)"),
+    ParamSpec("queue_depth", QUEUE_DEPTH, "keypoint frames kept for a subscriber that falls behind (KEEP_LAST)",
+              min_value=1),
     ParamSpec("ready_timeout_s", 60.0, "give up on a motion (error status) when the nodes of 'wait_for' are not "
               "ready within this long (s)", min_value=0.1),
 )
@@ -125,7 +129,7 @@ class TextToMotionNode(Node):
         self.frames_skipped = 0
         required = [n.strip() for n in self.params["wait_for"].split(",") if n.strip()]
         self._monitor = ReadinessMonitor(self, required)
-        self._kp_pub = self.create_publisher(PoseArray, TOPIC_KEYPOINTS, STREAM_QOS)
+        self._kp_pub = self.create_publisher(PoseArray, TOPIC_KEYPOINTS, queue_qos(self.params["queue_depth"]))
         self._marker_pub = self.create_publisher(MarkerArray, TOPIC_MARKERS, STREAM_QOS)
         self._status_pub = self.create_publisher(String, TOPIC_STATUS, LATCHED_QOS)
         self.create_subscription(String, TOPIC_PROMPT, self._on_prompt, LATCHED_QOS)

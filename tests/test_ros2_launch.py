@@ -87,11 +87,16 @@ def test_a_failing_node_fails_the_launch(workspace):
     assert "HANDX_ROS_EXECUTOR" in run.log and "exited with code 1" in run.log, run.log[-3000:]
 
 
-def test_a_launch_argument_error_fails_at_once(workspace):
+@pytest.mark.parametrize("arguments, message", [
+    ({"robot": ROBOT, "mode": "flying"}, "argument 'mode' is 'flying'; allowed: sim, real"),
+    # the README's dex-urdf hands need an asset directory on a real robot: refused before any node starts
+    ({"robot": "shadow_right", "mode": "real"}, "no asset directory is given; fix: --assets DIR"),
+])
+def test_a_launch_argument_error_fails_at_once(workspace, arguments, message):
     isolate_ros_env()
-    proc = subprocess.run(["bash", "-c", launch_command({"robot": ROBOT, "mode": "flying"})], cwd=workspace,
-                          env=launch_env(), capture_output=True, text=True, timeout=60)
+    env = dict(launch_env(), HANDX_ROBOT_ASSETS="")
+    proc = subprocess.run(["bash", "-c", launch_command(arguments)], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
-    assert "argument 'mode' is 'flying'; allowed: sim, real" in proc.stdout + proc.stderr
-
-
+    assert message in proc.stdout + proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "process started" not in proc.stdout + proc.stderr, "nodes were started for a graph that cannot run"
