@@ -440,10 +440,15 @@ class Readiness:
             self.state = "stopping"
 
 
-def unmatched_outputs(publishers) -> str:
-    """'' when every publisher has a matched subscriber, else "a subscriber on <topics>"."""
-    topics = [p.topic_name for p in publishers if p.get_subscription_count() == 0]
-    return f"a subscriber on {', '.join(topics)}" if topics else ""
+def unmatched_outputs(node, publishers) -> str:
+    """'' when each publisher has matched every subscriber it can (:func:`unmatched_subscribers`: at
+    least one), else what the first one waits for: a stream then reaches each of them from its first
+    frame."""
+    for pub in publishers:
+        what = unmatched_subscribers(node, pub)
+        if what:
+            return what
+    return ""
 
 
 def unmatched_inputs(subscriptions) -> str:
@@ -454,9 +459,15 @@ def unmatched_inputs(subscriptions) -> str:
 
 def unmatched_subscribers(node, publisher) -> str:
     """'' when ``publisher`` has matched every subscription the ROS graph shows on its topic (at least
-    one), else what it waits for. The graph learns of a subscription before DDS has matched it, so a
-    ready downstream node may not be matched yet; the matched count is DDS's own."""
-    known = len(node.get_subscriptions_info_by_topic(publisher.topic_name))
+    one) that can match it, else what it waits for. The graph learns of a subscription before DDS has
+    matched it, so a ready downstream node (or a recorder) may not be matched yet; the matched count is
+    DDS's own. A subscription whose QoS cannot match the publisher's (e.g. one asking for transient
+    local durability) never counts: it must not hold the stream up."""
+    from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+    ours = publisher.qos_profile
+    known = sum(1 for info in node.get_subscriptions_info_by_topic(publisher.topic_name)
+                if qos_check_compatible(ours, info.qos_profile)[0] != QoSCompatibility.ERROR)
     matched = publisher.get_subscription_count()
     if matched == 0 or matched < known:
         return f"a subscriber on {publisher.topic_name} ({matched} of {max(known, 1)} matched)"

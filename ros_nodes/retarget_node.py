@@ -137,7 +137,7 @@ class RetargetNode(Node):
         self.solve_seconds: list[float] = []
         keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, queue_qos(p["queue_depth"]))
         self.readiness = Readiness(
-            self, lambda: unmatched_outputs(self._cmd_pubs.values()) or unmatched_inputs([keypoints]))
+            self, lambda: unmatched_outputs(self, self._cmd_pubs.values()) or unmatched_inputs([keypoints]))
 
     def close(self) -> None:
         """Say ``stopping`` on /handx/ready (safe on a node whose __init__ failed)."""

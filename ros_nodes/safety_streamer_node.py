@@ -215,7 +215,7 @@ class SafetyStreamerNode(Node):
         """What keeps this streamer from forwarding ('' = ready); see the module docstring."""
         if self._command_sub is not None and not self._command_sub.alive:
             return "its command thread (stopped)"
-        return "" if self.dry_run else unmatched_outputs([self._pub])
+        return "" if self.dry_run else unmatched_outputs(self, [self._pub])
 
     def close(self) -> None:
         """Say ``stopping`` and stop the command thread (called before destroy_node; safe on a node
