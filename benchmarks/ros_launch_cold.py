@@ -11,7 +11,7 @@ changed them), the shutdown time and the exit code.
 
 Targets (issue #18): every run delivers every frame; every run shuts down within 2 s with exit code 0.
 
-Rerun: ``.venv/bin/python benchmarks/ros_launch_cold.py [--runs 20] [--stop ctrl-c|timeout]``
+Rerun: ``.venv/bin/python benchmarks/ros_launch_cold.py [--runs 20] [--stop ctrl-c|timeout|timeout-group]``
 (needs colcon and the ROS 2 launch tools: ``make env`` installs them where ../shared/ros2-launch exists)
 """
 
@@ -39,9 +39,10 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--stop", choices=("ctrl-c", "timeout"), default="ctrl-c",
+    parser.add_argument("--stop", choices=("ctrl-c", "timeout", "timeout-group"), default="ctrl-c",
                         help="ctrl-c: SIGINT to the process group once the motion is done (a terminal's Ctrl-C); "
-                        "timeout: the launch runs under 'timeout -s INT 25' and is stopped when it expires")
+                        "timeout: the launch runs under 'timeout --foreground -s INT 25' and stops when it expires; "
+                        "timeout-group: the same without --foreground (ros2 launch gets SIGINT twice)")
     args = parser.parse_args()
     reason = missing_tools()
     if reason:

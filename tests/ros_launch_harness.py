@@ -6,11 +6,18 @@ build`` there with this interpreter's colcon (the README's ROS steps, with this 
 standing in for ``/opt/ros/<distro>``). :func:`launch_once` starts ``ros2 launch handx_robot
 text_to_hand.launch.py ...`` cold, in a fresh process group, records what reaches the topics with an
 in-process listener, stops it once the motion is done and measures how long the launch takes to exit.
-Two ways to stop it (``stop``): ``ctrl-c`` sends SIGINT to the process group, as a terminal's Ctrl-C
-does (``ros2 launch`` gets one SIGINT, each node one from the terminal and one from launch);
-``timeout`` runs the launch under ``timeout -s INT`` and lets it expire (timeout signals its child and
-then the whole group, so ``ros2 launch`` gets SIGINT twice, the case of ros2/launch#207). Either way
-a hard bound kills the group if the launch does not exit.
+Three ways to stop it (``stop``):
+
+- ``ctrl-c``: SIGINT to the process group once the motion is done, as a terminal's Ctrl-C does
+  (``ros2 launch`` gets one SIGINT, each node one from the terminal and one from launch);
+- ``timeout``: the launch runs under ``timeout --foreground -s INT T`` and is stopped when it expires
+  (timeout signals ``ros2 launch`` once; launch signals the nodes);
+- ``timeout-group``: under ``timeout -s INT T``, which signals its child and then the whole group, so
+  ``ros2 launch`` gets SIGINT twice. ros2 launch itself (launch 3.7.1, not the nodes) can then hang:
+  the second SIGINT raises KeyboardInterrupt inside one of its asyncio tasks (measured in
+  benchmarks/RESULTS.md).
+
+Either way a hard bound kills the group if the launch does not exit.
 
 The launch tools are not on PyPI: ``../shared/ros2-launch`` holds wheels of them, which
 ``scripts/ensure_env.sh`` installs where that folder exists; elsewhere :func:`missing_tools` says what
@@ -37,10 +44,12 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("handx_robot", "retarget", "sim", "ros_nodes", "launch", "resource",
            "setup.py", "setup.cfg", "package.xml", "requirements.txt")
 LAUNCH_FILE = "text_to_hand.launch.py"
+#: how :func:`launch_once` stops a launch (see the module docstring)
+STOPS = ("ctrl-c", "timeout", "timeout-group")
 #: how the README's ROS steps build the package (run in the workspace, with the virtual environment active)
 BUILD_COMMAND = ("colcon", "build", "--packages-select", "handx_robot")
 
-__all__ = ["SOURCES", "BUILD_COMMAND", "LaunchRun", "missing_tools", "colcon_executable", "build_workspace", "launch_env",
+__all__ = ["SOURCES", "STOPS", "BUILD_COMMAND", "LaunchRun", "missing_tools", "colcon_executable", "build_workspace", "launch_env",
            "launch_command", "launch_once"]
 
 
@@ -91,13 +100,15 @@ def launch_env() -> dict[str, str]:
                 PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
 
 
-def launch_command(arguments: dict[str, str], timeout_s: float | None = None, extra: tuple[str, ...] = ()) -> str:
-    """The shell line: source the workspace, then ``ros2 launch`` (under ``timeout -s INT timeout_s``
-    when given: its exit code is then the launch's, ``--preserve-status``)."""
+def launch_command(arguments: dict[str, str], timeout_s: float | None = None, extra: tuple[str, ...] = (),
+                   foreground: bool = True) -> str:
+    """The shell line: source the workspace, then ``ros2 launch`` (under ``timeout [--foreground] -s INT
+    timeout_s`` when given; its exit code is then the launch's, ``--preserve-status``)."""
     import shlex
 
     args = " ".join(shlex.quote(f"{k}:={v}") for k, v in arguments.items())
-    bound = f"timeout --preserve-status -s INT {timeout_s:g} " if timeout_s else ""
+    fg = "--foreground " if foreground else ""
+    bound = f"timeout {fg}--preserve-status -s INT {timeout_s:g} " if timeout_s else ""
     return f"source install/setup.bash && exec {bound}ros2 launch handx_robot {LAUNCH_FILE} {args} {' '.join(extra)}"
 
 
@@ -164,8 +175,8 @@ def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", stop: 
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
-    if stop not in ("ctrl-c", "timeout"):
-        raise ValueError(f"stop is {stop!r}; allowed: ctrl-c, timeout")
+    if stop not in STOPS:
+        raise ValueError(f"stop is {stop!r}; allowed: {', '.join(STOPS)}")
     deep = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5000, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
     with RosGraph(domain_id=int(os.environ["ROS_DOMAIN_ID"]) if "ROS_DOMAIN_ID" in os.environ else None) as g:
@@ -182,8 +193,8 @@ def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", stop: 
             last = status.snapshot()[-1:] if len(status) else []
             return proc.poll() is not None or bool(last and last[0][1].data.startswith(("done", "error")))
 
-        bound = timeout_s if stop == "timeout" else None
-        proc = subprocess.Popen(["bash", "-c", launch_command(arguments, bound, extra)], cwd=ws,
+        bound = None if stop == "ctrl-c" else timeout_s
+        proc = subprocess.Popen(["bash", "-c", launch_command(arguments, bound, extra, stop == "timeout")], cwd=ws,
                                 env=env or launch_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
         chunks: list[str] = []
@@ -197,7 +208,7 @@ def launch_once(ws: Path, arguments: dict[str, str], side: str = "right", stop: 
             if stop == "ctrl-c":
                 t_int = time.monotonic()
                 os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: every process of the group gets it
-            else:  # let timeout expire: it sends SIGINT to ros2 launch, then to the whole group
+            else:  # let timeout expire
                 t_int = t0 + timeout_s
             try:
                 proc.wait(timeout=max(0.0, t_int + bound_s - time.monotonic()))
