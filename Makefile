@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` (main job on the embedded default) and `make test` (whole suite).
 # Both create .venv and install everything on first use.
-.PHONY: demo test env bench clean
+.PHONY: demo test test-min env bench clean
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
@@ -14,6 +14,10 @@ test: env
 	.venv/bin/ruff check .
 	bash scripts/typecheck_isaacgym.sh
 	.venv/bin/python -m pytest -q
+
+# The core and ROS tests at the oldest supported versions (requirements-min.txt) in .venv-min.
+test-min:
+	bash scripts/check_min_versions.sh
 
 bench: env
 	@for b in benchmarks/*.py; do grep -q '__main__' $$b || continue; echo "== $$b"; .venv/bin/python $$b || exit 1; done

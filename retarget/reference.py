@@ -41,7 +41,7 @@ def build_dex_retargeting(prob: HandProblem):
     try:
         from dex_retargeting.retargeting_config import RetargetingConfig
     except ImportError as exc:  # pragma: no cover - pinned dependency
-        raise MissingDependencyError(f"dex-retargeting is not importable ({exc}); pip install dex-retargeting==0.5.0") from exc
+        raise MissingDependencyError(f"dex-retargeting is not importable ({exc}); pip install 'handx_robot[dex]'") from exc
     cfg = {k: v for k, v in dict(spec.config).items()}
     for k in ("target_link_names", "target_joint_names", "target_origin_link_names", "target_task_link_names",
               "finger_tip_link_names"):  # fmt: skip

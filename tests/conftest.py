@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -27,11 +28,21 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def dex_urdf_dir(shared_dir: Path) -> Path:
+def dex_urdf_models(shared_dir: Path) -> Path:
+    """The dex-urdf asset directory, for tests that load its model files directly."""
     d = shared_dir / "assets" / "dex-urdf"
     if not d.is_dir():
         pytest.skip(f"dex-urdf assets not found at {d}")
     return d
+
+
+@pytest.fixture(scope="session")
+def dex_urdf_dir(dex_urdf_models: Path) -> Path:
+    """The dex-urdf asset directory as the robot registry serves it (``allegro_right``, ``shadow_right``
+    ...): those hands' retargeting configs ship with dex-retargeting, the ``dex`` extra."""
+    if importlib.util.find_spec("dex_retargeting") is None:
+        pytest.skip("the dex-urdf hands' configs need dex-retargeting (pip install 'handx_robot[dex]')")
+    return dex_urdf_models
 
 
 @pytest.fixture(scope="session")

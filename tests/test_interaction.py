@@ -160,10 +160,9 @@ def test_options_are_checked():
         InteractionOptions(apart_m=0.002)
 
 
-@pytest.mark.skipif(not ASSETS.is_dir(), reason="../shared/assets/dex-urdf is not present")
-def test_allegro_clap_from_dex_urdf(clap):
-    _, off = _both(clap, "allegro", "off", ASSETS)
-    _, on = _both(clap, "allegro", "auto", ASSETS)
+def test_allegro_clap_from_dex_urdf(clap, dex_urdf_dir):
+    _, off = _both(clap, "allegro", "off", dex_urdf_dir)
+    _, on = _both(clap, "allegro", "auto", dex_urdf_dir)
     assert off["bimanual"]["interpenetration"]["max_depth_m"] > 0.01
     sec = on["interaction"]
     assert sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M

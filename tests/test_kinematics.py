@@ -29,9 +29,9 @@ def _random_q(tree, n, seed=0):
 
 
 @pytest.mark.parametrize("rel", HANDS)
-def test_fk_matches_pinocchio(dex_urdf_dir, rel):
+def test_fk_matches_pinocchio(dex_urdf_models, rel):
     pin = pytest.importorskip("pinocchio")
-    path = dex_urdf_dir / rel
+    path = dex_urdf_models / rel
     tree = load_tree(path)
     model = pin.buildModelFromUrdf(str(path))
     data = model.createData()
@@ -60,8 +60,8 @@ def _fd_jacobian(tree, q, links, eps=1e-6):
 
 
 @pytest.mark.parametrize("rel", HANDS)
-def test_jacobian_and_hessian_term_match_finite_differences(dex_urdf_dir, rel):
-    tree = load_tree(dex_urdf_dir / rel)
+def test_jacobian_and_hessian_term_match_finite_differences(dex_urdf_models, rel):
+    tree = load_tree(dex_urdf_models / rel)
     q = _random_q(tree, 2, seed=1)
     links = np.arange(1, len(tree.link_names), 3)
     R, p = tree.forward(q)
@@ -82,8 +82,8 @@ def test_jacobian_and_hessian_term_match_finite_differences(dex_urdf_dir, rel):
     np.testing.assert_allclose(H, Hfd, atol=1e-7)
 
 
-def test_inspire_mimic_from_urdf(dex_urdf_dir):
-    tree = load_tree(dex_urdf_dir / "inspire_hand" / "inspire_hand_right.urdf")
+def test_inspire_mimic_from_urdf(dex_urdf_models):
+    tree = load_tree(dex_urdf_models / "inspire_hand" / "inspire_hand_right.urdf")
     assert len(tree.joint_names) == 12 and tree.num_dof == 6
     # every mimic joint follows its source with the URDF's multiplier/offset
     q = _random_q(tree, 1)

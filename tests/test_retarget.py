@@ -121,6 +121,8 @@ def _dexmv_world(dexmv_npz, T=30):
 
 
 def test_reference_solver_side_by_side(dexmv_npz, dex_urdf_dir):
+    pytest.importorskip("dex_retargeting.optimizer", exc_type=ImportError,
+                        reason="dex-retargeting's solver (the dex extra) is not usable here")
     kp = _dexmv_world(dexmv_npz, 20)
     spec = get_robot("allegro_right", dex_urdf_dir)
     ours = retarget_hand(kp, "right", spec, options=SolverOptions(low_pass=False))
@@ -214,15 +216,13 @@ def test_cli_errors_and_robot_list(tmp_path, capsys, dex_urdf_dir):
 
 
 @pytest.mark.parametrize("robot_id", ["shadow_builtin_right", "allegro_right", "inspire_right"])
-def test_robot_fingers_point_like_the_human_in_world(robot_id, dexmv_npz, shared_dir):
+def test_robot_fingers_point_like_the_human_in_world(robot_id, dexmv_npz, request):
     """Frames and calibration: the robot's wrist->fingertip directions match the human's (world Z-up)."""
     from handx_robot.retarget.report import robot_fingertips_world
 
     from handx_robot.keypoints import FINGERTIPS
 
-    assets = shared_dir / "assets" / "dex-urdf" if not robot_id.startswith("shadow_builtin") else None
-    if assets is not None and not assets.is_dir():
-        pytest.skip("dex-urdf assets absent")
+    assets = None if robot_id.startswith("shadow_builtin") else request.getfixturevalue("dex_urdf_dir")
     kp = _dexmv_world(dexmv_npz, 20)
     hr = retarget_hand(kp, "right", robot_id, assets=assets, options=SolverOptions(low_pass=False))
     fingers, tips, wrist = robot_fingertips_world(hr)

@@ -89,8 +89,8 @@ def test_variants(dex_urdf_dir):
         get_robot("allegro_right@fancy", dex_urdf_dir)
 
 
-def _user_robot(tmp_path: Path, dex_urdf_dir: Path, link: str) -> Path:
-    shutil.copy(dex_urdf_dir / "allegro_hand" / "allegro_hand_right.urdf", tmp_path / "my_hand.urdf")
+def _user_robot(tmp_path: Path, dex_urdf_models: Path, link: str) -> Path:
+    shutil.copy(dex_urdf_models / "allegro_hand" / "allegro_hand_right.urdf", tmp_path / "my_hand.urdf")
     cfg = tmp_path / "my_hand_right.yml"
     cfg.write_text(
         "retargeting:\n  type: vector\n  urdf_path: my_hand.urdf\n"
@@ -100,8 +100,8 @@ def _user_robot(tmp_path: Path, dex_urdf_dir: Path, link: str) -> Path:
     return cfg
 
 
-def test_user_yaml_as_id(tmp_path, dex_urdf_dir):
-    cfg = _user_robot(tmp_path, dex_urdf_dir, "link_15.0_tip")
+def test_user_yaml_as_id(tmp_path, dex_urdf_models):
+    cfg = _user_robot(tmp_path, dex_urdf_models, "link_15.0_tip")
     spec = get_robot(str(cfg))
     assert spec.side == "right" and spec.source.startswith("user:")
     reg = RobotRegistry()
@@ -109,8 +109,8 @@ def test_user_yaml_as_id(tmp_path, dex_urdf_dir):
     assert reg.get("mine").joint_names == spec.joint_names
 
 
-def test_config_naming_missing_link(tmp_path, dex_urdf_dir):
-    cfg = _user_robot(tmp_path, dex_urdf_dir, "no_such_tip")
+def test_config_naming_missing_link(tmp_path, dex_urdf_models):
+    cfg = _user_robot(tmp_path, dex_urdf_models, "no_such_tip")
     with pytest.raises(ModelLoadError) as exc:
         get_robot(str(cfg))
     assert "no_such_tip" in str(exc.value) and "my_hand.urdf" in str(exc.value) and str(cfg) in str(exc.value)
@@ -134,10 +134,10 @@ def test_broken_urdf_names_file(tmp_path):
         get_robot(str(cfg))
 
 
-def test_resolve_shorthand(monkeypatch, dex_urdf_dir):
+def test_resolve_shorthand(monkeypatch, dex_urdf_models):
     monkeypatch.delenv("HANDX_ROBOT_ASSETS", raising=False)
     assert resolve_robot_ids("shadow", None, None) == {"left": "shadow_builtin_left", "right": "shadow_builtin_right"}
-    assert resolve_robot_ids("shadow", None, None, assets=dex_urdf_dir) == {
+    assert resolve_robot_ids("shadow", None, None, assets=dex_urdf_models) == {
         "left": "shadow_left",
         "right": "shadow_right",
     }
@@ -255,3 +255,24 @@ def test_resolve_robot_errors(monkeypatch):
         resolve_robot("shadow_right", mode="hardware")
     with pytest.raises(UnknownRobotError, match="known ids"):
         resolve_robot("robonaut_right")
+
+
+def test_without_dex_retargeting_the_builtin_hands_still_serve(monkeypatch, tmp_path):
+    """dex-retargeting (the 'dex' extra) ships the dex-urdf hands' configs. Without it those hands are
+    listed as unavailable with the fix, their side still comes from the id, and simulation without an
+    asset directory uses the built-in hand (ROS 2 installs that skip the extra)."""
+    from handx_robot.retarget.robots import registry, robot_side
+
+    def missing():
+        raise ModelLoadError("dex-retargeting is not installed (pip install 'handx_robot[dex]')")
+
+    monkeypatch.setattr(registry, "dex_config_dir", missing)
+    monkeypatch.delenv(ASSETS_ENV, raising=False)
+    assert robot_side("shadow_right") == "right" and robot_side("panda_gripper") == "any"
+    infos = {info.id: info for info in list_robots()}
+    assert not infos["allegro_right"].available and "handx_robot[dex]" in infos["allegro_right"].reason
+    assert infos["shadow_builtin_left"].available
+    spec, note = resolve_robot("shadow_right", mode="sim")
+    assert spec.id == "shadow_builtin_right" and "built-in" in note
+    with pytest.raises(ModelLoadError, match=r"handx_robot\[dex\]"):
+        get_robot("allegro_right", tmp_path)

@@ -96,7 +96,9 @@ def test_readme_ros_steps_are_the_tested_ones(repo_dir):
     launch = f'ros2 launch handx_robot {LAUNCH_FILE} prompt:="{PROMPT}" robot:={ROBOT} mode:=sim'
     assert launch in section, f"the README's ROS steps should launch what the test launches: {launch}"
     for step in ("source install/setup.bash", "rosdep install", "--system-site-packages", "COLCON_IGNORE",
-                 "requirements-min.txt"):
+                 "pip install -r src/handx_robot/requirements-min.txt", "pip install --no-deps dex-retargeting=="):
         assert step in section, f"the README's ROS steps lack {step!r}"
+    dex_pin = next(ln for ln in (repo_dir / "requirements.txt").read_text().splitlines() if ln.startswith("dex-retargeting=="))
+    assert f"pip install --no-deps {dex_pin}" in section, f"the README should install {dex_pin}, the tested version"
 
 

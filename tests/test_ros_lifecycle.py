@@ -30,8 +30,13 @@ class Demo(Node):
         if sys.argv[1] == "fail":
             raise ConfigError("node 'lifecycle_demo': parameter 'robot' is 'nope'; give a robot id")
         self.readiness = Readiness(self)
-        self.create_timer(0.01, lambda: None)
-        print("READY", flush=True)
+        self._said = False
+        self.create_timer(0.01, self._tick)
+
+    def _tick(self):  # READY once the node spins: a signal now reaches a built node
+        if not self._said:
+            self._said = True
+            print("READY", flush=True)
 
     def close(self):
         self.readiness.close()

@@ -254,8 +254,8 @@ def test_limits_from_urdf_inline(tmp_path):
         limits_from_model(tmp_path / "missing.urdf")
 
 
-def test_limits_from_real_inspire(dex_urdf_dir):
-    limits = limits_from_model(dex_urdf_dir / "inspire_hand" / "inspire_hand_right.urdf")
+def test_limits_from_real_inspire(dex_urdf_models):
+    limits = limits_from_model(dex_urdf_models / "inspire_hand" / "inspire_hand_right.urdf")
     names = [lim.name for lim in limits]
     assert len(names) == 6 and "index_proximal_joint" in names and "index_intermediate_joint" not in names
     assert all(lim.lower < lim.upper for lim in limits)

@@ -171,7 +171,7 @@ def _run(flt: SafetyFilter, audit: SafetyAudit, lower, upper, names, config: dic
 @pytest.mark.parametrize("robot", ["shadow_builtin_right", "allegro_right", "inspire_right"])
 def test_every_guarantee_holds_on_generated_streams(hands, robot, interface):
     if robot not in hands:
-        pytest.skip(f"{robot}: dex-urdf assets not found in ../shared")
+        pytest.skip(f"{robot}: needs ../shared's dex-urdf assets and dex-retargeting's configs")
     model, names = hands[robot]
 
     @PROPERTY_SETTINGS

@@ -13,8 +13,8 @@ from handx_robot.errors import ConfigError, MissingDependencyError
 
 
 @pytest.fixture(scope="module")
-def scene(dex_urdf_dir):
-    hands = [HandModel.from_path(dex_urdf_dir / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")]
+def scene(dex_urdf_models):
+    hands = [HandModel.from_path(dex_urdf_models / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")]
     return build_scene(hands, SceneConfig(view_center=(0.0, 0.0, 0.35), view_distance=0.6))
 
 
@@ -113,15 +113,16 @@ FAMILY_IDS = {
 
 
 @pytest.mark.parametrize("family", sorted(FAMILY_IDS))
-def test_every_hand_replays_bimanually_and_renders(family, dex_urdf_dir, tmp_path, monkeypatch):
+def test_every_hand_replays_bimanually_and_renders(family, request, tmp_path, monkeypatch):
     from handx_robot.sim.render import OffscreenRenderer
     from handx_robot.sim.replay import replay, scene_for_motion
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the mirrored built-in Shadow is cached there
     left, right = FAMILY_IDS[family]
+    assets = None if family == "shadow_builtin" else request.getfixturevalue("dex_urdf_dir")
     hands = {
-        "left": HandModel.from_registry(left, assets=dex_urdf_dir, side="left"),
-        "right": HandModel.from_registry(right, assets=dex_urdf_dir, side="right"),
+        "left": HandModel.from_registry(left, assets=assets, side="left"),
+        "right": HandModel.from_registry(right, assets=assets, side="right"),
     }
     probe = build_scene(list(hands.values()))
     poses = root_poses(probe, {"left": (-0.15, 0.0, 0.3), "right": (0.15, 0.0, 0.3)})

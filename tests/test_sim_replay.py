@@ -23,8 +23,8 @@ from handx_robot.errors import MotionValueError, UnknownJointError
 
 
 @pytest.fixture(scope="module")
-def allegro_scene(dex_urdf_dir):
-    hands = [HandModel.from_path(dex_urdf_dir / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")]
+def allegro_scene(dex_urdf_models):
+    hands = [HandModel.from_path(dex_urdf_models / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")]
     return build_scene(hands)
 
 
@@ -139,14 +139,14 @@ def test_quat_angle():
     assert quat_angle(r, -r) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_diverging_physics_is_an_error_not_a_result(dex_urdf_dir, tmp_path, monkeypatch):
+def test_diverging_physics_is_an_error_not_a_result(dex_urdf_models, tmp_path, monkeypatch):
     from handx_robot.sim.scene import GainConfig, SceneConfig
 
     from handx_robot.errors import SolverError
 
     monkeypatch.chdir(tmp_path)  # MuJoCo appends its warning to ./MUJOCO_LOG.TXT
 
-    hands = [HandModel.from_path(dex_urdf_dir / "allegro_hand" / "allegro_hand_right.urdf", "right")]
+    hands = [HandModel.from_path(dex_urdf_models / "allegro_hand" / "allegro_hand_right.urdf", "right")]
     stiff = GainConfig(overrides={"joint_2.0": (1e5, 0.0), "joint_3.0": (1e5, 0.0)})  # far beyond 2 ms stability
     scene = build_scene(hands, SceneConfig(gains=stiff))
     with pytest.raises(SolverError, match=r"diverged between motion frames (\d+) and \d+ \(motion time ") as err:
@@ -211,7 +211,7 @@ def test_real_capture_cameras_frame_the_hands(real_capture):
         assert height > 0.15, f"{camera}: the hands fill only {100 * height:.0f} % of the image height"
 
 
-def test_a_brief_dip_still_clears_the_floor(allegro_scene, dex_urdf_dir):
+def test_a_brief_dip_still_clears_the_floor(allegro_scene, dex_urdf_models):
     """One frame dips 10 cm (a fast move down between two neighbours): the floor goes under it too."""
     motion = sinusoid_motion(allegro_scene, seconds=100 / 30)
     h = motion.hands["right"]
@@ -220,7 +220,7 @@ def test_a_brief_dip_still_clears_the_floor(allegro_scene, dex_urdf_dir):
     dipped = RobotMotion(
         motion.fps, {**motion.hands, "right": HandTrajectory(h.robot, h.joint_names, h.qpos, wrist, h.converged)}
     )
-    hands = {s: HandModel.from_path(dex_urdf_dir / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")}
+    hands = {s: HandModel.from_path(dex_urdf_models / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")}
     scene = scene_for_motion(dipped, hands=hands)
     extent = motion_extent(scene, dipped)
     assert scene.model.geom("handx/floor").pos[2] == pytest.approx(extent.geometry_lo[2] - FLOOR_CLEARANCE_M)
@@ -228,8 +228,8 @@ def test_a_brief_dip_still_clears_the_floor(allegro_scene, dex_urdf_dir):
     assert replay(dipped, scene).metrics.hand_env_penetration.max() == 0.0
 
 
-def test_the_floor_goes_under_a_table_and_a_table_in_the_way_is_reported(allegro_motion, dex_urdf_dir, caplog):
-    hands = {s: HandModel.from_path(dex_urdf_dir / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")}
+def test_the_floor_goes_under_a_table_and_a_table_in_the_way_is_reported(allegro_motion, dex_urdf_models, caplog):
+    hands = {s: HandModel.from_path(dex_urdf_models / "allegro_hand" / f"allegro_hand_{s}.urdf", s) for s in ("left", "right")}
     low = TableConfig(height=0.05)
     scene = scene_for_motion(allegro_motion, hands=hands, config=SceneConfig(table=low))
     assert scene.model.geom("handx/floor").pos[2] <= low.height - low.thickness  # not through the table

@@ -23,8 +23,8 @@ from handx_robot.errors import ConfigError, ModelLoadError, MotionValueError, Un
 FAMILIES = ("allegro_hand", "inspire_hand", "leap_hand", "shadow_hand")
 
 
-def _pair(dex_urdf_dir, family):
-    return [HandModel.from_path(dex_urdf_dir / family / f"{family}_{s}.urdf", s) for s in ("left", "right")]
+def _pair(dex_urdf_models, family):
+    return [HandModel.from_path(dex_urdf_models / family / f"{family}_{s}.urdf", s) for s in ("left", "right")]
 
 
 def _place(scene, gap=0.3):
@@ -36,8 +36,8 @@ def _place(scene, gap=0.3):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_bimanual_scene_builds_for_every_dex_urdf_hand(dex_urdf_dir, family):
-    scene = build_scene(_pair(dex_urdf_dir, family))
+def test_bimanual_scene_builds_for_every_dex_urdf_hand(dex_urdf_models, family):
+    scene = build_scene(_pair(dex_urdf_models, family))
     m = scene.model
     assert scene.sides == ("left", "right")
     for side in scene.sides:
@@ -58,8 +58,8 @@ def test_bimanual_scene_builds_for_every_dex_urdf_hand(dex_urdf_dir, family):
             assert m.geom_conaffinity[g] & BIT_ENV
 
 
-def test_inspire_mimic_joints_become_equalities_without_actuators(dex_urdf_dir):
-    scene = build_scene(_pair(dex_urdf_dir, "inspire_hand")[1:])
+def test_inspire_mimic_joints_become_equalities_without_actuators(dex_urdf_models):
+    scene = build_scene(_pair(dex_urdf_models, "inspire_hand")[1:])
     mimic = scene.mimic_joints("right")
     assert "index_intermediate_joint" in mimic
     leader, coef = mimic["index_intermediate_joint"]
@@ -71,13 +71,13 @@ def test_inspire_mimic_joints_become_equalities_without_actuators(dex_urdf_dir):
     assert q["index_intermediate_joint"] == pytest.approx(-0.04545 + 1.06399 * 1.0)
 
 
-def test_allegro_inertia_fix_is_reported(dex_urdf_dir):
-    scene = build_scene(_pair(dex_urdf_dir, "allegro_hand")[1:])
+def test_allegro_inertia_fix_is_reported(dex_urdf_models):
+    scene = build_scene(_pair(dex_urdf_models, "allegro_hand")[1:])
     assert any("balanceinertia" in f for f in scene.fixes["right"])
 
 
-def test_gains_follow_inertia_and_overrides(dex_urdf_dir):
-    hands = _pair(dex_urdf_dir, "allegro_hand")[1:]
+def test_gains_follow_inertia_and_overrides(dex_urdf_models):
+    hands = _pair(dex_urdf_models, "allegro_hand")[1:]
     slow = build_scene(hands, SceneConfig(gains=GainConfig(bandwidth_hz=10.0)))
     fast = build_scene(hands, SceneConfig(gains=GainConfig(bandwidth_hz=20.0, overrides={"joint_0.0": (3.0, 0.1)})))
     g_slow, g_fast = slow.gains("right"), fast.gains("right")
@@ -106,9 +106,9 @@ def test_builtin_shadow_mjcf_left_and_right(tmp_path, monkeypatch):
     assert np.all(np.isfinite(tips_l)) and not np.allclose(tips_l, tips_r)
 
 
-def test_wrist_pose_round_trip_with_rotated_root(dex_urdf_dir):
+def test_wrist_pose_round_trip_with_rotated_root(dex_urdf_models):
     """The dex-urdf Shadow's root link is 'world' (merged by MuJoCo): its forearm sits rotated 90 deg."""
-    scene = build_scene([HandModel.from_path(dex_urdf_dir / "shadow_hand" / "shadow_hand_right.urdf", "right")])
+    scene = build_scene([HandModel.from_path(dex_urdf_models / "shadow_hand" / "shadow_hand_right.urdf", "right")])
     np.testing.assert_allclose(scene.T_base_root("right")[3:], [math.sqrt(0.5), 0, 0, math.sqrt(0.5)], atol=1e-4)
     pose = np.array([0.1, -0.2, 0.4, math.cos(0.3), 0.0, math.sin(0.3), 0.0])
     scene.set_joint_positions("right", {}, pose)
@@ -148,8 +148,8 @@ def test_fingertips_match_the_retargeters_kinematics(robot_id, dex_urdf_dir, tmp
             np.testing.assert_allclose(res.fingertips[hand.side][t, j], expected, atol=1e-9)
 
 
-def test_hand_hand_and_table_contacts(dex_urdf_dir):
-    scene = build_scene(_pair(dex_urdf_dir, "allegro_hand"), SceneConfig(table=TableConfig(height=0.2)))
+def test_hand_hand_and_table_contacts(dex_urdf_models):
+    scene = build_scene(_pair(dex_urdf_models, "allegro_hand"), SceneConfig(table=TableConfig(height=0.2)))
     _place(scene, gap=0.4)
     c = scene.contacts()
     assert not c.hand_hand and c.hand_env_depth == 0.0
@@ -163,8 +163,8 @@ def test_hand_hand_and_table_contacts(dex_urdf_dir):
     assert not c.hand_hand and c.hand_env_depth > 0.0
 
 
-def test_targets_by_name_step_and_reset(dex_urdf_dir):
-    scene = build_scene(_pair(dex_urdf_dir, "allegro_hand")[1:])
+def test_targets_by_name_step_and_reset(dex_urdf_models):
+    scene = build_scene(_pair(dex_urdf_models, "allegro_hand")[1:])
     _place(scene)
     scene.set_targets("right", {"joint_1.0": 0.8, "joint_5.0": 0.6})
     scene.step(300)  # 0.6 s
@@ -186,7 +186,7 @@ def test_targets_by_name_step_and_reset(dex_urdf_dir):
     assert scene.data.time == 0.0
 
 
-def test_bad_model_paths_raise_clear_errors(tmp_path, dex_urdf_dir):
+def test_bad_model_paths_raise_clear_errors(tmp_path, dex_urdf_models):
     with pytest.raises(ModelLoadError, match="not found"):
         build_scene([HandModel.from_path(tmp_path / "missing.urdf", "right")])
     bad = tmp_path / "bad.urdf"
@@ -194,14 +194,14 @@ def test_bad_model_paths_raise_clear_errors(tmp_path, dex_urdf_dir):
     with pytest.raises(ModelLoadError, match="<robot>"):
         build_scene([HandModel.from_path(bad, "right")])
     with pytest.raises(ConfigError, match="one hand per side"):
-        hands = _pair(dex_urdf_dir, "allegro_hand")
+        hands = _pair(dex_urdf_models, "allegro_hand")
         build_scene([hands[1], hands[1]])
     with pytest.raises(ConfigError, match="side"):
         HandModel("x", "middle", tmp_path / "a.urdf", "urdf")
 
 
-def test_panda_gripper_glb_visuals_dropped_collision_shown(dex_urdf_dir):
-    scene = build_scene([HandModel.from_path(dex_urdf_dir / "panda_gripper" / "panda_gripper_glb.urdf", "right")])
+def test_panda_gripper_glb_visuals_dropped_collision_shown(dex_urdf_models):
+    scene = build_scene([HandModel.from_path(dex_urdf_models / "panda_gripper" / "panda_gripper_glb.urdf", "right")])
     assert scene.actuated_joint_names("right") == ("panda_finger_joint1",)
     assert any("dropped" in f for f in scene.fixes["right"])
     m = scene.model
@@ -210,9 +210,9 @@ def test_panda_gripper_glb_visuals_dropped_collision_shown(dex_urdf_dir):
     assert mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "front") >= 0
 
 
-def test_every_urdf_file_in_dex_urdf_builds(dex_urdf_dir):
+def test_every_urdf_file_in_dex_urdf_builds(dex_urdf_models):
     """Every URDF of the snapshot, including the *_glb.urdf variants (glb visuals swapped or dropped)."""
-    files = sorted(dex_urdf_dir.glob("*/*.urdf"))
+    files = sorted(dex_urdf_models.glob("*/*.urdf"))
     assert len(files) >= 13
     for path in files:
         side = "left" if "left" in path.stem else "right"

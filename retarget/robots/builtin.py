@@ -17,7 +17,7 @@ def gym_hand_dir() -> Path:
 
     spec = importlib.util.find_spec("gymnasium_robotics")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("gymnasium-robotics is not installed (pip install gymnasium-robotics==1.4.2)")
+        raise ModelLoadError("gymnasium-robotics is not installed (pip install 'gymnasium-robotics>=1.4,<2')")
     return Path(next(iter(spec.submodule_search_locations))) / "envs" / "assets" / "hand"
 
 
@@ -87,7 +87,7 @@ def builtin_shadow_model(side: str) -> Path:
             if sorted(dropped) != sorted(BUILTIN_SHADOW_DROPPED_GEOMS):
                 raise ModelLoadError(
                     f"{g / 'robot.xml'}: expected forearm geoms {list(BUILTIN_SHADOW_DROPPED_GEOMS)}, found {dropped}; "
-                    "unsupported gymnasium-robotics version (pin gymnasium-robotics==1.4.2)"
+                    "unsupported gymnasium-robotics version (pip install 'gymnasium-robotics>=1.4,<2')"
                 )
             spec.compile()
             text = spec.to_xml()

@@ -135,7 +135,13 @@ class RobotRegistry:
 
     def side(self, robot_id: str) -> str:
         """'left', 'right' or 'any' (grippers) for a known id (UnknownRobotError otherwise)."""
-        return self._entry(robot_id).side
+        try:
+            return self._entry(robot_id).side
+        except ModelLoadError:  # dex-retargeting (its configs) not installed: a dex-urdf id names its side
+            fam = dex_family(robot_id)
+            if fam is None:
+                raise
+            return fam[1]
 
     def get(self, robot_id: str, assets: str | os.PathLike | None = None) -> RobotSpec:
         """Resolve a robot: model file, config, joint names. Errors say what is missing and where."""
@@ -179,7 +185,11 @@ class RobotRegistry:
         out = []
         roots = asset_roots(assets)
         for rid in builtin_ids() + sorted(self._user):
-            e = self._entry(rid)
+            try:
+                e = self._entry(rid)
+            except ModelLoadError as exc:  # a dex-urdf hand without dex-retargeting's configs
+                out.append(RobotInfo(rid, self.side(rid), False, None, "", "assets", str(exc)))
+                continue
             if e.source_kind == "builtin":
                 try:
                     g = gym_hand_dir()

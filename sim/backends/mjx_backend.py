@@ -15,7 +15,7 @@ What differs from the CPU backend (and why the two do not agree to the last digi
   and the state read-back run on the device. The first ``step`` compiles (once per process and batch
   size; its cost: see benchmarks/RESULTS.md (benchmarks/tracking_env_speed.py)).
 
-Install: ``pip install -r requirements.txt`` brings ``jax`` (CPU) and ``mujoco-mjx``; for a GPU
+Install: ``pip install 'handx_robot[rl]'`` brings ``jax`` (CPU) and ``mujoco-mjx``; for a GPU
 install a CUDA build of jaxlib as JAX's documentation says. Units: see :mod:`handx_robot.sim.backends.base`.
 """
 
@@ -49,10 +49,10 @@ def _import_mjx():
 
         with contextlib.redirect_stdout(io.StringIO()):  # mjx prints that its optional warp backend is absent
             from mujoco import mjx
-    except ImportError as exc:  # pragma: no cover - both are in requirements.txt
+    except ImportError as exc:  # pragma: no cover - both are in the rl extra
         raise ConfigError(
-            f"the 'mjx' backend needs jax and mujoco-mjx ({exc}); pip install -r requirements.txt "
-            f"(or pip install jax mujoco-mjx), or use backend 'mujoco'"
+            f"the 'mjx' backend needs jax and mujoco-mjx ({exc}); pip install 'handx_robot[rl]', "
+            "or use backend 'mujoco'"
         ) from exc
     return jax, mjx
 

@@ -43,7 +43,30 @@ def _resolve_package_path(filename: str, model_dir: Path) -> str:
     return filename
 
 
-def _read_urdf(path: Path) -> mujoco.MjSpec:
+def _drop_unreadable_visuals(text: str, model_dir: Path) -> tuple[str, list[str]]:
+    """Remove the URDF ``<visual>`` elements whose mesh MuJoCo cannot read and that have no same-name
+    readable file to swap in (:func:`_fix_meshes` swaps those); returns the text and the fixes made.
+
+    Done on the text, before MuJoCo parses it: MuJoCo 3.x names a URDF mesh after its file stem and
+    reuses the first mesh of a name, so a visual ``a.glb`` and a collision ``a.obj`` (the dex-urdf
+    Inspire hand) became one unreadable mesh, which the collision geom then used.
+    """
+    fixes: list[str] = []
+
+    def keep_or_drop(visual: re.Match) -> str:
+        mesh = re.search(r'<mesh\b[^>]*\bfilename="([^"]+)"', visual.group(0))
+        if mesh is None:
+            return visual.group(0)
+        full = model_dir / mesh.group(1)  # an absolute filename stays absolute
+        if any(full.with_suffix(s).is_file() for s in _READABLE_MESH):
+            return visual.group(0)
+        fixes.append(f"visual mesh '{full.stem}' dropped ({full.name} missing or unreadable); collision shown")
+        return ""
+
+    return re.sub(r"<visual\b[^>]*(?<!/)>.*?</visual>", keep_or_drop, text, flags=re.S), fixes
+
+
+def _read_urdf(path: Path) -> tuple[mujoco.MjSpec, list[str]]:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -66,8 +89,9 @@ def _read_urdf(path: Path) -> mujoco.MjSpec:
         lambda m: f'filename="{_resolve_package_path(m.group(1), model_dir)}"',
         text,
     )
+    text, fixes = _drop_unreadable_visuals(text, model_dir)
     try:
-        return mujoco.MjSpec.from_string(text)
+        return mujoco.MjSpec.from_string(text), fixes
     except Exception as exc:
         raise ModelLoadError(f"{path}: MuJoCo cannot parse this URDF: {exc}") from exc
 
@@ -131,13 +155,13 @@ def load_robot_spec(hand: HandModel) -> tuple[mujoco.MjSpec, mujoco.MjModel, lis
             f"robot '{hand.robot_id}': model file {path} not found; check --assets or the registry entry"
         )
     if hand.model_format == "urdf":
-        spec = _read_urdf(path)
+        spec, fixes = _read_urdf(path)
     else:
         try:
-            spec = mujoco.MjSpec.from_file(str(path))
+            spec, fixes = mujoco.MjSpec.from_file(str(path)), []
         except Exception as exc:
             raise ModelLoadError(f"{path}: MuJoCo cannot parse this MJCF: {exc}") from exc
-    fixes = _fix_meshes(spec, path)
+    fixes += _fix_meshes(spec, path)
     try:
         model = compile_spec(spec, str(path))
     except Exception as exc:
