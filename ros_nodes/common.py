@@ -520,15 +520,20 @@ SHUTDOWN_BUDGET_S = 1.8
 SPIN_WAKE_S = 0.1
 #: exit code when the shutdown overran :data:`SHUTDOWN_BUDGET_S` and the guard ended the process
 EXIT_SHUTDOWN_OVERRAN = 3
+#: the kernel's SIGALRM ends the process this long after the guard should have (a GIL deadlock)
+HARD_STOP_AFTER_S = 0.15
 
 
 class _Shutdown:
     """SIGINT/SIGTERM handling of a node process (``ros2 launch`` sends SIGINT, then SIGTERM after 5 s;
     ``timeout -s INT`` and Ctrl-C in a terminal send SIGINT to the whole process group too, so a
-    node sees two): the first signal interrupts the main thread once (KeyboardInterrupt) and arms an
-    exit guard; later ones are ignored (:meth:`arm`), so clean-up is never interrupted halfway. If clean-up does not
-    finish within :data:`SHUTDOWN_BUDGET_S` the guard logs what it knows and ends the process
-    (exit code :data:`EXIT_SHUTDOWN_OVERRAN`): a node never hangs a launch."""
+    node sees two): the first signal interrupts the main thread once (KeyboardInterrupt) and arms the
+    exit guards; later ones are ignored (:meth:`arm`), so clean-up is never interrupted halfway.
+
+    Two guards bound the clean-up: at :data:`SHUTDOWN_BUDGET_S` a thread logs where every thread is
+    and ends the process (exit code :data:`EXIT_SHUTDOWN_OVERRAN`); should that thread not get the GIL
+    (a thread deadlocked in C while holding it), the kernel ends the process with SIGALRM
+    :data:`HARD_STOP_AFTER_S` later (``alarm``: no Python involved). A node never hangs a launch."""
 
     def __init__(self) -> None:
         import signal
@@ -546,34 +551,33 @@ class _Shutdown:
         raise KeyboardInterrupt
 
     def arm(self) -> None:
-        """Clean-up begins: ignore SIGINT/SIGTERM from now on and start the exit guard (idempotent):
+        """Clean-up begins: ignore SIGINT/SIGTERM from now on and start the exit guards (idempotent):
         clean-up has :data:`SHUTDOWN_BUDGET_S` from now. Ignored, not handled: at exit the interpreter
         puts the default action back on signals that have a Python handler, and a second SIGINT
         (``ros2 launch`` forwards one after the terminal's) would then kill the process mid-exit."""
         import signal
 
+        if self._guard is not None:
+            return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
-        if self._guard is None:
-            self._guard = threading.Timer(SHUTDOWN_BUDGET_S, self._overran)
-            self._guard.daemon = True
-            self._guard.start()
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the kernel's default action: terminate
+        signal.setitimer(signal.ITIMER_REAL, SHUTDOWN_BUDGET_S + HARD_STOP_AFTER_S)
+        self._guard = threading.Timer(SHUTDOWN_BUDGET_S, self._overran)
+        self._guard.daemon = True
+        self._guard.start()
 
     def _overran(self) -> None:
         import os
         import sys
         import traceback
 
-        stuck = {t.ident: t.name for t in threading.enumerate()}
-        frames = sys._current_frames()
-        where = "; ".join(f"{stuck.get(tid, tid)}: {traceback.extract_stack(f)[-1].name}" for tid, f in frames.items())
+        names = {t.ident: t.name for t in threading.enumerate()}
+        where = "; ".join(f"{names.get(tid, tid)}: {traceback.extract_stack(f)[-1].name}"
+                          for tid, f in sys._current_frames().items())
         log.error("shutdown took longer than %.1f s (threads: %s); exiting now", SHUTDOWN_BUDGET_S, where)
         logging.shutdown()
         os._exit(EXIT_SHUTDOWN_OVERRAN)
-
-    def disarm(self) -> None:
-        if self._guard is not None:
-            self._guard.cancel()
 
 
 def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
@@ -623,5 +627,5 @@ def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-        shutdown.disarm()
+    # the guards stay armed: the interpreter's own exit (module teardown, DDS threads) is bounded too
     return code

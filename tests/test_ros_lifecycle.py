@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from handx_robot.ros.common import EXIT_SHUTDOWN_OVERRAN, SHUTDOWN_BUDGET_S  # noqa: E402
+from handx_robot.ros.common import EXIT_SHUTDOWN_OVERRAN, HARD_STOP_AFTER_S, SHUTDOWN_BUDGET_S  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
 
@@ -40,6 +40,9 @@ class Demo(Node):
 
     def close(self):
         self.readiness.close()
+        if sys.argv[1] == "deadlock":  # stuck in C while holding the GIL: no Python thread can run
+            import ctypes
+            ctypes.PyDLL(None).sleep(int(sys.argv[2]))
         time.sleep(float(sys.argv[2]))  # clean-up work
 
 sys.exit(run_node(Demo))
@@ -90,6 +93,18 @@ def test_a_hanging_cleanup_is_ended_by_the_guard(tmp_path):
     assert rc == EXIT_SHUTDOWN_OVERRAN, out
     assert SHUTDOWN_BUDGET_S <= took < SHUTDOWN_BUDGET_S + 1.0, took
     assert "shutdown took longer than" in out and "exiting now" in out, out
+
+
+def test_a_cleanup_deadlocked_with_the_gil_is_ended_by_the_kernel(tmp_path):
+    """The guard thread needs the GIL; when clean-up holds it forever, SIGALRM (armed with the first
+    signal) ends the process just after the budget anyway."""
+    proc = _start(tmp_path, "deadlock", 30)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=10)
+    took = time.monotonic() - t
+    assert rc == -signal.SIGALRM, rc
+    assert took < SHUTDOWN_BUDGET_S + HARD_STOP_AFTER_S + 0.5, took
 
 
 def test_a_node_that_cannot_start_exits_one_with_its_message(tmp_path):
