@@ -527,8 +527,12 @@ HARD_STOP_AFTER_S = 0.15
 class _Shutdown:
     """SIGINT/SIGTERM handling of a node process (``ros2 launch`` sends SIGINT, then SIGTERM after 5 s;
     ``timeout -s INT`` and Ctrl-C in a terminal send SIGINT to the whole process group too, so a
-    node sees two): the first signal interrupts the main thread once (KeyboardInterrupt) and arms the
-    exit guards; later ones are ignored (:meth:`arm`), so clean-up is never interrupted halfway.
+    node sees two). The first signal arms the exit guards and ends the spin: while the node is being
+    built it interrupts that (KeyboardInterrupt); once it spins it only sets :attr:`signalled`, which
+    the spin loop checks every :data:`SPIN_WAKE_S` (an exception raised at a random point inside
+    rclpy's executor can leave a subscription's handle marked in use, and destroying the node then
+    waits for it forever: the hang of one launch in ten). Later signals are ignored (:meth:`arm`), so
+    clean-up is never interrupted halfway.
 
     Two guards bound the clean-up: at :data:`SHUTDOWN_BUDGET_S` a thread logs where every thread is
     and ends the process (exit code :data:`EXIT_SHUTDOWN_OVERRAN`); should that thread not get the GIL
@@ -539,6 +543,7 @@ class _Shutdown:
         import signal
 
         self.signalled = False
+        self.spinning = False  # set once the node is built: a signal then only sets `signalled`
         self._guard: threading.Timer | None = None
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
@@ -548,7 +553,8 @@ class _Shutdown:
             return
         self.signalled = True
         self.arm()
-        raise KeyboardInterrupt
+        if not self.spinning:
+            raise KeyboardInterrupt
 
     def arm(self) -> None:
         """Clean-up begins: ignore SIGINT/SIGTERM from now on and start the exit guards (idempotent):
@@ -599,13 +605,14 @@ def run_node(factory: Callable[..., Any], args: list[str] | None = None) -> int:
     try:
         # rclpy's own handlers would shut the context down from the signal handler and chain to ours
         # at an unknown point; without them the first signal ends the spin (woken every SPIN_WAKE_S)
-        # with one KeyboardInterrupt and clean-up runs on a live context, in order
+        # and clean-up runs on a live context, in order
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         node = factory()
         freeze_gc()
         executor = make_executor()
         executor.add_node(node)
-        while rclpy.ok():
+        shutdown.spinning = True
+        while rclpy.ok() and not shutdown.signalled:
             executor.spin_once(timeout_sec=SPIN_WAKE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -225,7 +225,7 @@ class SafetyStreamerNode(Node):
             readiness.close()
         sub = getattr(self, "_command_sub", None)
         if sub is not None:
-            sub.close()
+            sub.close(timeout_s=0.5)
 
     def destroy_node(self) -> None:
         self.close()

@@ -177,22 +177,21 @@ class SimNode(Node):
     JOIN_VIDEO_S = 1.0
 
     def close(self) -> None:
-        """Say ``stopping``, stop the physics and video threads (called before destroy_node; safe on a
+        """Stop the physics and video threads, say ``stopping`` (called before destroy_node; safe on a
         node whose __init__ failed). Bounded: a node exits within
         :data:`handx_robot.ros.common.SHUTDOWN_BUDGET_S` of SIGINT."""
+        stop = getattr(self, "_stop", None)
+        if stop is not None:  # the threads first: nothing publishes while the node is taken down
+            stop.set()
+            for thread, timeout in ((self._thread, self.JOIN_PHYSICS_S),
+                                    (getattr(self, "_video_thread", None), self.JOIN_VIDEO_S)):
+                if thread is not None and thread.is_alive():
+                    thread.join(timeout=timeout)
+                    if thread.is_alive():
+                        self.get_logger().warning(f"{thread.name} did not stop within {timeout} s")
         readiness = getattr(self, "readiness", None)
         if readiness is not None:
             readiness.close()
-        stop = getattr(self, "_stop", None)
-        if stop is None:
-            return
-        stop.set()
-        for thread, timeout in ((self._thread, self.JOIN_PHYSICS_S),
-                                (getattr(self, "_video_thread", None), self.JOIN_VIDEO_S)):
-            if thread is not None and thread.is_alive():
-                thread.join(timeout=timeout)
-                if thread.is_alive():
-                    self.get_logger().warning(f"{thread.name} did not stop within {timeout} s")
 
     def destroy_node(self) -> None:
         self.close()
