@@ -6,7 +6,7 @@ hand standing in for it (``mode:=sim``). The node list and every parameter come 
 Arguments (``ros2 launch handx_robot text_to_hand.launch.py --show-args``): see
 :data:`handx_robot.ros.graph.LAUNCH_ARGUMENTS`.
 
-Lifecycle: the prompt streams once every node says ``ready`` (:mod:`handx_robot.ros.common`), so a
+Lifecycle: the prompt streams once every node says ``ready`` (:mod:`handx_robot.ros.readiness`), so a
 cold launch performs it from the first frame. A node that exits by itself ends the launch; one that
 fails (it could not start: unknown robot, missing model, bad parameter; its log says why) makes
 ``ros2 launch`` exit non-zero instead of running on half a graph. Ctrl-C stops every node within 2 s.

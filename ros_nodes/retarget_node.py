@@ -19,7 +19,7 @@ topic                            type                                content
 
 Every keypoint frame is solved, in order (a queue of ``queue_depth`` frames absorbs a slow solve).
 The node says ``ready`` on ``/handx/ready`` once its solvers are built (the kernels compiled) and
-each command topic has a subscriber (the safety streamer) and the keypoint topic a publisher: see :class:`handx_robot.ros.common.Readiness`.
+each command topic has a subscriber (the safety streamer) and the keypoint topic a publisher: see :class:`handx_robot.ros.readiness.Readiness`.
 
 A frame whose hand is absent, degenerate or non-finite is skipped (the safety streamer's watchdog
 holds the hand if frames stop coming); non-converged frames are published and counted.
@@ -38,16 +38,14 @@ from handx_robot.ros.common import (
     STREAM_QOS,
     TOPIC_KEYPOINTS,
     ParamSpec,
-    Readiness,
     command_topic,
     declare_parameters,
     queue_qos,
     run_node,
-    unmatched_inputs,
-    unmatched_outputs,
     wrist_topic,
 )
 from handx_robot.ros.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
+from handx_robot.ros.readiness import Readiness, unmatched_inputs, unmatched_outputs
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory
 

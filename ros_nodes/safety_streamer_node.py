@@ -18,7 +18,7 @@ topic                                           type                            
 ``/handx/ready``                                 std_msgs/String (latched)            out: readiness
 =============================================== ==================================== ===================
 
-Readiness (:class:`handx_robot.ros.common.Readiness`): ``ready`` once the filter is built, the
+Readiness (:class:`handx_robot.ros.readiness.Readiness`): ``ready`` once the filter is built, the
 command thread runs and the controller topic has a subscriber (the controller, or the sim node);
 ``waiting for ...`` otherwise (``dry_run``: no subscriber needed). The source streams only then.
 
@@ -56,7 +56,6 @@ from handx_robot.ros.common import (
     TOPIC_JOINT_STATES,
     DedicatedSubscription,
     ParamSpec,
-    Readiness,
     command_topic,
     controller_topic,
     declare_parameters,
@@ -64,9 +63,9 @@ from handx_robot.ros.common import (
     queue_qos,
     run_node,
     set_realtime_priority,
-    unmatched_outputs,
 )
 from handx_robot.ros.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
+from handx_robot.ros.readiness import Readiness, unmatched_outputs
 from handx_robot.ros.robot_model import resolve_model
 from rclpy.node import Node
 from sensor_msgs.msg import JointState

@@ -39,13 +39,13 @@ from handx_robot.ros.common import (
     STREAM_QOS,
     TOPIC_JOINT_STATES,
     ParamSpec,
-    Readiness,
     controller_topic,
     declare_parameters,
     run_node,
     wrist_topic,
 )
 from handx_robot.ros.convert import duration_to_s, joint_state
+from handx_robot.ros.readiness import Readiness
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray

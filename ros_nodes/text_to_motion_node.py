@@ -19,7 +19,7 @@ topic                       type                                  content
                                                                   ...``, ``streaming N frames``, ``done N
                                                                   frames``, ``error: ...``
 ``/handx/ready``            std_msgs/String (latched)             this node's readiness
-                                                                  (:class:`handx_robot.ros.common.Readiness`)
+                                                                  (:class:`handx_robot.ros.readiness.Readiness`)
 =========================== ===================================== ===========================================
 
 No lost start: with parameter ``wait_for`` (the launch file and ``ros-run`` name every other node of
@@ -47,14 +47,12 @@ from handx_robot.ros.common import (
     TOPIC_MARKERS,
     TOPIC_PROMPT,
     ParamSpec,
-    Readiness,
-    ReadinessMonitor,
     declare_parameters,
     queue_qos,
     run_node,
-    unmatched_subscribers,
 )
 from handx_robot.ros.convert import keypoints_to_markers, keypoints_to_pose_array
+from handx_robot.ros.readiness import Readiness, ReadinessMonitor, unmatched_subscribers
 from rclpy.node import Node
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray

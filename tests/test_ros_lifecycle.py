@@ -22,7 +22,8 @@ NODE = """
 import sys, time
 from rclpy.node import Node
 from handx_robot.errors import ConfigError
-from handx_robot.ros.common import Readiness, run_node
+from handx_robot.ros.common import run_node
+from handx_robot.ros.readiness import Readiness
 
 class Demo(Node):
     def __init__(self):

@@ -10,8 +10,9 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from geometry_msgs.msg import PoseArray  # noqa: E402
-from handx_robot.ros.common import LATCHED_QOS, READY_READER_QOS, STREAM_QOS, TOPIC_READY  # noqa: E402
+from handx_robot.ros.common import LATCHED_QOS, STREAM_QOS  # noqa: E402
 from handx_robot.ros.graph import GraphConfig, build_graph  # noqa: E402
+from handx_robot.ros.readiness import READY_READER_QOS, TOPIC_READY  # noqa: E402
 from handx_robot.ros.text_to_motion_node import TOPIC_STATUS, make_motion  # noqa: E402
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from ros_harness import RosGraph, wait_for  # noqa: E402
