@@ -62,7 +62,7 @@ class InteractionOptions:
     apart_m:          part pairs the human is not touching are pushed at least this far apart.
     wrist_budget_m / wrist_budget_rad: the wrist deviation a unit of ``w_wrist`` pays for; beyond the
                       budget the penalty grows ten times faster.
-    max_iterations:   SQP iterations per frame; ``stream_iterations`` when streaming.
+    max_iterations:   SQP iterations per frame.
     """
 
     mode: str = "auto"
@@ -79,7 +79,6 @@ class InteractionOptions:
     w_apart: float = 10.0
     w_shape: float = 1.0
     max_iterations: int = 8
-    stream_iterations: int = 4
     trust_m: float = 0.01
     trust_rad: float = 0.15
 
@@ -94,8 +93,8 @@ class InteractionOptions:
                 "interaction options must satisfy touch_m < robot_contact_m < apart_m <= margin_m, got "
                 f"{self.touch_m}, {self.robot_contact_m}, {self.apart_m}, {self.margin_m}"
             )
-        if int(self.max_iterations) < 1 or int(self.stream_iterations) < 1:
-            raise ConfigError("interaction options max_iterations and stream_iterations must be >= 1")
+        if int(self.max_iterations) < 1:
+            raise ConfigError("interaction option max_iterations must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +169,8 @@ class FrameState:
 class BimanualRefiner:
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
-    ``problems``: ``{side: HandProblem}`` (both hands). Offline: :meth:`refine_sequence`; streaming:
-    :meth:`step`.
+    ``problems``: ``{side: HandProblem}`` (both hands). Offline only, :meth:`refine_sequence`: the ROS
+    ``retarget`` node still streams each hand on its own (#17).
     """
 
     def __init__(self, problems: Mapping, options: InteractionOptions | None = None,
