@@ -95,7 +95,7 @@ def _run_nodes(specs, cfg, args: argparse.Namespace) -> int:
     import time
 
     import rclpy
-    from handx_robot.ros.common import GIL_SWITCH_INTERVAL_S, freeze_gc, make_executor
+    from handx_robot.ros.common import GIL_SWITCH_INTERVAL_S, freeze_gc, ignore_stop_signals, make_executor
     from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
 
@@ -134,6 +134,8 @@ def _run_nodes(specs, cfg, args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         print("ros-run: interrupted", flush=True)
     finally:
+        if threading.current_thread() is threading.main_thread():
+            ignore_stop_signals()  # a second Ctrl-C must not cut the clean-up (and the summary) short
         summary = _summary(nodes, time.monotonic() - t_start)
         # order matters: stop the nodes' own threads, stop the executor and its spinning thread, and
         # only then destroy the nodes (destroying them under a spinning executor can abort the process)

@@ -56,6 +56,7 @@ __all__ = [
     "ParamSpec",
     "declare_parameters",
     "run_node",
+    "ignore_stop_signals",
     "EXECUTOR_ENV",
     "DedicatedSubscription",
 ]
@@ -388,6 +389,17 @@ EXIT_SHUTDOWN_OVERRAN = 3
 HARD_STOP_AFTER_S = 0.15
 
 
+def ignore_stop_signals() -> None:
+    """Clean-up has begun: ignore SIGINT and SIGTERM from now on (call from the main thread). Ignored,
+    not handled: at exit the interpreter puts the default action back on signals that have a Python
+    handler, so a second Ctrl-C (or the SIGINT ``ros2 launch`` forwards after the terminal's) would
+    kill the process halfway through its clean-up."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 class _Shutdown:
     """SIGINT/SIGTERM handling of a node process (``ros2 launch`` sends SIGINT, then SIGTERM after 5 s;
     ``timeout -s INT`` and Ctrl-C in a terminal send SIGINT to the whole process group too, so a
@@ -421,16 +433,13 @@ class _Shutdown:
             raise KeyboardInterrupt
 
     def arm(self) -> None:
-        """Clean-up begins: ignore SIGINT/SIGTERM from now on and start the exit guards (idempotent):
-        clean-up has :data:`SHUTDOWN_BUDGET_S` from now. Ignored, not handled: at exit the interpreter
-        puts the default action back on signals that have a Python handler, and a second SIGINT
-        (``ros2 launch`` forwards one after the terminal's) would then kill the process mid-exit."""
+        """Clean-up begins: :func:`ignore_stop_signals` and start the exit guards (idempotent): clean-up
+        has :data:`SHUTDOWN_BUDGET_S` from now."""
         import signal
 
         if self._guard is not None:
             return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_stop_signals()
         signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the kernel's default action: terminate
         signal.setitimer(signal.ITIMER_REAL, SHUTDOWN_BUDGET_S + HARD_STOP_AFTER_S)
         self._guard = threading.Timer(SHUTDOWN_BUDGET_S, self._overran)

@@ -114,3 +114,27 @@ def test_a_node_that_cannot_start_exits_one_with_its_message(tmp_path):
     out = proc.stdout.read()
     assert rc == 1
     assert "parameter 'robot' is 'nope'; give a robot id" in out, out
+
+
+def test_ros_run_survives_a_second_ctrl_c_and_prints_its_summary(repo_dir):
+    """``handx-robot ros-run`` (every node in one process): Ctrl-C twice ends it with exit code 0 and the
+    whole summary; the second SIGINT used to kill it halfway through its clean-up (exit -2)."""
+    exe = [sys.executable, "-m", "handx_robot.app.cli", "ros-run", "--prompt", "make a fist with the right hand",
+           "--robot", "shadow_builtin_right", "--mode", "sim", "--duration", "120"]
+    proc = subprocess.Popen(exe, cwd=repo_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in proc.stdout:  # wait until the graph streams
+        lines.append(line)
+        if "streaming" in line:
+            break
+    assert proc.poll() is None, "".join(lines)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=30)
+    out = "".join(lines) + proc.stdout.read()
+    assert rc == 0, out[-3000:]
+    assert time.monotonic() - t < 2.0
+    assert "ros-run summary" in out and "  sim:" in out and "safety_streamer_right:" in out, out[-3000:]
