@@ -21,6 +21,12 @@ Every keypoint frame is solved, in order (a queue of ``queue_depth`` frames abso
 The node says ``ready`` on ``/handx/ready`` once its solvers are built (the kernels compiled) and
 each command topic has a subscriber (the safety streamer) and the keypoint topic a publisher: see :class:`handx_robot.ros.readiness.Readiness`.
 
+With both hands (and parameter ``interaction`` ``auto``, the default) each frame then goes through
+the bimanual step (:meth:`handx_robot.retarget.interaction.BimanualRefiner.step`, warm-started, the
+human's contacts tracked frame by frame): where the hands interact, the robot hands touch where the
+human's touch and do not pass through each other; the commands are the per-hand (low-pass filtered)
+ones plus the solve's change, and the wrist poses the solved ones.
+
 A frame whose hand is absent, degenerate or non-finite is skipped (the safety streamer's watchdog
 holds the hand if frames stop coming); non-converged frames are published and counted.
 """
@@ -60,6 +66,9 @@ PARAMS = (
     ParamSpec("input_rate_hz", 30.0, "expected keypoint rate (Hz): sets the commands' time_from_start",
               min_value=0.1),
     ParamSpec("frame_id", "world", "frame of the published wrist poses"),
+    ParamSpec("interaction", "auto", "with both hands: 'auto' solves the frames where they interact bimanually "
+              "(contacts where the human's hands touch, no interpenetration, bounded wrist adaptation; "
+              "handx_robot.retarget.interaction); 'off' retargets each hand on its own", choices=("auto", "off")),
     ParamSpec("queue_depth", QUEUE_DEPTH, "keypoint frames queued while a solve runs, and commands kept for a "
               "subscriber that falls behind (KEEP_LAST): every frame is solved and sent in order unless this many "
               "newer ones come first", min_value=1),
@@ -89,8 +98,14 @@ class HandStream:
         if missing:
             raise ConfigError(f"robot {self.spec.id!r}: the solver does not output joints {missing}")
         self._columns = np.array([out.index(n) for n in self.joint_names])
+        tree = self.problem.tree
+        idx = [tree.joint_names.index(n) for n in self.joint_names]
+        self._lower, self._upper = tree.joint_lower[idx], tree.joint_upper[idx]
         self.frames = 0
         self.not_converged = 0
+        #: this frame's solver dofs (D,) and wrist-frame keypoints (21, 3), for the bimanual solve
+        self.q_dof: np.ndarray | None = None
+        self.kp_wrist: np.ndarray | None = None
 
     def step(self, kp_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         from handx_robot.handframe import to_wrist_frame, wrist_transform
@@ -100,9 +115,17 @@ class HandStream:
         qpos, converged, _ = self.retargeter.step(kp_wrist)
         q_dof = self.retargeter.q  # (1, n) solver dofs (free-base offset for position configs)
         T_world_base = T_world_wrist @ self.problem.T_wrist_base @ self.problem.base_offset(q_dof)[0]
+        self.q_dof, self.kp_wrist = q_dof[0].copy(), kp_wrist
         self.frames += 1
         self.not_converged += int(not converged)
         return qpos[self._columns], T_world_base, converged
+
+    def corrected(self, qpos: np.ndarray, q_dof_new: np.ndarray) -> np.ndarray:
+        """The commanded joints after the bimanual solve moved this frame's dofs to ``q_dof_new``: the
+        (low-pass filtered) per-hand command plus the solve's change, inside the joint limits."""
+        model = self.problem.model_qpos
+        delta = model(q_dof_new[None])[0] - model(self.q_dof[None])[0]
+        return np.clip(qpos + delta[self._columns], self._lower, self._upper)
 
 
 def _pose7(T: np.ndarray) -> np.ndarray:
@@ -133,6 +156,14 @@ class RetargetNode(Node):
             )
         self._lock = threading.Lock()
         self.solve_seconds: list[float] = []
+        self.bimanual = None  # (BimanualRefiner, HumanContactTracker) with both hands and interaction 'auto'
+        self.bimanual_frames = 0
+        if len(self.hands) == 2 and p["interaction"] == "auto":
+            from handx_robot.retarget.interaction import BimanualRefiner, HumanContactTracker
+
+            refiner = BimanualRefiner({side: hand.problem for side, hand in self.hands.items()})
+            self.bimanual = (refiner, HumanContactTracker(refiner.pairs, refiner.contact_config))
+            self.get_logger().info(f"bimanual solve on: {len(refiner.pairs)} part pairs monitored")
         keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, queue_qos(p["queue_depth"]))
         self.readiness = Readiness(
             self, lambda: unmatched_outputs(self, self._cmd_pubs.values()) or unmatched_inputs([keypoints]))
@@ -150,24 +181,47 @@ class RetargetNode(Node):
             self.get_logger().warning(f"bad keypoint message: {exc}", throttle_duration_sec=1.0)
             return
         duration = 1.0 / self.params["input_rate_hz"]
+        solved = {}
+        t0 = time.perf_counter()
         for h, side in enumerate(SIDES):
             hand = self.hands.get(side)
             if hand is None or not present[h]:
                 continue
-            t0 = time.perf_counter()
             try:
                 with self._lock:
-                    q, T_world_base, converged = hand.step(kp[h])
+                    solved[side] = hand.step(kp[h])
             except HandXError as exc:
                 self.get_logger().warning(f"{side}: frame skipped: {exc}", throttle_duration_sec=1.0)
                 continue
+            if not solved[side][2]:
+                self.get_logger().debug(f"{side}: frame {hand.frames} did not converge")
+        if self.bimanual is not None and len(solved) == 2:
+            solved = self._bimanual(solved, {side: kp[h] for h, side in enumerate(SIDES)})
+        if solved:
             self.solve_seconds.append(time.perf_counter() - t0)
-            self._cmd_pubs[side].publish(joint_trajectory(hand.joint_names, q, duration))
+        for side, (q, T_world_base, _converged) in solved.items():
+            self._cmd_pubs[side].publish(joint_trajectory(self.hands[side].joint_names, q, duration))
             self._wrist_pubs[side].publish(
                 wrist_pose_stamped(_pose7(T_world_base), self.params["frame_id"], msg.header.stamp)
             )
-            if not converged:
-                self.get_logger().debug(f"{side}: frame {hand.frames} did not converge")
+
+    def _bimanual(self, solved: dict, kp_world: dict) -> dict:
+        """Both hands' per-hand results of this frame -> after the bimanual solve (see ``interaction``);
+        the per-hand results stand if the solve fails."""
+        refiner, tracker = self.bimanual
+        try:
+            with self._lock:
+                touching = tracker.update(kp_world)
+                ref = {s: h.problem.reference(h.kp_wrist[None])[:2] for s, h in self.hands.items()}
+                T, q, stats = refiner.step({s: r[1] for s, r in solved.items()},
+                                           {s: h.q_dof for s, h in self.hands.items()}, ref, touching)
+                if stats is None:
+                    return solved
+                self.bimanual_frames += 1
+                return {s: (self.hands[s].corrected(r[0], q[s]), T[s], r[2]) for s, r in solved.items()}
+        except HandXError as exc:
+            self.get_logger().warning(f"bimanual solve skipped: {exc}", throttle_duration_sec=1.0)
+            return solved
 
 
 def main(args: list[str] | None = None) -> int:

@@ -14,10 +14,18 @@ import time
 from collections.abc import Callable, Mapping
 
 from .measure import interaction_report, measure_frames
-from .refine import INTERACTION_MODES, BimanualRefiner, InteractionOptions, human_contact_mask
+from .refine import (
+    INTERACTION_MODES,
+    BimanualRefiner,
+    HumanContactTracker,
+    InteractionOptions,
+    human_contact_mask,
+)
+from .stream import BimanualFrame, BimanualStream
 from .world import TwoHandWorld
 
-__all__ = ["solve_bimanual", "InteractionOptions", "BimanualRefiner", "TwoHandWorld", "INTERACTION_MODES",
+__all__ = ["solve_bimanual", "InteractionOptions", "BimanualRefiner", "HumanContactTracker", "BimanualStream",
+           "BimanualFrame", "TwoHandWorld", "INTERACTION_MODES",
            "measure_frames", "interaction_report", "human_contact_mask"]  # fmt: skip
 
 

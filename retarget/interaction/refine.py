@@ -42,8 +42,8 @@ from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 
 from .world import Contacts, TwoHandWorld
 
-__all__ = ["InteractionOptions", "PartPair", "monitored_pairs", "human_contact_mask", "BimanualRefiner",
-           "INTERACTION_MODES"]  # fmt: skip
+__all__ = ["InteractionOptions", "PartPair", "monitored_pairs", "human_contact_mask", "HumanContactTracker",
+           "BimanualRefiner", "INTERACTION_MODES"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,38 @@ def human_contact_mask(kp_world: Mapping[str, np.ndarray], pairs: list[PartPair]
     return mask, kept
 
 
+class HumanContactTracker:
+    """The human's contacts frame by frame, for streaming (:meth:`BimanualRefiner.step`): per monitored
+    pair, in contact from when its distance falls below the pair's threshold of
+    :func:`handx_robot.features.contact_pairs` until it rises above ``exit_ratio`` times it (the same
+    thresholds and hysteresis as the offline events; their minimum duration and gap filling need the
+    future, so a streamed contact starts and ends on the frame it is seen)."""
+
+    def __init__(self, pairs: list[PartPair], config: ContactConfig | None = None) -> None:
+        self.config = config or ContactConfig()
+        thresholds = {frozenset((a, b)): thr for _k, a, b, thr in contact_pairs((True, True), self.config)}
+        self.pairs = pairs
+        self.threshold = np.array([thresholds.get(frozenset((p.a, p.b)), 0.0) for p in pairs])
+        self.active = np.zeros(len(pairs), dtype=bool)
+
+    def update(self, kp_world: Mapping[str, np.ndarray]) -> np.ndarray:
+        """kp_world: ``{side: (21, 3)}`` HandX keypoints, metres, one frame. Returns (P,) bool."""
+        joints = np.zeros((1, 2, 21, 3))
+        present = [s in kp_world for s in ("left", "right")]
+        for h, s in enumerate(("left", "right")):
+            if s in kp_world:
+                joints[0, h] = kp_world[s]
+        pts = contact_points(joints, present)
+        for i, p in enumerate(self.pairs):
+            if p.a not in pts or p.b not in pts or self.threshold[i] <= 0:
+                self.active[i] = False
+                continue
+            d = float(np.linalg.norm(pts[p.a][0] - pts[p.b][0]))
+            limit = self.threshold[i] * (self.config.exit_ratio if self.active[i] else 1.0)
+            self.active[i] = d < limit
+        return self.active.copy()
+
+
 @dataclasses.dataclass
 class FrameState:
     """One frame of both hands: ``T[side]`` (4, 4) T_world_base, ``q[side]`` (D,) the tree's dofs."""
@@ -169,8 +201,8 @@ class FrameState:
 class BimanualRefiner:
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
-    ``problems``: ``{side: HandProblem}`` (both hands). Offline only, :meth:`refine_sequence`: the ROS
-    ``retarget`` node still streams each hand on its own (#17).
+    ``problems``: ``{side: HandProblem}`` (both hands). Offline: :meth:`refine_sequence`; streaming, one
+    frame at a time: :meth:`step` (the ROS ``retarget`` node), with :class:`HumanContactTracker`.
     """
 
     def __init__(self, problems: Mapping, options: InteractionOptions | None = None,
@@ -395,6 +427,51 @@ class BimanualRefiner:
         if (~cross).any():
             out["self"][t] = max(0.0, -float(c.dist[~cross].min()))
 
+    # -- one frame, offline and streaming -------------------------------------------------
+    def _shape_terms(self, s: str, qs: np.ndarray, ref: np.ndarray, weights: np.ndarray | None):
+        """The side's shape objective's gradient and Gauss-Newton Hessian over its solved dofs."""
+        _, g, Hgn, _ = self.problems[s].data_terms(qs[None], ref, weights)
+        pos = self._free_pos[s]
+        return g[0][pos], Hgn[0][np.ix_(pos, pos)]
+
+    def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, corr: dict | None,
+                      iterations: int):
+        """One frame from the per-hand solution ``anchor``, warm-started with the previous frame's
+        correction ``corr``. Returns (state, stats or None when the gate skipped the frame, the
+        correction to carry on or None, the contacts at the returned state)."""
+        w = self.world
+        start = anchor.copy()
+        if corr is not None:  # warm start: the previous frame's correction
+            self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
+        need, c = self.needs_solve(start, touching, corr)
+        if not need:
+            return anchor, None, None, c
+        st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c)
+        w.set_state(st.T, st.q)
+        return st, stats, self.correction(st, anchor, w.dofs), w.contacts(intra_margin=self.intra_margin_m)
+
+    def step(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray], ref: Mapping,
+             touching: np.ndarray) -> tuple[dict, dict, dict | None]:
+        """Streaming: one frame, warm-started from the previous call's correction (:meth:`reset_stream`
+        forgets it). ``T_world_base``: ``{side: (4, 4)}`` and ``q``: ``{side: (D,)}`` the per-hand
+        solution of this frame; ``ref``: ``{side: (ref (1, K, 3), weights (1, K) or None)}``; ``touching``
+        (P,) the human's contacts now (:class:`HumanContactTracker`). Returns the new poses and dofs, and
+        the solve's stats (None when the gate kept the per-hand solution)."""
+        anchor = FrameState({s: np.asarray(T_world_base[s], dtype=np.float64) for s in self.world.sides},
+                            {s: np.asarray(q[s], dtype=np.float64).copy() for s in self.world.sides})
+
+        def shape_terms(s, qs):
+            return self._shape_terms(s, qs, ref[s][0], ref[s][1])
+
+        st, stats, self._stream_corr, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
+                                                              getattr(self, "_stream_corr", None),
+                                                              self.options.max_iterations)
+        return st.T, st.q, stats
+
+    def reset_stream(self) -> None:
+        """Forget the streaming warm start (a new motion begins)."""
+        self._stream_corr = None
+
     # -- offline -------------------------------------------------------------------------
     def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
                         ref: Mapping, touching: np.ndarray,
@@ -419,31 +496,16 @@ class BimanualRefiner:
         t0 = time.perf_counter()
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
-            start = anchor.copy()
-            if corr is not None:  # warm start: the previous frame's correction
-                self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
-            need, c = self.needs_solve(start, touching[t], corr)
-            if not need:
-                self.record(c, t, measured)
-                corr = None
-                if progress:
-                    progress(1)
-                continue
 
             def shape_terms(s, qs, t=t):
-                prob = self.problems[s]
-                r, wt = ref[s]
-                _, g, Hgn, _ = prob.data_terms(qs[None], r[t : t + 1], None if wt is None else wt[t : t + 1])
-                pos = self._free_pos[s]
-                return g[0][pos], Hgn[0][np.ix_(pos, pos)]
+                return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1])
 
-            st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching[t], self.options.max_iterations, c)
-            solved[t], iters[t], conv[t] = True, stats["iterations"], stats["converged"]
-            corr = self.correction(st, anchor, w.dofs)
-            for s in w.sides:
-                out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
-            w.set_state(st.T, st.q)
-            self.record(w.contacts(intra_margin=self.intra_margin_m), t, measured)
+            st, stats, corr, c = self._refine_frame(anchor, shape_terms, touching[t], corr, self.options.max_iterations)
+            if stats is not None:
+                solved[t], iters[t], conv[t] = True, stats["iterations"], stats["converged"]
+                for s in w.sides:
+                    out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
+            self.record(c, t, measured)
             if progress:
                 progress(1)
         info = {"solved": solved, "iterations": iters, "converged": conv, "seconds": time.perf_counter() - t0,

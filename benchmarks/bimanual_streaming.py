@@ -1,0 +1,83 @@
+"""The bimanual solve streamed one frame at a time, as the ROS ``retarget`` node runs it with two hands
+(:class:`handx_robot.retarget.interaction.BimanualStream`): per-hand streaming retargeters, then the
+bimanual step with the human's contacts tracked frame by frame.
+
+Motions: the contact-rich set of ``benchmarks/bimanual_interaction.py`` (generated, seed 0). Per robot
+it prints: the deepest hand-hand penetration per hand and streamed, streamed frames over 2 mm, the
+deepest finger-finger penetration streamed (MuJoCo's distances on the collision geometry), the share
+of frames the gate sent to the bimanual step, and the streaming rate of both hands (per-hand solves +
+bimanual step; issue #17's target: >= 200 frames/s) with the p95 time of one frame.
+
+Rerun: ``.venv/bin/python benchmarks/bimanual_streaming.py [--assets DIR] [--robots shadow_builtin allegro ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bimanual_interaction import PROMPTS  # noqa: E402
+from handx_robot.retarget.interaction import BimanualStream  # noqa: E402
+from handx_robot.retarget.robots import get_robot  # noqa: E402
+from handx_robot.retarget.solver import HandProblem  # noqa: E402
+
+from handx_robot.frames import FRAME_WORLD_ZUP  # noqa: E402
+from handx_robot.generate import generate  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
+
+
+def penetration(world, margin, T, q) -> tuple[float, float]:
+    world.set_state(T, q)
+    c = world.contacts(intra_margin=margin)
+    cross = world.geom_side[c.geom[:, 0]] != world.geom_side[c.geom[:, 1]]
+    inter = max(0.0, -float(c.dist[cross].min())) if cross.any() else 0.0
+    intra = max(0.0, -float(c.dist[~cross].min())) if (~cross).any() else 0.0
+    return inter, intra
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
+    parser.add_argument("--robots", nargs="+", default=["shadow_builtin", "allegro", "leap", "inspire", "shadow"])
+    args = parser.parse_args()
+    motions = [generate(p, seed=0).in_frame(FRAME_WORLD_ZUP).joints for p in PROMPTS]
+    print(f"{len(motions)} motions ({sum(m.shape[0] for m in motions)} frames): {', '.join(PROMPTS)}")
+    print("| robot | per-hand max mm | streamed max mm | streamed frames > 2 mm | finger-finger max mm | "
+          "bimanual frames | frames/s (both hands) | p95 ms/frame |")
+    print("|---|---|---|---|---|---|---|---|")
+    for robot in args.robots:
+        assets = None if robot.endswith("builtin") else args.assets
+        if assets is not None and not Path(assets).is_dir():
+            print(f"| {robot} | skipped: no asset directory {assets} |")
+            continue
+        problems = {s: HandProblem(get_robot(f"{robot}_{s}", assets)) for s in ("left", "right")}
+        per_hand, streamed, self_pen, solved, seconds = [], [], [], [], []
+        for kp in motions:
+            stream = BimanualStream(problems)
+            world, margin = stream.refiner.world, stream.refiner.intra_margin_m
+            for t in range(kp.shape[0]):
+                f = stream.step({"left": kp[t, 0], "right": kp[t, 1]})
+                seconds.append(f.seconds)
+                solved.append(f.solved)
+                per_hand.append(penetration(world, margin, f.per_hand_T, f.per_hand_q)[0])
+                inter, intra = penetration(world, margin, f.T, f.q)
+                streamed.append(inter)
+                self_pen.append(intra)
+        streamed_a = np.array(streamed)
+        print(f"| {robot} | {max(per_hand) * 1e3:.1f} | {streamed_a.max() * 1e3:.1f} | {(streamed_a > 0.002).sum()} | "
+              f"{max(self_pen) * 1e3:.1f} | {np.mean(solved) * 100:.0f} % | {len(seconds) / sum(seconds):.0f} | "
+              f"{np.percentile(seconds, 95) * 1e3:.0f} |", flush=True)
+    print("rerun: .venv/bin/python benchmarks/bimanual_streaming.py")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
