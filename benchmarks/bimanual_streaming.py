@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bimanual_interaction import PROMPTS  # noqa: E402
-from handx_robot.retarget.interaction import BimanualStream  # noqa: E402
+from handx_robot.retarget.interaction import BimanualStream, measure_frames  # noqa: E402
 from handx_robot.retarget.robots import get_robot  # noqa: E402
 from handx_robot.retarget.solver import HandProblem  # noqa: E402
 
@@ -34,13 +34,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
 
 
-def penetration(world, margin, T, q) -> tuple[float, float]:
-    world.set_state(T, q)
-    c = world.contacts(intra_margin=margin)
-    cross = world.geom_side[c.geom[:, 0]] != world.geom_side[c.geom[:, 1]]
-    inter = max(0.0, -float(c.dist[cross].min())) if cross.any() else 0.0
-    intra = max(0.0, -float(c.dist[~cross].min())) if (~cross).any() else 0.0
-    return inter, intra
+def measure(stream, frames, per_hand: bool) -> dict:
+    """MuJoCo's penetration per frame (:func:`measure_frames`) of the per-hand or the streamed result."""
+    sides = stream.refiner.world.sides
+    T = {s: np.array([(f.per_hand_T if per_hand else f.T)[s] for f in frames]) for s in sides}
+    q = {s: np.array([(f.per_hand_q if per_hand else f.q)[s] for f in frames]) for s in sides}
+    return measure_frames(stream.refiner, T, q)
 
 
 def main() -> int:
@@ -62,15 +61,14 @@ def main() -> int:
         per_hand, streamed, self_pen, solved, seconds = [], [], [], [], []
         for kp in motions:
             stream = BimanualStream(problems)
-            world, margin = stream.refiner.world, stream.refiner.intra_margin_m
-            for t in range(kp.shape[0]):
-                f = stream.step({"left": kp[t, 0], "right": kp[t, 1]})
-                seconds.append(f.seconds)
-                solved.append(f.solved)
-                per_hand.append(penetration(world, margin, f.per_hand_T, f.per_hand_q)[0])
-                inter, intra = penetration(world, margin, f.T, f.q)
-                streamed.append(inter)
-                self_pen.append(intra)
+            frames = [stream.step({"left": kp[t, 0], "right": kp[t, 1]}) for t in range(kp.shape[0])]
+            seconds += [f.seconds for f in frames]
+            solved += [f.solved for f in frames]
+
+            before, after = measure(stream, frames, per_hand=True), measure(stream, frames, per_hand=False)
+            per_hand += list(before["hand_hand"])
+            streamed += list(after["hand_hand"])
+            self_pen += list(after["self"])
         streamed_a = np.array(streamed)
         print(f"| {robot} | {max(per_hand) * 1e3:.1f} | {streamed_a.max() * 1e3:.1f} | {(streamed_a > 0.002).sum()} | "
               f"{max(self_pen) * 1e3:.1f} | {np.mean(solved) * 100:.0f} % | {len(seconds) / sum(seconds):.0f} | "
