@@ -9,7 +9,7 @@ STAMP=$VENV/.handx-installed
 # The ROS 2 launch tools are not on PyPI: ../shared/ros2-launch holds wheels of them (its README). Where
 # that folder exists they are installed too, so `ros2 launch` runs in the tests (tests/test_ros2_launch.py).
 LAUNCH_WHEELS=${HANDX_ROS2_LAUNCH_WHEELS:-../shared/ros2-launch}
-HASH=$( (cat requirements.txt requirements-dev.txt requirements-ros-launch.txt setup.py setup.cfg package.xml;
+HASH=$( (cat requirements.txt requirements-dev.txt requirements-ros-launch.txt requirements-models.txt setup.py setup.cfg package.xml;
          ls "$LAUNCH_WHEELS"/*.whl 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
 
 # System libraries: headless OpenGL for MuJoCo rendering (EGL, OSMesa fallback).
@@ -34,6 +34,8 @@ echo "[ensure_env] setting up $VENV (first run takes a few minutes)"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
 "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
+# model files only (robosuite's MJCFs of the GR1 humanoid and its hands): no dependencies, see the file
+"$VENV/bin/python" -m pip install -q --no-deps -r requirements-models.txt
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
 if ls "$LAUNCH_WHEELS"/*.whl >/dev/null 2>&1; then
   echo "[ensure_env] installing the ROS 2 launch tools from $LAUNCH_WHEELS"

@@ -6,19 +6,22 @@ plus an optional ``handx:`` section of our own (wrist calibration, keypoint orde
 
 Ids (``s`` in ``right``, ``left``):
 
-==================== ========================================================= ==========================
-id                   model                                                     config
-==================== ========================================================= ==========================
-``allegro_s``        ``<assets>/allegro_hand/allegro_hand_s.urdf``              dex teleop (vector)
-``leap_s``           ``<assets>/leap_hand/leap_hand_s.urdf``                    dex teleop (vector)
-``inspire_s``        ``<assets>/inspire_hand/inspire_hand_s.urdf`` (mimic)      dex teleop (vector)
-``shadow_s``         ``<assets>/shadow_hand/shadow_hand_s.urdf``                dex teleop (vector)
-``ability_s``        ``<assets>/ability_hand/ability_hand_s.urdf``              dex teleop (vector)
-``schunk_svh_s``     ``<assets>/schunk_hand/schunk_svh_hand_s.urdf``            dex teleop (vector)
-``panda_gripper``    ``<assets>/panda_gripper/panda_gripper_glb.urdf``          dex teleop (vector)
-``shadow_builtin_s`` Shadow Hand MJCF of the ``gymnasium-robotics`` wheel       ``retarget/configs/``
-                     (left: mirrored copy generated in the cache directory)
-==================== ========================================================= ==========================
+===================== ======================================================== =====================
+id                    model                                                    config
+===================== ======================================================== =====================
+``allegro_s``         ``<assets>/allegro_hand/allegro_hand_s.urdf``            dex teleop (vector)
+``leap_s``            ``<assets>/leap_hand/leap_hand_s.urdf``                  dex teleop (vector)
+``inspire_s``         ``<assets>/inspire_hand/inspire_hand_s.urdf`` (mimic)    dex teleop (vector)
+``shadow_s``          ``<assets>/shadow_hand/shadow_hand_s.urdf``              dex teleop (vector)
+``ability_s``         ``<assets>/ability_hand/ability_hand_s.urdf``            dex teleop (vector)
+``schunk_svh_s``      ``<assets>/schunk_hand/schunk_svh_hand_s.urdf``          dex teleop (vector)
+``panda_gripper``     ``<assets>/panda_gripper/panda_gripper_glb.urdf``        dex teleop (vector)
+``shadow_builtin_s``  Shadow Hand MJCF of the ``gymnasium-robotics`` wheel     ``retarget/configs/``
+                      (left: mirrored copy generated in the cache directory)
+``inspire_builtin_s`` Inspire hand MJCF of the ``robosuite`` wheel, with       ``retarget/configs/``
+                      fingertip sites and joint couplings (6 actuated joints)
+``fourier_builtin_s`` Fourier (GR1) hand MJCF of the ``robosuite`` wheel, idem ``retarget/configs/``
+===================== ======================================================== =====================
 
 Variants: ``ID@position`` (dex offline config, position objective with a free-floating base) and
 ``ID@dexpilot`` (dex teleop DexPilot config), where dex-retargeting ships them. A path to a YAML file
@@ -43,7 +46,8 @@ Without an asset directory, :func:`resolve_robot` lets simulation use the built-
 dex-urdf family (``shadow_s`` -> ``shadow_builtin_s``) and says so; hardware never does.
 
 Modules: :mod:`.spec` (types), :mod:`.assets` (asset directory, dex-retargeting's configs),
-:mod:`.builtin` (the built-in Shadow MJCF), :mod:`.config` (config validation, calibration, links),
+:mod:`.builtin` (the built-in Shadow MJCF), :mod:`.robosuite_hands` (the built-in Inspire and
+Fourier MJCFs), :mod:`.config` (config validation, calibration, links),
 :mod:`.registry` (ids -> specs), :mod:`.resolve` (command-line choices -> ids -> specs).
 """
 
@@ -74,6 +78,7 @@ from handx_robot.retarget.robots.registry import (
     robot_side,
 )
 from handx_robot.retarget.robots.resolve import resolve_robot, resolve_robot_ids, resolve_robot_specs
+from handx_robot.retarget.robots.robosuite_hands import robosuite_hand_model
 from handx_robot.retarget.robots.spec import Calibration, RobotInfo, RobotSpec
 
 __all__ = [
@@ -93,6 +98,7 @@ __all__ = [
     "wrist_link",
     "builtin_ids",
     "builtin_shadow_model",
+    "robosuite_hand_model",
     "dex_config_dir",
     "asset_roots",
     "load_tree_cached",

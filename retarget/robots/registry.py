@@ -19,6 +19,11 @@ from handx_robot.retarget.robots.config import (
     read_yaml,
     validate_config,
 )
+from handx_robot.retarget.robots.robosuite_hands import (
+    ROBOSUITE_FAMILIES,
+    robosuite_hand_model,
+    robosuite_hand_xml,
+)
 from handx_robot.retarget.robots.spec import RobotInfo, RobotSpec
 
 from handx_robot.errors import ConfigError, ModelLoadError, UnknownRobotError
@@ -33,6 +38,7 @@ __all__ = [
     "load_tree_cached",
     "dex_family",
     "FAMILIES",
+    "BUILTIN_FAMILIES",
     "SIDES",
     "CONFIG_DIR",
 ]
@@ -51,6 +57,8 @@ FAMILIES: dict[str, tuple[str, str, str]] = {
     "schunk_svh": ("schunk_hand", "schunk_svh_hand_{side}.urdf", "schunk_svh_hand_{side}"),
 }
 _VARIANTS = ("vector", "position", "dexpilot")
+#: built-in hands (``{family}_builtin_{side}``, vector config in CONFIG_DIR): family -> the wheel of its model
+BUILTIN_FAMILIES: dict[str, str] = {"shadow": "gymnasium-robotics", **dict.fromkeys(ROBOSUITE_FAMILIES, "robosuite")}
 
 
 def dex_family(robot_id: str) -> tuple[str, str] | None:
@@ -74,12 +82,33 @@ class _Entry:
     model_rel: str | None  # relative to an asset root; None = builtin / user (absolute in config)
     model_abs: Path | None
     source_kind: str  # 'assets', 'builtin', 'user'
+    builtin_family: str | None = None  # 'shadow', 'inspire', 'fourier' for source_kind 'builtin'
 
 
 def builtin_ids() -> list[str]:
     """All ids the registry knows (variants excluded)."""
     ids = [f"{fam}_{s}" for fam in FAMILIES for s in ("right", "left")]
-    return ids + ["panda_gripper", "shadow_builtin_right", "shadow_builtin_left"]
+    return ids + ["panda_gripper"] + [f"{fam}_builtin_{s}" for fam in BUILTIN_FAMILIES for s in ("right", "left")]
+
+
+def _builtin_source(e: _Entry) -> str:
+    """``RobotSpec.source`` / ``RobotInfo.source`` of a built-in hand."""
+    mirrored = " (mirrored)" if e.builtin_family == "shadow" and e.side == "left" else ""
+    return f"builtin:{BUILTIN_FAMILIES[e.builtin_family]}{mirrored}"
+
+
+def _builtin_model(e: _Entry) -> Path:
+    """The generated model file of a built-in hand (written once to the cache directory)."""
+    if e.builtin_family == "shadow":
+        return builtin_shadow_model(e.side)
+    return robosuite_hand_model(e.builtin_family, e.side)
+
+
+def _builtin_source_file(e: _Entry) -> Path:
+    """The file a built-in hand is generated from (ModelLoadError with the fix when its wheel is missing)."""
+    if e.builtin_family == "shadow":
+        return gym_hand_dir() / "robot.xml"
+    return robosuite_hand_xml(e.builtin_family, e.side)
 
 
 class RobotRegistry:
@@ -109,10 +138,9 @@ class RobotRegistry:
             raise UnknownRobotError(
                 f"robot id {robot_id!r}: unknown variant {variant!r}; variants: {', '.join(_VARIANTS)}"
             )
-        if base.startswith("shadow_builtin_"):
-            side = base.rsplit("_", 1)[1]
-            if side in SIDES and variant == "vector":
-                return _Entry(robot_id, side, CONFIG_DIR / f"{base}.yml", None, None, "builtin")
+        fam, sep, side = base.partition("_builtin_")
+        if sep and fam in BUILTIN_FAMILIES and side in SIDES and variant == "vector":
+            return _Entry(robot_id, side, CONFIG_DIR / f"{base}.yml", None, None, "builtin", fam)
         if base == "panda_gripper":
             stem = "panda_gripper" + ("_dexpilot" if variant == "dexpilot" else "")
             sub = "offline" if variant == "position" else "teleop"
@@ -153,8 +181,7 @@ class RobotRegistry:
             raise ConfigError(f"{e.config_path}: 'handx:' must be a mapping")
         roots = asset_roots(assets)
         if e.source_kind == "builtin":
-            model = builtin_shadow_model(e.side)
-            source = "builtin:gymnasium-robotics" + (" (mirrored)" if e.side == "left" else "")
+            model, source = _builtin_model(e), _builtin_source(e)
         elif e.model_abs is not None:
             model, source = e.model_abs, f"user:{e.config_path}"
         else:
@@ -192,11 +219,10 @@ class RobotRegistry:
                 continue
             if e.source_kind == "builtin":
                 try:
-                    g = gym_hand_dir()
-                    ok = (g / "robot.xml").is_file()
-                    out.append(RobotInfo(rid, e.side, ok, str(g / "robot.xml"), str(e.config_path),
-                                         "builtin:gymnasium-robotics" + (" (mirrored)" if e.side == "left" else ""),
-                                         "" if ok else "gymnasium-robotics lacks the hand assets"))  # fmt: skip
+                    src = _builtin_source_file(e)
+                    ok = src.is_file()
+                    reason = "" if ok else f"{BUILTIN_FAMILIES[e.builtin_family]} lacks the hand assets"
+                    out.append(RobotInfo(rid, e.side, ok, str(src), str(e.config_path), _builtin_source(e), reason))
                 except ModelLoadError as exc:
                     out.append(RobotInfo(rid, e.side, False, None, str(e.config_path), "builtin", str(exc)))
                 continue
