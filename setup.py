@@ -61,6 +61,8 @@ OPTIONAL = {
     "pytest-timeout": ">=2.4,<3",
     "hypothesis": ">=6.170,<7",
     "ruff": ">=0.17,<0.18",
+    "mink": ">=1.3,<2",
+    "qpsolvers": ">=4.13,<5",
 }
 EXTRAS = {
     # RL tracking (sim.training, sim.policy_export, the mjx backend)
@@ -73,8 +75,11 @@ EXTRAS = {
     # MANO forward kinematics (handx_robot.mano)
     "mano": ["smplx", "torch"],
     "test": ["pytest", "pytest-timeout", "hypothesis", "ruff"],
+    # humanoids: the arm IK (retarget.humanoid.ik). Their models come from the robosuite wheel, installed
+    # without its dependencies (it pins an old mink): pip install --no-deps -r requirements-models.txt
+    "humanoid": ["mink", "qpsolvers"],
 }
-EXTRAS["all"] = sorted({name for group in ("rl", "text", "dex", "mano") for name in EXTRAS[group]})
+EXTRAS["all"] = sorted({name for group in ("rl", "text", "dex", "mano", "humanoid") for name in EXTRAS[group]})
 
 
 def requirements(names: Iterable[str]) -> list[str]:

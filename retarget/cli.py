@@ -33,7 +33,10 @@ def run_robots(args: argparse.Namespace) -> int:
         state = "available  " if i.available else "unavailable"
         extra = i.model_path if i.available else i.reason
         print(f"{i.id:<{width}}  {i.side:<5}  {state}  {i.source:<32}  {extra}")
+    from handx_robot.retarget.humanoid import humanoid_ids
+
     print("\nvariants: ID@position (dex offline config), ID@dexpilot; a YAML config path also works as an id")
+    print(f"humanoids (arms + hands, --robot ID): {', '.join(humanoid_ids())}; a humanoid YAML path also works")
     return 0
 
 
@@ -56,6 +59,12 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
                              "off: each hand on its own")
     parser.add_argument("--wrist-budget", type=float, default=None, metavar="M",
                         help="wrist adaptation the bimanual solve pays for at the base rate, metres (default 0.04)")
+    h = parser.add_argument_group("humanoids (--robot gr1_inspire, gr1_fourier or a humanoid YAML)")
+    h.add_argument("--workspace-scale", type=float, metavar="S", help="scale of the hands' shared trajectory "
+                   "(default: the humanoid's; 'auto' there = the largest <= 1 the arms reach)")  # fmt: skip
+    h.add_argument("--workspace-center", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                   help="where the motion's mean hand midpoint goes, world metres (default: fitted near the humanoid's)")
+    h.add_argument("--workspace-yaw", type=float, metavar="RAD", help="extra rotation of the motion about world z")
     parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
@@ -100,13 +109,64 @@ def _read(path: str):
     return read_motion(p)
 
 
+def humanoid_table(sec: dict) -> str:
+    """The ``humanoid`` report section as plain text: per side hand-pose tracking, clearances, limits, speed."""
+    ws = sec["workspace"]
+    reach = ws.get("reach_fraction") or {}
+    rows = [f"{sec['robot']}: workspace scale {ws['scale']:.2f}, centre {[round(c, 3) for c in ws['center_m']]} m"
+            f"{' (fitted)' if ws['automatic'] else ''}, targets in reach {100 * reach.get('all', float('nan')):.1f} %",
+            "side   within 1 cm/0.1 rad  pos err mean/p95/max (mm)   rot err mean/p95/max (rad)  unreachable"]
+    for side, v in sec["sides"].items():
+        p, r = v["position_error_m"], v["rotation_error_rad"]
+        rows.append(f"{side:<6} {100 * v['within_1cm_0.1rad']:>6.1f} %             "
+                    f"{p['mean'] * 1e3:5.1f} / {p['p95'] * 1e3:5.1f} / {p['max'] * 1e3:5.1f}     "
+                    f"{r['mean']:.3f} / {r['p95']:.3f} / {r['max']:.3f}       {v['unreachable_frames']}")  # fmt: skip
+    for pair, c in sec["clearance"].items():
+        rows.append(f"clearance {pair:<9}: min {c['min_distance_m'] * 1e3:6.1f} mm, {c['frames_deeper_than_2mm']} frames deeper than 2 mm")
+    js, lm = sec["joint_speed"], sec["joint_limit_margin_rad"]
+    rows.append(f"arm joint speed: max {js['max_fraction_of_limit']:.2f} of the limit ({js['joint']}), "
+                f"{js['frames_over_limit']} frames over; joint-limit margin min {lm['min']:.3f} rad ({lm['joint']})")
+    fps = sec["frames_per_second"]
+    rows.append(f"frames/s: arms {fps['arms']:.0f}, upper body {fps['upper_body']:.0f}; IK iterations/frame {sec['ik_iterations_mean']:.1f}")
+    return "\n".join(rows)
+
+
+def _run_humanoid(args: argparse.Namespace, motion) -> int:
+    from pathlib import Path
+
+    from handx_robot.retarget.humanoid.retarget import retarget_humanoid
+    from handx_robot.retarget.robot_motion import save_robot_motion
+
+    from handx_robot.errors import ConfigError
+    from handx_robot.motion import atomic_write
+
+    if args.left_robot or args.right_robot:
+        raise ConfigError(f"--robot {args.robot} is a humanoid: its hands come with it; drop --left-robot/--right-robot")
+    if args.solver != "handx":
+        raise ConfigError("humanoids are retargeted with --solver handx only")
+    rm, report = retarget_humanoid(motion, args.robot, interaction=args.interaction, scale=args.workspace_scale,
+                                   center=args.workspace_center, yaw=args.workspace_yaw)  # fmt: skip
+    out = save_robot_motion(rm, args.output)
+    print(humanoid_table(report["humanoid"]))
+    if "interaction" in report:
+        print(interaction_table(report["interaction"]))
+    if args.metrics:
+        text = json.dumps(report, indent=1, default=float)
+        atomic_write(args.metrics, lambda tmp: Path(tmp).write_text(text))
+    print(f"wrote {out}")
+    return 0
+
+
 def run_retarget(args: argparse.Namespace) -> int:
     from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.retarget.humanoid import is_humanoid
     from handx_robot.retarget.robot_motion import save_robot_motion
     from handx_robot.retarget.robots import resolve_robot_specs
     from handx_robot.retarget.solver import SolverOptions
 
     motion = _read(args.motion)
+    if is_humanoid(args.robot):
+        return _run_humanoid(args, motion)
     # without assets a dex-urdf hand is simulated by the built-in hand of its family (one warning)
     specs = resolve_robot_specs(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
     for s in ("left", "right"):

@@ -17,11 +17,23 @@ text                  () str         caption of the source motion
 {s}_converged         (T,) bool      solver converged at that frame
 source_joints         (T, 2, 21, 3)  human keypoints (robot world frame, Z-up, metres)
 ===================== ============== ==================================================
+
+A humanoid's motion (``handx-robot retarget --robot gr1_inspire``) adds its body: the hands' entries
+are as above (``{s}_wrist_pose`` = the hand root's achieved pose), and
+
+===================== ============== ==================================================
+body_robot            () str         humanoid id (``gr1_inspire``) or its YAML path
+body_joint_names      (m,) str       arm joint names, the column order of ``body_qpos``
+body_qpos             (T, m) f8      arm joint positions, rad
+body_base_pose        (7,) f8        ``T_world_base`` of the fixed base (pelvis), [x, y, z, qw, qx, qy, qz]
+body_workspace        () str         JSON: the workspace mapping that placed the human motion
+===================== ============== ==================================================
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,7 +43,7 @@ import numpy as np
 from handx_robot.errors import MotionFormatError, MotionValueError, UnknownJointError
 from handx_robot.motion import SIDES, atomic_write
 
-__all__ = ["HandTrajectory", "RobotMotion", "save_robot_motion", "load_robot_motion", "ROBOT_MOTION_FORMAT"]
+__all__ = ["HandTrajectory", "BodyTrajectory", "RobotMotion", "save_robot_motion", "load_robot_motion", "ROBOT_MOTION_FORMAT"]
 
 ROBOT_MOTION_FORMAT = "handx-robot-robot-motion"
 ROBOT_MOTION_VERSION = 1
@@ -124,16 +136,67 @@ class HandTrajectory:
 
 
 @dataclasses.dataclass(frozen=True)
+class BodyTrajectory:
+    """A humanoid's body: arm joints by name, the fixed base pose, the workspace mapping.
+
+    robot:       humanoid id (``gr1_inspire``) or its YAML path.
+    joint_names: (m,) arm joint names; the column order of ``qpos``.
+    qpos:        (T, m) float64, rad.
+    base_pose:   (7,) float64, ``T_world_base`` of the fixed base, [x, y, z, qw, qx, qy, qz], metres.
+    workspace:   the mapping that placed the human motion (:meth:`WorkspaceMap.as_dict`), JSON-able.
+    """
+
+    robot: str
+    joint_names: tuple[str, ...]
+    qpos: np.ndarray
+    base_pose: np.ndarray
+    workspace: Mapping = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = tuple(str(n) for n in self.joint_names)
+        qpos = np.asarray(self.qpos, dtype=np.float64)
+        if qpos.ndim != 2 or qpos.shape[1] != len(names):
+            raise MotionFormatError(f"body '{self.robot}': qpos must have shape (T, {len(names)}), got {qpos.shape}")
+        if len(set(names)) != len(names):
+            raise MotionFormatError(f"body '{self.robot}': duplicate joint names in {names}")
+        base = np.asarray(self.base_pose, dtype=np.float64).reshape(-1)
+        if base.shape != (7,):
+            raise MotionFormatError(f"body '{self.robot}': base_pose must have shape (7,), got {base.shape}")
+        for field, arr in (("qpos", qpos), ("base_pose", base)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                raise MotionValueError(f"body '{self.robot}': {field} has NaN/inf at {np.argwhere(bad)[0].tolist()}")
+        object.__setattr__(self, "joint_names", names)
+        object.__setattr__(self, "qpos", qpos)
+        object.__setattr__(self, "base_pose", base)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.qpos.shape[0])
+
+    def column(self, joint: str) -> np.ndarray:
+        """(T,) trajectory of one arm joint, by name."""
+        try:
+            return self.qpos[:, self.joint_names.index(joint)]
+        except ValueError:
+            raise UnknownJointError(
+                f"body '{self.robot}' has no joint {joint!r}; joints: {', '.join(self.joint_names)}"
+            ) from None
+
+
+@dataclasses.dataclass(frozen=True)
 class RobotMotion:
     """Both hands' trajectories at one frame rate. ``hands`` is keyed ``'left'`` / ``'right'``.
 
     source_joints: optional (T, 2, 21, 3) float32 human keypoints, metres, robot world frame (Z-up).
+    body: a humanoid's arms (:class:`BodyTrajectory`), None for floating hands.
     """
 
     fps: float
     hands: dict[str, HandTrajectory]
     text: str = ""
     source_joints: np.ndarray | None = None
+    body: BodyTrajectory | None = None
 
     def __post_init__(self) -> None:
         if not self.hands:
@@ -152,6 +215,8 @@ class RobotMotion:
             if sj.shape != (T, 2, 21, 3):
                 raise MotionFormatError(f"source_joints must have shape ({T}, 2, 21, 3), got {sj.shape}")
             object.__setattr__(self, "source_joints", sj)
+        if self.body is not None and self.body.num_frames != next(iter(lengths.values())):
+            raise MotionFormatError(f"body has {self.body.num_frames} frames, the hands {next(iter(lengths.values()))}")
         object.__setattr__(self, "fps", float(self.fps))
 
     @property
@@ -179,6 +244,12 @@ def save_robot_motion(motion: RobotMotion, path: str | os.PathLike) -> Path:
         arrays[f"{side}_converged"] = hand.converged
     if motion.source_joints is not None:
         arrays["source_joints"] = motion.source_joints
+    if motion.body is not None:
+        arrays["body_robot"] = np.array(motion.body.robot)
+        arrays["body_joint_names"] = np.array(motion.body.joint_names, dtype=str)
+        arrays["body_qpos"] = motion.body.qpos
+        arrays["body_base_pose"] = motion.body.base_pose
+        arrays["body_workspace"] = np.array(json.dumps(dict(motion.body.workspace)))
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -218,8 +289,22 @@ def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
                 f"{path}: no 'left_qpos' or 'right_qpos' field; is this a robot motion file "
                 f"(from `handx-robot retarget`)? Found keys: {sorted(keys)}"
             )
+        body = None
+        if "body_qpos" in keys:
+            missing = [k for k in ("body_robot", "body_joint_names", "body_base_pose") if k not in keys]
+            if missing:
+                raise MotionFormatError(f"{path}: fields {missing} are missing for the humanoid body")
+            try:
+                ws = json.loads(str(data["body_workspace"])) if "body_workspace" in keys else {}
+            except ValueError as exc:
+                raise MotionFormatError(f"{path}: body_workspace is not JSON ({exc})") from exc
+            body = BodyTrajectory(
+                robot=str(data["body_robot"]), joint_names=tuple(str(n) for n in data["body_joint_names"]),
+                qpos=data["body_qpos"], base_pose=data["body_base_pose"], workspace=ws if isinstance(ws, dict) else {},
+            )
         try:
             return RobotMotion(
+                body=body,
                 fps=float(data["fps"]) if "fps" in keys else 30.0,
                 hands=hands,
                 text=str(data["text"]) if "text" in keys else "",

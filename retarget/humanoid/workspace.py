@@ -1,0 +1,211 @@
+"""Placing the human motion (hands only, no body) in front of a humanoid.
+
+Facing. HandX's canonical frame has the person facing -Z (Y up), which is +Y in ``world_zup``; a robot
+faces +X (REP-103). ``R_robot_human`` turns +Y into +X (-90 deg about Z), then the spec's extra ``yaw``.
+
+Mapping. Let ``m_t`` be the midpoint of the present hands' wrist keypoints at frame t and ``m_bar`` its
+mean over the clip. Every keypoint ``k`` of frame t goes to::
+
+    k' = R (k - m_t) + s R (m_t - m_bar) + center
+
+The hands' shapes and their placement relative to each other are kept exactly (a clap stays a clap);
+only the shared trajectory of the two hands is scaled by ``s`` about its mean and put at ``center``.
+A one-hand motion is centred in front of that hand's shoulder (``center`` moved sideways to the arm
+root's y).
+
+Fit (``scale: auto``): the robot's reachable set per side is sampled once (hand-root positions of
+30 000 random arm poses within the joint limits; a target within ``REACH_RADIUS_M`` of a sample is
+reachable; orientation is left to the IK, which reports what it misses); ``s`` is the largest value
+in 1.0, 0.95, ... 0.5 for which some centre (the spec's, moved by up to 15 cm forward/back and up/down,
+nearest first) puts the wrist targets inside it: the placements within ``REACH_SLACK`` of the best
+reach (larger scale first, then nearer the spec's centre) are checked with the arm IK itself on 40
+sampled frames (orientation included) and the first that reaches 99 % of them (else the best) wins.
+The fractions are reported (``reach_fraction``: position reach per side, ``ik_checked``), never hidden. Given scale and centre are used as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import numpy as np
+from handx_robot.retarget.humanoid.model import HumanoidModel
+
+from handx_robot.rotations import rpy_to_matrix
+
+__all__ = ["WorkspaceMap", "fit_workspace", "reachable_points", "R_ROBOT_HUMAN"]
+
+#: world_zup human facing +Y -> robot facing +X
+R_ROBOT_HUMAN = rpy_to_matrix([0.0, 0.0, -np.pi / 2])
+#: a target is reachable when a sampled hand-root position lies this close (sample spacing ~2.5 cm)
+REACH_RADIUS_M = 0.03
+SCALES = tuple(np.round(np.arange(1.0, 0.499, -0.05), 2))
+#: offsets of the centre tried by the fit (x forward and z up, metres; y stays on the robot's midline)
+OFFSETS_M = (0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15)
+#: placements within this much position reach of the best are checked with the arm IK, at most SHORTLIST of them
+REACH_SLACK, SHORTLIST = 0.03, 8
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkspaceMap:
+    """``k' = R (k - m_t) + scale R (m_t - m_bar) + center`` (see the module docstring).
+
+    R: (3, 3) rotation robot <- human world_zup. m_bar, center: (3,) metres. reach_fraction: the
+    wrist targets inside the sampled reachable set (per side and overall), None when not checked.
+    """
+
+    R: np.ndarray
+    scale: float
+    m_bar: np.ndarray
+    center: np.ndarray
+    automatic: bool
+    reach_fraction: dict[str, float] | None = None
+
+    def apply(self, joints: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """``joints`` (T, 2, 21, 3) world_zup metres -> the same in the robot world (hands absent stay as they are)."""
+        j = np.asarray(joints, dtype=np.float64)
+        mid = _midpoint(j, present)  # (T, 3)
+        shift = (self.scale * (mid - self.m_bar)) @ self.R.T + self.center  # (T, 3)
+        out = (j - mid[:, None, None, :]) @ self.R.T + shift[:, None, None, :]
+        return np.where(np.asarray(present, bool)[None, :, None, None], out, j).astype(np.float32)
+
+    def as_dict(self) -> dict:
+        return {"scale": self.scale, "center_m": self.center.tolist(), "automatic": self.automatic,
+                "yaw_rad": float(np.arctan2(self.R[1, 0], self.R[0, 0])), "reach_fraction": self.reach_fraction}  # fmt: skip
+
+
+def _midpoint(joints: np.ndarray, present: np.ndarray) -> np.ndarray:
+    idx = [h for h in range(2) if present[h]]
+    return joints[:, idx, 0, :].mean(axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _reachable(path: str, arm_qpos: tuple[int, ...], root: str, limb_geoms: tuple[int, ...], n: int, seed: int):
+    import os
+
+    import mujoco
+    from handx_robot.retarget.humanoid.model import _load
+    from handx_robot.retarget.robots.builtin import cache_dir
+    from scipy.spatial import cKDTree
+
+    from handx_robot.motion import atomic_write
+
+    cached = cache_dir() / f"reach_{Path(path).stem}_{root.replace('/', '_')}_{n}_{seed}.npy"
+    if cached.is_file():  # the model file's name carries its content hash
+        return cKDTree(np.load(cached))
+    m = _load(path, "", os.stat(path).st_mtime)
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(seed)
+    idx = np.asarray(arm_qpos)
+    jnt = [int(np.argwhere(m.jnt_qposadr == a)[0, 0]) for a in idx]
+    lo, hi = m.jnt_range[jnt].T
+    bid = m.body(root).id
+    limb = set(limb_geoms)
+    pts = []
+    for q in rng.uniform(lo, hi, size=(n, len(idx))):
+        d.qpos[idx] = q
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_collision(m, d)
+        if any((c.geom1 in limb) != (c.geom2 in limb) and c.dist < 0 for c in d.contact[: d.ncon]):
+            continue  # this arm (or its hand) inside the body or the other arm: not a usable pose
+        pts.append(d.xpos[bid].copy())
+    arr = np.array(pts)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+
+    atomic_write(cached, write)
+    return cKDTree(arr)
+
+
+def reachable_points(hm: HumanoidModel, side: str, samples: int = 30000, seed: int = 0):
+    """KD-tree of hand-root positions (world, m) over random arm poses within the joint limits in which
+    the arm and its hand touch neither the body nor the other arm (at rest); sampled once per model and
+    side, kept in the cache directory next to the composed model."""
+    limb = tuple(int(g) for g in np.concatenate([hm.geoms[f"arm_{side}"], hm.geoms[f"hand_{side}"]]))
+    return _reachable(str(hm.path), tuple(int(a) for a in hm.arm_qpos[side]), hm.hand_root[side], limb, samples, seed)
+
+
+def _inside(points: np.ndarray, tree) -> np.ndarray:
+    dist, _ = tree.query(points, k=1)
+    return dist <= REACH_RADIUS_M
+
+
+def _shoulder_y(hm: HumanoidModel, side: str) -> float:
+    """World y (m) of a side's arm root body at the rest pose."""
+    import mujoco
+
+    d = mujoco.MjData(hm.model)
+    d.qpos[:] = hm.rest_qpos()
+    mujoco.mj_kinematics(hm.model, d)
+    return float(d.xpos[hm.model.body(hm.spec.arms[side].arm_root_body).id][1])
+
+
+def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *, scale: float | None = None,
+                  center: np.ndarray | None = None, yaw: float | None = None) -> WorkspaceMap:  # fmt: skip
+    """The :class:`WorkspaceMap` of a motion (``joints`` (T, 2, 21, 3) world_zup, metres) onto ``hm``.
+
+    scale/center/yaw override the spec's (``scale=None`` and the spec's ``auto``: fitted).
+    """
+    ws = hm.spec.workspace
+    yaw = ws.yaw if yaw is None else float(yaw)
+    R = rpy_to_matrix([0.0, 0.0, yaw]) @ R_ROBOT_HUMAN
+    c = np.asarray(ws.center if center is None else center, dtype=np.float64)
+    sides = [s for h, s in enumerate(("left", "right")) if present[h] and s in hm.spec.arms]
+    if center is None and len(sides) == 1:  # one hand: in front of its own shoulder, not on the midline
+        c = c + np.array([0.0, _shoulder_y(hm, sides[0]), 0.0])
+    j = np.asarray(joints, dtype=np.float64)
+    m_bar = _midpoint(j, present).mean(axis=0)
+    fixed = scale if scale is not None else ws.scale
+
+    def reach(s_: float, c_: np.ndarray) -> dict[str, float]:
+        mapped = WorkspaceMap(R, s_, m_bar, c_, False).apply(j, present)
+        out = {}
+        for side in sides:
+            h = ("left", "right").index(side)
+            out[side] = float(_inside(mapped[:, h, 0], reachable_points(hm, side)).mean())
+        out["all"] = float(np.mean([out[s] for s in sides])) if sides else 1.0
+        return out
+
+    if fixed is not None and center is not None:
+        return WorkspaceMap(R, float(fixed), m_bar, c, False, reach(float(fixed), c))
+    scales = [float(fixed)] if fixed is not None else [float(x) for x in SCALES]
+    centers = [c] if center is not None else sorted(
+        (c + np.array([dx, 0.0, dz]) for dx in OFFSETS_M for dz in OFFSETS_M), key=lambda x: float(np.linalg.norm(x - c)))
+    cands = [(reach(s_, c_), s_, c_) for s_ in scales for c_ in centers]
+    top = max(r["all"] for r, _, _ in cands)
+    # position reach short-lists; the arm IK itself (orientation included) decides on sampled frames
+    short = sorted((x for x in cands if x[0]["all"] >= top - REACH_SLACK),
+                   key=lambda x: (-x[1], float(np.linalg.norm(x[2] - c))))[:SHORTLIST]  # fmt: skip
+    best = None
+    for r, s_, c_ in short:
+        wmap = WorkspaceMap(R, s_, m_bar, c_, True, r)
+        score = ik_fraction(hm, wmap.apply(j, present), sides)
+        if best is None or score > best[0] + 0.01:
+            best = (score, wmap)
+        if score >= 0.99:
+            break
+    return dataclasses.replace(best[1], reach_fraction={**best[1].reach_fraction, "ik_checked": best[0]})
+
+
+def ik_fraction(hm: HumanoidModel, mapped: np.ndarray, sides: list[str], frames: int = 40) -> float:
+    """Fraction of up to ``frames`` evenly spaced frames of a placed motion (T, 2, 21, 3) whose hand-root
+    targets (human wrist frame @ the hand's calibration) the arm IK reaches within 1 cm / 0.1 rad, solved in
+    order from the rest pose without speed limits."""
+    from handx_robot.retarget.humanoid.ik import ArmIK
+    from handx_robot.retarget.solver import HandProblem
+
+    from handx_robot.handframe import wrist_transform
+
+    T_wb = {s: HandProblem(hm.hands[s]).T_wrist_base for s in sides}
+    idx = np.unique(np.linspace(0, len(mapped) - 1, min(frames, len(mapped))).round().astype(int))
+    targets = {s: wrist_transform(mapped[idx, ("left", "right").index(s)].astype(np.float64), s) @ T_wb[s] for s in sides}
+    ik = ArmIK(hm, fps=1e-3)  # no speed box between sampled frames
+    ok = []
+    for k in range(len(idx)):
+        sol = ik.step({s: targets[s][k] for s in sides})
+        ok.append(all(sol.position_error[s] <= 0.01 and sol.rotation_error[s] <= 0.1 for s in sides))
+        ik._first = False
+    return float(np.mean(ok))
