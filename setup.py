@@ -126,7 +126,7 @@ setup(
     # one import namespace; the folders stay where the product's layout puts them
     packages=packages(),
     package_dir={f"{PACKAGE}.{name}": folder for name, folder in LAYERS.items()},
-    package_data={"handx_robot.retarget": ["configs/*.yml", "configs/*.yaml"]},
+    package_data={"handx_robot.retarget": ["configs/*.yml", "configs/*.yaml", "configs/humanoids/*.yml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -1,7 +1,9 @@
 """``ros2 launch handx_robot text_to_hand.launch.py prompt:="..." robot:=shadow_right mode:=sim``
 
 A prompt goes in, safe joint commands stream to the hand's controller (``mode:=real``) or to a MuJoCo
-hand standing in for it (``mode:=sim``). The node list and every parameter come from
+hand standing in for it (``mode:=sim``). With a humanoid (``robot:=gr1_inspire``) the arms' commands
+stream too, each through a safety streamer of its own, to ``/<side>_arm_controller/...`` (in
+``mode:=sim`` the humanoid is posed kinematically). The node list and every parameter come from
 :mod:`handx_robot.ros.graph` (the same graph ``handx-robot ros-run`` starts in one process).
 Arguments (``ros2 launch handx_robot text_to_hand.launch.py --show-args``): see
 :data:`handx_robot.ros.graph.LAUNCH_ARGUMENTS`.

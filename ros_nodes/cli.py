@@ -166,12 +166,18 @@ def _spin(executor, context) -> None:
 
 
 def _summary(nodes, seconds: float) -> str:
+    import numpy as np
+
     lines = [f"ros-run summary after {seconds:.1f} s:"]
     for node in reversed(nodes):
         name = node.get_name()
         if name == "text_to_motion":
             lines.append(f"  text_to_motion: {node.frames_published} keypoint frames, status {node.status}")
         elif name == "retarget":
+            if node.humanoid is not None:
+                err = np.percentile(node.position_errors, 95) * 1e3 if node.position_errors else float("nan")
+                lines.append(f"  retarget/{node.humanoid.spec.id}: {node.humanoid.frames} frames (arms and hands), "
+                             f"hand position error p95 {err:.1f} mm")
             for side, hand in node.hands.items():
                 lines.append(f"  retarget/{side}: {hand.frames} frames, {hand.not_converged} not converged")
         elif name.startswith("safety_streamer_"):

@@ -37,6 +37,8 @@ from handx_robot.errors import ConfigError
 
 __all__ = [
     "SIDES",
+    "LIMBS",
+    "limb_name",
     "TOPIC_PROMPT",
     "TOPIC_KEYPOINTS",
     "TOPIC_MARKERS",
@@ -47,6 +49,7 @@ __all__ = [
     "wrist_topic",
     "controller_topic",
     "estop_reset_service",
+    "joint_states_topic",
     "LATCHED_QOS",
     "STREAM_QOS",
     "QUEUE_DEPTH",
@@ -71,33 +74,51 @@ TOPIC_ESTOP = "/handx/estop"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_DIAGNOSTICS = "/diagnostics"
 
-#: controller interface -> default topic pattern (ros2_control controllers named ``<side>_hand_controller``)
+#: what a streamer guards: a hand, or (humanoids) the arm that carries it
+LIMBS = ("hand", "arm")
+
+#: controller interface -> default topic pattern (ros2_control controllers named ``<side>_<limb>_controller``:
+#: ``right_hand_controller``, ``right_arm_controller``)
 CONTROLLER_TOPICS = {
-    "joint_trajectory": "/{side}_hand_controller/joint_trajectory",
-    "forward_command": "/{side}_hand_controller/commands",
+    "joint_trajectory": "/{side}_{limb}_controller/joint_trajectory",
+    "forward_command": "/{side}_{limb}_controller/commands",
 }
 
 
-def command_topic(side: str) -> str:
-    """Retargeted (unfiltered) commands of one hand: trajectory_msgs/JointTrajectory."""
-    return f"/handx/{side}/command"
+def limb_name(side: str, limb: str = "hand") -> str:
+    """The name of one limb in the ``/handx/...`` topics: ``right`` (the hand), ``right_arm``."""
+    if limb not in LIMBS:
+        raise ConfigError(f"limb {limb!r} is not one of {', '.join(LIMBS)} (parameter 'limb')")
+    return side if limb == "hand" else f"{side}_{limb}"
+
+
+def command_topic(side: str, limb: str = "hand") -> str:
+    """Retargeted (unfiltered) commands of one limb: trajectory_msgs/JointTrajectory
+    (``/handx/right/command``, ``/handx/right_arm/command``)."""
+    return f"/handx/{limb_name(side, limb)}/command"
 
 
 def wrist_topic(side: str) -> str:
     return f"/handx/{side}/wrist_pose"
 
 
-def controller_topic(side: str, interface: str) -> str:
+def joint_states_topic(side: str, limb: str = "hand") -> str:
+    """The sim node's joint states of one limb (``/handx/right/joint_states``, ``/handx/right_arm/joint_states``)."""
+    return f"/handx/{limb_name(side, limb)}/joint_states"
+
+
+def controller_topic(side: str, interface: str, limb: str = "hand") -> str:
     if interface not in CONTROLLER_TOPICS:
         raise ConfigError(
             f"controller interface {interface!r} is not one of {', '.join(CONTROLLER_TOPICS)} "
             "(parameter 'controller')"
         )
-    return CONTROLLER_TOPICS[interface].format(side=side)
+    limb_name(side, limb)  # validates limb
+    return CONTROLLER_TOPICS[interface].format(side=side, limb=limb)
 
 
-def estop_reset_service(side: str) -> str:
-    return f"/handx/{side}/estop_reset"
+def estop_reset_service(side: str, limb: str = "hand") -> str:
+    return f"/handx/{limb_name(side, limb)}/estop_reset"
 
 
 LATCHED_QOS = QoSProfile(

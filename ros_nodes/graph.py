@@ -11,6 +11,15 @@ Used by ``launch/text_to_hand.launch.py`` (``ros2 launch handx_robot text_to_han
 Robots: ``robot`` is a registry id of one hand (``shadow_right``: that hand only) or a family without a
 side (``shadow``: ``shadow_left`` and ``shadow_right``). Hardware units per robot family in
 :data:`HARDWARE_UNITS` (Inspire hands take ``[0, 1]``, 1 = open).
+
+Humanoids: ``robot`` may be a humanoid id (``gr1_inspire``, ``gr1_fourier``; :mod:`handx_robot.retarget.humanoid`).
+The retarget node then runs with parameter ``humanoid`` and also streams each arm's commands, and every
+side gets two safety streamers, ``safety_streamer_<side>`` (the hand) and ``safety_streamer_<side>_arm``::
+
+    retarget --/handx/<side>_arm/command--> safety_streamer_<side>_arm
+        --/<side>_arm_controller/joint_trajectory (or /commands)--> real controller | sim node
+
+In ``mode:=sim`` the sim node runs the humanoid kinematically (:mod:`handx_robot.ros.sim_humanoid`).
 """
 
 from __future__ import annotations
@@ -42,7 +51,8 @@ HARDWARE_UNITS = {"inspire": "inspire"}
 #: launch argument -> (default, description). The launch file and ``ros-run`` use these.
 LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "prompt": ("", "text prompt to perform (also accepted later on /handx/prompt, std_msgs/String)"),
-    "robot": ("shadow_right", "robot hand id (e.g. shadow_right, inspire_left) or a family for both hands (shadow)"),
+    "robot": ("shadow_right", "robot hand id (e.g. shadow_right, inspire_left), a family for both hands (shadow), "
+              "or a humanoid, arms and hands (gr1_inspire, gr1_fourier)"),
     "mode": ("sim", "sim: a MuJoCo hand stands in for the hardware; real: commands go to the real controllers"),
     "controller": ("joint_trajectory", "hardware controller interface: joint_trajectory "
                    "(/<side>_hand_controller/joint_trajectory) or forward_command (/<side>_hand_controller/commands)"),
@@ -173,9 +183,45 @@ def unit_mapping_for(robot_id: str) -> str:
     return HARDWARE_UNITS.get(family, "identity")
 
 
+def _humanoid(robot: str):
+    """The HumanoidSpec of ``robot`` when it is a humanoid id (or humanoid YAML), else None."""
+    from handx_robot.retarget.humanoid import get_humanoid, is_humanoid
+
+    return get_humanoid(robot) if is_humanoid(robot) else None
+
+
+def _streamer(cfg: GraphConfig, side: str, limb: str, robot: str) -> NodeSpec:
+    """The safety streamer of one limb (``hand``, or ``arm`` with ``robot`` a humanoid id)."""
+    from handx_robot.ros.common import joint_states_topic, limb_name
+
+    return NodeSpec(
+        name=f"safety_streamer_{limb_name(side, limb)}",
+        executable="safety_streamer_node",
+        factory="handx_robot.ros.safety_streamer_node:SafetyStreamerNode",
+        parameters={
+            "side": side,
+            "limb": limb,
+            "robot": robot,
+            "assets": cfg.assets,
+            "controller": cfg.controller,
+            "control_rate_hz": cfg.rate,
+            "unit_mapping": unit_mapping_for(robot) if limb == "hand" else "identity",
+            # the sim publishes each limb's states separately (two hands may share joint names)
+            "state_topic": joint_states_topic(side, limb) if cfg.mode == "sim" else "/joint_states",
+            "state_in_hardware_units": False,
+            "dry_run": cfg.dry_run,
+            "realtime_priority": cfg.streamer_priority,
+        },
+    )
+
+
 def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
     """The node list for ``cfg`` (order: source to sink)."""
-    robots = robots_for(cfg.robot, cfg.assets, cfg.mode)
+    humanoid = _humanoid(cfg.robot)
+    if humanoid is not None:  # its hands: one per arm
+        robots = {side: arm.hand for side, arm in humanoid.arms.items()}
+    else:
+        robots = robots_for(cfg.robot, cfg.assets, cfg.mode)
     nodes = [
         NodeSpec(
             name="text_to_motion",
@@ -190,51 +236,31 @@ def build_graph(cfg: GraphConfig) -> tuple[NodeSpec, ...]:
             parameters={
                 "left_robot": robots.get("left", ""),
                 "right_robot": robots.get("right", ""),
+                "humanoid": cfg.robot if humanoid is not None else "",
                 "assets": cfg.assets,
                 "input_rate_hz": cfg.rate,
             },
         ),
     ]
-    for side, robot in robots.items():
-        nodes.append(
-            NodeSpec(
-                name=f"safety_streamer_{side}",
-                executable="safety_streamer_node",
-                factory="handx_robot.ros.safety_streamer_node:SafetyStreamerNode",
-                parameters={
-                    "side": side,
-                    "robot": robot,
-                    "assets": cfg.assets,
-                    "controller": cfg.controller,
-                    "control_rate_hz": cfg.rate,
-                    "unit_mapping": unit_mapping_for(robot),
-                    # the sim publishes each hand's states separately (two hands may share joint names)
-                    "state_topic": f"/handx/{side}/joint_states" if cfg.mode == "sim" else "/joint_states",
-                    "state_in_hardware_units": False,
-                    "dry_run": cfg.dry_run,
-                    "realtime_priority": cfg.streamer_priority,
-                },
-            )
-        )
+    nodes += [_streamer(cfg, side, "hand", robot) for side, robot in robots.items()]
+    if humanoid is not None:
+        nodes += [_streamer(cfg, side, "arm", cfg.robot) for side in robots]
     if cfg.mode == "sim":
         units = {unit_mapping_for(r) for r in robots.values()}
         if len(units) > 1:
             raise ConfigError(f"robots {sorted(robots.values())} use different hardware units {sorted(units)}")
-        nodes.append(
-            NodeSpec(
-                name="sim",
-                executable="sim_node",
-                factory="handx_robot.ros.sim_node:SimNode",
-                parameters={
-                    "left_robot": robots.get("left", ""),
-                    "right_robot": robots.get("right", ""),
-                    "assets": cfg.assets,
-                    "controller": cfg.controller,
-                    "unit_mapping": units.pop(),
-                    "video": cfg.video,
-                },
-            )
-        )
+        sim = {
+            "left_robot": robots.get("left", ""),
+            "right_robot": robots.get("right", ""),
+            "assets": cfg.assets,
+            "controller": cfg.controller,
+            "unit_mapping": units.pop(),
+            "video": cfg.video,
+        }
+        if humanoid is not None:  # kinematic humanoid, filmed by its model's camera over the robot
+            sim.update(humanoid=cfg.robot, camera="robotview")
+        nodes.append(NodeSpec(name="sim", executable="sim_node", factory="handx_robot.ros.sim_node:SimNode",
+                              parameters=sim))
     # no lost start: the source streams a motion only once every other node says ready
     waits = ",".join(n.name for n in nodes[1:])
     nodes[0] = dataclasses.replace(nodes[0], parameters={**nodes[0].parameters, "wait_for": waits})

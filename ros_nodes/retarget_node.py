@@ -29,6 +29,25 @@ ones plus the solve's change, and the wrist poses the solved ones.
 
 A frame whose hand is absent, degenerate or non-finite is skipped (the safety streamer's watchdog
 holds the hand if frames stop coming); non-converged frames are published and counted.
+
+Humanoids (parameter ``humanoid``, e.g. ``gr1_inspire``; :mod:`handx_robot.retarget.humanoid`): the hands
+are the humanoid's (``left_robot`` / ``right_robot`` empty or equal to them) and each frame goes through
+:class:`handx_robot.retarget.humanoid.stream.HumanoidStream` (the hands retargeted as above, then one
+warm-started arm IK step toward them, within the arm joints' speed limits at ``input_rate_hz``). Per
+side present in the frame, besides the hand command:
+
+================================ =================================== ==============================================
+``/handx/<side>_arm/command``    trajectory_msgs/JointTrajectory     that arm's joints (shoulder to wrist, by
+                                                                     name), rad; ``time_from_start`` = one period
+``/handx/<side>/wrist_pose``     geometry_msgs/PoseStamped           the hand root's pose the arm reached
+                                                                     (metres, world Z-up)
+================================ =================================== ==============================================
+
+Readiness then also waits for a subscriber on each arm command topic. A humanoid frame's solve can
+take longer than a frame period (frames where the hands touch), so its keypoints are taken and solved
+on a thread of the node's own (:class:`handx_robot.ros.common.DedicatedSubscription`, in order, the
+queue absorbing the lag), not on the executor: where nodes share one executor (``handx-robot ros-run``)
+the keypoint source's timer and the sim node keep their pace.
 """
 
 from __future__ import annotations
@@ -43,6 +62,7 @@ from handx_robot.ros.common import (
     SIDES,
     STREAM_QOS,
     TOPIC_KEYPOINTS,
+    DedicatedSubscription,
     ParamSpec,
     command_topic,
     declare_parameters,
@@ -52,6 +72,7 @@ from handx_robot.ros.common import (
 )
 from handx_robot.ros.convert import joint_trajectory, pose_array_to_keypoints, wrist_pose_stamped
 from handx_robot.ros.readiness import Readiness, unmatched_inputs, unmatched_outputs
+from handx_robot.ros.robot_model import humanoid_with_hands
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory
 
@@ -62,6 +83,8 @@ __all__ = ["RetargetNode", "HandStream", "PARAMS", "main"]
 PARAMS = (
     ParamSpec("left_robot", "", "robot id for the left hand ('' = none), e.g. shadow_left"),
     ParamSpec("right_robot", "", "robot id for the right hand ('' = none), e.g. shadow_right"),
+    ParamSpec("humanoid", "", "humanoid id ('' = none), e.g. gr1_inspire: retarget its arms and hands together; "
+              "left_robot/right_robot must then be empty or the humanoid's hands"),
     ParamSpec("assets", "", "robot asset directory ('' = $HANDX_ROBOT_ASSETS / built-in models)"),
     ParamSpec("input_rate_hz", 30.0, "expected keypoint rate (Hz): sets the commands' time_from_start",
               min_value=0.1),
@@ -142,43 +165,97 @@ class RetargetNode(Node):
         p = declare_parameters(self, PARAMS)
         self.params = p
         robots = {side: p[f"{side}_robot"] for side in SIDES if p[f"{side}_robot"]}
-        if not robots:
-            raise ConfigError("node 'retarget': set parameter 'left_robot' and/or 'right_robot' (e.g. shadow_right)")
         self.hands: dict[str, HandStream] = {}
+        self.humanoid = None  # HumanoidStream with parameter 'humanoid'
+        self.position_errors: list[float] = []  # humanoid: per frame, the largest hand position error (m)
         self._cmd_pubs = {}
+        self._arm_pubs = {}
         self._wrist_pubs = {}
-        for side, robot in robots.items():
-            self.hands[side] = HandStream(side, robot, p["assets"])
-            self._cmd_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side), queue_qos(p["queue_depth"]))
-            self._wrist_pubs[side] = self.create_publisher(PoseStamped, wrist_topic(side), STREAM_QOS)
-            self.get_logger().info(
-                f"{side}: {robot} ({len(self.hands[side].joint_names)} joints) -> {command_topic(side)}"
-            )
         self._lock = threading.Lock()
         self.solve_seconds: list[float] = []
         self.bimanual = None  # (BimanualRefiner, HumanContactTracker) with both hands and interaction 'auto'
         self.bimanual_frames = 0
+        if p["humanoid"]:
+            self._init_humanoid(robots)
+        else:
+            self._init_hands(robots)
+        qos = queue_qos(p["queue_depth"])
+        self._solve_thread: DedicatedSubscription | None = None
+        if self.humanoid is not None:  # a frame's solve may outlast a period: not on the executor (docstring)
+            self._solve_thread = DedicatedSubscription(self, PoseArray, TOPIC_KEYPOINTS, qos, self._on_keypoints,
+                                                       thread_name=f"{self.get_name()}_solve").start()
+            keypoints = self._solve_thread.subscription
+        else:
+            keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, qos)
+        outputs = [*self._cmd_pubs.values(), *self._arm_pubs.values()]
+        self.readiness = Readiness(self, lambda: self._waiting_for(outputs, keypoints))
+
+    def _waiting_for(self, outputs, keypoints) -> str:
+        """What keeps this node from retargeting ('' = ready)."""
+        if self._solve_thread is not None and not self._solve_thread.alive:
+            return "its solve thread (stopped)"
+        return unmatched_outputs(self, outputs) or unmatched_inputs([keypoints])
+
+    def _init_hands(self, robots: dict[str, str]) -> None:
+        p = self.params
+        if not robots:
+            raise ConfigError("node 'retarget': set parameter 'left_robot' and/or 'right_robot' (e.g. shadow_right), "
+                              "or 'humanoid' (e.g. gr1_inspire)")
+        for side, robot in robots.items():
+            self.hands[side] = HandStream(side, robot, p["assets"])
+            self._hand_outputs(side)
+            self.get_logger().info(
+                f"{side}: {robot} ({len(self.hands[side].joint_names)} joints) -> {command_topic(side)}"
+            )
         if len(self.hands) == 2 and p["interaction"] == "auto":
             from handx_robot.retarget.interaction import BimanualRefiner, HumanContactTracker
 
             refiner = BimanualRefiner({side: hand.problem for side, hand in self.hands.items()})
             self.bimanual = (refiner, HumanContactTracker(refiner.pairs, refiner.contact_config))
             self.get_logger().info(f"bimanual solve on: {len(refiner.pairs)} part pairs monitored")
-        keypoints = self.create_subscription(PoseArray, TOPIC_KEYPOINTS, self._on_keypoints, queue_qos(p["queue_depth"]))
-        self.readiness = Readiness(
-            self, lambda: unmatched_outputs(self, self._cmd_pubs.values()) or unmatched_inputs([keypoints]))
+
+    def _init_humanoid(self, robots: dict[str, str]) -> None:
+        from handx_robot.retarget.humanoid.stream import HumanoidStream
+
+        p = self.params
+        spec = humanoid_with_hands(p["humanoid"], robots, self.get_name())
+        self.humanoid = HumanoidStream(spec, p["input_rate_hz"], interaction=p["interaction"])
+        for side in self.humanoid.sides:
+            self._hand_outputs(side)
+            self._arm_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side, "arm"),
+                                                         queue_qos(p["queue_depth"]))
+            self.get_logger().info(
+                f"{side}: humanoid {spec.id}: hand {spec.arms[side].hand} ({len(self.humanoid.joint_names[side])} "
+                f"joints) -> {command_topic(side)}, arm ({len(spec.arms[side].arm_joints)} joints) -> "
+                f"{command_topic(side, 'arm')}"
+            )
+
+    def _hand_outputs(self, side: str) -> None:
+        self._cmd_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side), queue_qos(self.params["queue_depth"]))
+        self._wrist_pubs[side] = self.create_publisher(PoseStamped, wrist_topic(side), STREAM_QOS)
 
     def close(self) -> None:
-        """Say ``stopping`` on /handx/ready (safe on a node whose __init__ failed)."""
+        """Say ``stopping`` on /handx/ready and stop the solve thread (safe on a node whose __init__
+        failed; idempotent)."""
         readiness = getattr(self, "readiness", None)
         if readiness is not None:
             readiness.close()
+        thread = getattr(self, "_solve_thread", None)
+        if thread is not None:
+            thread.close(timeout_s=0.5)
+
+    def destroy_node(self) -> None:
+        self.close()
+        super().destroy_node()
 
     def _on_keypoints(self, msg: PoseArray) -> None:
         try:
             kp, present = pose_array_to_keypoints(msg)
         except HandXError as exc:
             self.get_logger().warning(f"bad keypoint message: {exc}", throttle_duration_sec=1.0)
+            return
+        if self.humanoid is not None:
+            self._humanoid_frame(kp, present, msg.header.stamp)
             return
         duration = 1.0 / self.params["input_rate_hz"]
         solved = {}
@@ -204,6 +281,30 @@ class RetargetNode(Node):
             self._wrist_pubs[side].publish(
                 wrist_pose_stamped(_pose7(T_world_base), self.params["frame_id"], msg.header.stamp)
             )
+
+    def _humanoid_frame(self, kp: np.ndarray, present, stamp) -> None:
+        """One keypoint frame through the humanoid: hand and arm commands and the reached wrist pose of
+        each side present (a frame that fails is skipped, as for the hands)."""
+        kp_world = {side: kp[h] for h, side in enumerate(SIDES) if present[h] and side in self.humanoid.sides}
+        if not kp_world:
+            return
+        try:
+            with self._lock:
+                frame = self.humanoid.step(kp_world)
+        except HandXError as exc:
+            self.get_logger().warning(f"humanoid: frame skipped: {exc}", throttle_duration_sec=1.0)
+            return
+        self.solve_seconds.append(frame.seconds)
+        self.position_errors.append(max(frame.position_error[s] for s in kp_world))
+        duration = 1.0 / self.params["input_rate_hz"]
+        for side in kp_world:
+            hand = frame.hands[side]
+            names = self.humanoid.joint_names[side]
+            self._cmd_pubs[side].publish(joint_trajectory(names, [hand[n] for n in names], duration))
+            arm = self.humanoid.spec.arms[side].arm_joints
+            self._arm_pubs[side].publish(joint_trajectory(arm, [frame.arms[n] for n in arm], duration))
+            self._wrist_pubs[side].publish(
+                wrist_pose_stamped(_pose7(frame.T_world_hand[side]), self.params["frame_id"], stamp))
 
     def _bimanual(self, solved: dict, kp_world: dict) -> dict:
         """Both hands' per-hand results of this frame -> after the bimanual solve (see ``interaction``);

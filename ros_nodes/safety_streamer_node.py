@@ -1,22 +1,28 @@
-"""``safety_streamer`` node: forwards only safe joint commands to one hand's real controller.
+"""``safety_streamer`` node: forwards only safe joint commands to one hand's (or arm's) real controller.
 
 A thin adapter over :class:`handx_robot.safety.SafetyFilter` (all the logic and its guarantees
 are documented there).
 
-Topics (side = parameter ``side``):
+Topics (side = parameter ``side``; ``<limb>`` = ``<side>`` for a hand, ``<side>_arm`` for an arm):
 
 =============================================== ==================================== ===================
 topic                                           type                                 direction
 =============================================== ==================================== ===================
-``/handx/<side>/command`` (``input_topic``)     trajectory_msgs/JointTrajectory      in (model units)
-``/<side>_hand_controller/joint_trajectory``    trajectory_msgs/JointTrajectory      out (controller='joint_trajectory')
+``/handx/<limb>/command`` (``input_topic``)     trajectory_msgs/JointTrajectory      in (model units)
+``/<side>_hand_controller/joint_trajectory``    trajectory_msgs/JointTrajectory      out (controller='joint_trajectory';
+                                                                                     ``/<side>_arm_controller/...`` for an arm)
 ``/<side>_hand_controller/commands``            std_msgs/Float64MultiArray           out (controller='forward_command')
 ``/joint_states`` (``state_topic``)             sensor_msgs/JointState               in: seeds the start position
 ``/handx/estop``                                std_msgs/Bool                        in: true latches the e-stop
-``/handx/<side>/estop_reset``                   std_srvs/Trigger (service)           resets the latch
+``/handx/<limb>/estop_reset``                   std_srvs/Trigger (service)           resets the latch
 ``/diagnostics``                                diagnostic_msgs/DiagnosticArray      out: counters, state
 ``/handx/ready``                                 std_msgs/String (latched)            out: readiness
 =============================================== ==================================== ===================
+
+An arm (``limb:=arm``, ``robot`` a humanoid id such as ``gr1_inspire``): the side's arm joints and their
+position limits come from the composed humanoid model, their velocity limits from the humanoid spec's
+``velocity_limit`` (:func:`handx_robot.ros.robot_model.resolve_arm_model`); the filter, watchdog, e-stop
+and everything below are the same as for a hand.
 
 Readiness (:class:`handx_robot.ros.readiness.Readiness`): ``ready`` once the filter is built, the
 command thread runs and the controller topic has a subscriber (the controller, or the sim node);
@@ -49,6 +55,7 @@ from handx_robot.ros.common import (
     CONTROLLER_TOPICS,
     DIAGNOSTICS_QOS,
     LATCHED_QOS,
+    LIMBS,
     SIDES,
     STATE_QOS,
     TOPIC_DIAGNOSTICS,
@@ -60,13 +67,14 @@ from handx_robot.ros.common import (
     controller_topic,
     declare_parameters,
     estop_reset_service,
+    limb_name,
     queue_qos,
     run_node,
     set_realtime_priority,
 )
 from handx_robot.ros.convert import duration_to_s, empty_trajectory, float64_array, joint_trajectory
 from handx_robot.ros.readiness import Readiness, unmatched_outputs
-from handx_robot.ros.robot_model import resolve_model
+from handx_robot.ros.robot_model import resolve_arm_model, resolve_model
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -89,16 +97,20 @@ from handx_robot.safety import (
 __all__ = ["SafetyStreamerNode", "PARAMS", "main"]
 
 PARAMS = (
-    ParamSpec("side", "right", "which hand this streamer guards", choices=SIDES),
-    ParamSpec("robot", "", "robot id in the retarget registry (e.g. shadow_right); gives the model and joints"),
+    ParamSpec("side", "right", "which hand (or arm) this streamer guards", choices=SIDES),
+    ParamSpec("limb", "hand", "what it guards: the hand, or the arm of a humanoid (robot then a humanoid id such "
+              "as gr1_inspire; joints, position limits and velocity limits from the humanoid)", choices=LIMBS),
+    ParamSpec("robot", "", "robot id in the retarget registry (e.g. shadow_right), or a humanoid id with limb:=arm; "
+              "gives the model and joints"),
     ParamSpec("assets", "", "robot asset directory for 'robot' ('' = $HANDX_ROBOT_ASSETS / built-in models)"),
     ParamSpec("model_path", "", "URDF/MJCF of the robot (overrides 'robot' for the limits)"),
     ParamSpec("joint_names", "", "controller joints, comma-separated, in the controller's order ('' = all "
               "actuated joints of the model)"),
     ParamSpec("controller", "joint_trajectory", "controller interface of the real hand",
               choices=tuple(CONTROLLER_TOPICS)),
-    ParamSpec("controller_topic", "", "output topic ('' = the controller's default topic for 'side')"),
-    ParamSpec("input_topic", "", "input JointTrajectory topic ('' = /handx/<side>/command)"),
+    ParamSpec("controller_topic", "", "output topic ('' = the controller's default topic for 'side' and 'limb')"),
+    ParamSpec("input_topic", "", "input JointTrajectory topic ('' = /handx/<side>/command, /handx/<side>_arm/command "
+              "for an arm)"),
     ParamSpec("state_topic", TOPIC_JOINT_STATES, "measured JointState topic seeding the start position ('' = none)"),
     ParamSpec("state_in_hardware_units", False, "the measured joint states are in hardware units"),
     ParamSpec("estop_topic", TOPIC_ESTOP, "std_msgs/Bool e-stop topic (true = stop, latches)"),
@@ -131,12 +143,18 @@ def build_config(values: dict) -> tuple[SafetyConfig, str]:
     """SafetyConfig from validated parameter values; also returns the robot id / model for messages."""
     import dataclasses
 
-    model_path, model_format, robot_joints, label = resolve_model(values["robot"], values["model_path"], values["assets"])
+    velocity = {}  # joint -> rad/s where the robot's spec gives it (a humanoid's arm), over the model's
+    if values["limb"] == "arm":
+        model_path, model_format, robot_joints, label, velocity = resolve_arm_model(
+            values["robot"], values["side"], values["model_path"])
+    else:
+        model_path, model_format, robot_joints, label = resolve_model(values["robot"], values["model_path"],
+                                                                      values["assets"])
     limits = limits_from_model(model_path, model_format, default_velocity=values["default_velocity"],
                                default_acceleration=values["max_acceleration"])
-    if values["velocity_scale"] != 1.0:
-        limits = tuple(dataclasses.replace(lim, max_velocity=lim.max_velocity * values["velocity_scale"])
-                       for lim in limits)
+    if velocity or values["velocity_scale"] != 1.0:
+        limits = tuple(dataclasses.replace(
+            lim, max_velocity=velocity.get(lim.name, lim.max_velocity) * values["velocity_scale"]) for lim in limits)
     names = [n.strip() for n in values["joint_names"].split(",") if n.strip()]
     if not names:
         names = [n for n in (robot_joints or [lim.name for lim in limits]) if n in {lim.name for lim in limits}]
@@ -164,6 +182,8 @@ class SafetyStreamerNode(Node):
         p = declare_parameters(self, PARAMS)
         self.params = p
         self.side = p["side"]
+        self.limb = p["limb"]
+        self.limb_name = limb_name(self.side, self.limb)  # 'right', 'right_arm'
         self.config, self.robot_label = build_config(p)
         self.filter = SafetyFilter(self.config)
         self._lock = threading.Lock()
@@ -171,8 +191,8 @@ class SafetyStreamerNode(Node):
         self._process_i = 0
         self.dry_run = p["dry_run"]
         self.interface = p["controller"]
-        out_topic = p["controller_topic"] or controller_topic(self.side, self.interface)
-        in_topic = p["input_topic"] or command_topic(self.side)
+        out_topic = p["controller_topic"] or controller_topic(self.side, self.interface, self.limb)
+        in_topic = p["input_topic"] or command_topic(self.side, self.limb)
         msg_type = JointTrajectory if self.interface == "joint_trajectory" else Float64MultiArray
         self.out_topic = out_topic
         qos = queue_qos(p["queue_depth"])
@@ -192,7 +212,7 @@ class SafetyStreamerNode(Node):
         self._state_sub = None
         if p["state_topic"]:
             self._state_sub = self.create_subscription(JointState, p["state_topic"], self._on_state, STATE_QOS)
-        self.create_service(Trigger, estop_reset_service(self.side), self._on_reset)
+        self.create_service(Trigger, estop_reset_service(self.side, self.limb), self._on_reset)
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
         if p["realtime_priority"]:
             try:
@@ -200,7 +220,7 @@ class SafetyStreamerNode(Node):
             except ConfigError as exc:  # not allowed here: run on, at normal priority, and say so
                 self.get_logger().warning(f"{exc}; running at normal priority")
         self.get_logger().info(
-            f"guarding {self.robot_label} ({self.side}): {len(self.config.joint_names)} joints, "
+            f"guarding {self.robot_label} ({self.limb_name}): {len(self.config.joint_names)} joints, "
             f"{in_topic} -> {out_topic} [{self.interface}{', DRY RUN' if self.dry_run else ''}], "
             f"watchdog {self.config.watchdog_timeout_s * 1e3:.1f} ms, positions {self.config.position_mode}, "
             f"velocities {self.config.velocity_mode}, units {self.config.unit_mapping.name}, commands on "
@@ -347,7 +367,7 @@ class SafetyStreamerNode(Node):
         ]
         return DiagnosticStatus(
             level=level,
-            name=f"handx_robot/safety_streamer/{self.side}",
+            name=f"handx_robot/safety_streamer/{self.limb_name}",
             message=message,
             hardware_id=self.robot_label,
             values=values,

@@ -16,6 +16,21 @@ topic                                                type                       
 ``/handx/<side>/joint_states``                       sensor_msgs/JointState            out: the same, per hand
 ==================================================== ================================= =======================================
 
+Humanoids (parameter ``humanoid``, e.g. ``gr1_inspire``; ``left_robot`` / ``right_robot`` empty or the
+humanoid's hands): the humanoid is simulated kinematically (:class:`handx_robot.ros.sim_humanoid.KinematicHumanoid`:
+its joints are put where the controllers are told, no physics), with one controller per limb:
+
+==================================================== ================================= =======================================
+``/<side>_hand_controller/...``                      as above                          in: the hand's joints
+``/<side>_arm_controller/joint_trajectory``          trajectory_msgs/JointTrajectory   in: the arm's joints (or ``/commands``)
+``/joint_states``                                    sensor_msgs/JointState            out: every arm and hand joint
+``/handx/<side>/joint_states`` (hand),               sensor_msgs/JointState            out: per limb
+``/handx/<side>_arm/joint_states`` (arm)
+==================================================== ================================= =======================================
+
+Wrist poses are not followed (the arm carries the hand); ``unit_mapping`` applies to the hands, the
+arms take radians. ``video`` works with the humanoid model's cameras (``camera:=robotview``).
+
 Trajectory semantics (like ros2_control's JointTrajectoryController, positions only): a new
 trajectory replaces the active one and is followed from the current target, linearly interpolated
 to each point at its ``time_from_start``; an empty trajectory stops (holds the current target).
@@ -41,11 +56,13 @@ from handx_robot.ros.common import (
     ParamSpec,
     controller_topic,
     declare_parameters,
+    limb_name,
     run_node,
     wrist_topic,
 )
 from handx_robot.ros.convert import duration_to_s, joint_state
 from handx_robot.ros.readiness import Readiness
+from handx_robot.ros.robot_model import humanoid_with_hands
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -61,12 +78,13 @@ MAX_CATCH_UP_S = 0.05  # at most this much simulated time per tick (a stalled pr
 PARAMS = (
     ParamSpec("left_robot", "", "robot id of the simulated left hand ('' = none)"),
     ParamSpec("right_robot", "", "robot id of the simulated right hand ('' = none)"),
+    ParamSpec("humanoid", "", "humanoid id to simulate, arms and hands, kinematically ('' = none), e.g. gr1_inspire"),
     ParamSpec("assets", "", "robot asset directory ('' = $HANDX_ROBOT_ASSETS / built-in models)"),
     ParamSpec("controller", "joint_trajectory", "controller interface to emulate", choices=tuple(CONTROLLER_TOPICS)),
     ParamSpec("unit_mapping", "identity", "hardware units of the commands", choices=tuple(UNIT_MAPPINGS)),
     ParamSpec("publish_rate_hz", 100.0, "joint state rate (Hz), >= 100", min_value=100.0),
     ParamSpec("timestep", 0.002, "physics timestep (s)", check=lambda v: None if 0 < v <= 0.01 else "must be in (0, 0.01]"),
-    ParamSpec("follow_wrist", True, "move each hand's mount to /handx/<side>/wrist_pose"),
+    ParamSpec("follow_wrist", True, "move each hand's mount to /handx/<side>/wrist_pose (not for a humanoid)"),
     ParamSpec("video", "", "write an MP4 of the run to this path ('' = none); rendering costs joint-state rate"),
     ParamSpec("video_fps", 30.0, "video frame rate (Hz)", min_value=1.0),
     ParamSpec("camera", "front", "camera of the video (handx_robot.sim.scene.CAMERA_PRESETS or a model camera)"),
@@ -110,6 +128,9 @@ class TrajectoryFollower:
 
 
 class _SimHand:
+    """One simulated limb and its controller (a hand, or a humanoid's arm); ``side`` is the limb's key in
+    the scene (``right``, ``right_arm``)."""
+
     def __init__(self, scene, side: str, joint_names: tuple[str, ...], mapping) -> None:
         self.side = side
         self.joint_names = joint_names  # commanded joints (registry order)
@@ -126,37 +147,32 @@ class SimNode(Node):
 
     def __init__(self, node_name: str = "sim", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        from handx_robot.sim.scene import HandModel, SceneConfig, build_scene
-
         p = declare_parameters(self, PARAMS)
         self.params = p
         robots = {side: p[f"{side}_robot"] for side in SIDES if p[f"{side}_robot"]}
-        if not robots:
-            raise ConfigError("node 'sim': set parameter 'left_robot' and/or 'right_robot' (e.g. shadow_right)")
-        models = {side: HandModel.from_registry(robot, assets=p["assets"] or None, side=side) for side, robot in robots.items()}
-        self.scene = build_scene(models, SceneConfig(timestep=p["timestep"]))
+        # limbs: (side, limb, label, commanded joint names); the scene keys them by limb_name(side, limb)
+        self.scene, limbs = self._humanoid_scene(robots) if p["humanoid"] else self._hand_scene(robots)
         self.scene.reset()
         self._lock = threading.Lock()
-        self.hands: dict[str, _SimHand] = {}
-        for side, model in models.items():
-            names = model.independent_joints or self.scene.actuated_joint_names(side)
-            limits = self.scene.joint_limits(side)
+        self.hands: dict[str, _SimHand] = {}  # limb name ('right', 'right_arm') -> its controller
+        for side, limb, label, names in limbs:
+            key = limb_name(side, limb)
+            limits = self.scene.joint_limits(key)
             lims = [JointLimit(n, *limits[n], 1.0, 1.0) for n in names]
-            mapping = make_unit_mapping(p["unit_mapping"], lims)
-            hand = _SimHand(self.scene, side, tuple(names), mapping)
-            self.hands[side] = hand
-            topic = controller_topic(side, p["controller"])
+            mapping = make_unit_mapping(p["unit_mapping"] if limb == "hand" else "identity", lims)
+            self.hands[key] = _SimHand(self.scene, key, tuple(names), mapping)
+            topic = controller_topic(side, p["controller"], limb)
             if p["controller"] == "joint_trajectory":
-                self.create_subscription(JointTrajectory, topic, lambda m, s=side: self._on_trajectory(s, m), STREAM_QOS)
+                self.create_subscription(JointTrajectory, topic, lambda m, k=key: self._on_trajectory(k, m), STREAM_QOS)
             else:
-                self.create_subscription(Float64MultiArray, topic, lambda m, s=side: self._on_array(s, m), STREAM_QOS)
-            if p["follow_wrist"]:
+                self.create_subscription(Float64MultiArray, topic, lambda m, k=key: self._on_array(k, m), STREAM_QOS)
+            if p["follow_wrist"] and not p["humanoid"]:
                 self.create_subscription(PoseStamped, wrist_topic(side), lambda m, s=side: self._on_wrist(s, m), STREAM_QOS)
-            self.get_logger().info(f"{side}: {robots[side]} ({len(names)} commanded joints) <- {topic}")
+            self.get_logger().info(f"{key}: {label} ({len(names)} commanded joints) <- {topic}")
         all_names = [n for h in self.hands.values() for n in h.all_joints]
         self._combined = len(set(all_names)) == len(all_names)
         self._js_pub = self.create_publisher(JointState, TOPIC_JOINT_STATES, STATE_QOS)
-        self._side_pubs = {s: self.create_publisher(JointState, f"/handx/{s}/joint_states", STATE_QOS) for s in self.hands}
+        self._side_pubs = {k: self.create_publisher(JointState, f"/handx/{k}/joint_states", STATE_QOS) for k in self.hands}
         self._t_last = time.monotonic()
         self.sim_time = 0.0
         self.states_published = 0
@@ -171,6 +187,31 @@ class SimNode(Node):
             self._video_thread = threading.Thread(target=self._video_loop, name=f"{self.get_name()}-video", daemon=True)
             self._video_thread.start()
         self.readiness = Readiness(self, lambda: "" if self._thread.is_alive() else "its physics thread (stopped)")
+
+    def _hand_scene(self, robots: dict[str, str]):
+        """(HandScene of the floating hands, limbs) for the hand robots of ``left_robot`` / ``right_robot``."""
+        from handx_robot.sim.scene import HandModel, SceneConfig, build_scene
+
+        p = self.params
+        if not robots:
+            raise ConfigError("node 'sim': set parameter 'left_robot' and/or 'right_robot' (e.g. shadow_right), "
+                              "or 'humanoid' (e.g. gr1_inspire)")
+        models = {side: HandModel.from_registry(robot, assets=p["assets"] or None, side=side) for side, robot in robots.items()}
+        scene = build_scene(models, SceneConfig(timestep=p["timestep"]))
+        limbs = [(side, "hand", robots[side], model.independent_joints or scene.actuated_joint_names(side))
+                 for side, model in models.items()]
+        return scene, limbs
+
+    def _humanoid_scene(self, robots: dict[str, str]):
+        """(KinematicHumanoid, limbs: each side's hand, then each side's arm) for parameter ``humanoid``."""
+        from handx_robot.ros.sim_humanoid import KinematicHumanoid
+
+        spec = humanoid_with_hands(self.params["humanoid"], robots, self.get_name())
+        scene = KinematicHumanoid(spec, self.params["timestep"])
+        sides = scene.hm.sides
+        limbs = [(s, "hand", spec.arms[s].hand, scene.commanded[limb_name(s, "hand")]) for s in sides]
+        limbs += [(s, "arm", f"{spec.id} {s} arm", scene.commanded[limb_name(s, "arm")]) for s in sides]
+        return scene, limbs
 
     #: how long close() waits for the physics thread and for the video thread to finish its file (s)
     JOIN_PHYSICS_S = 0.5
