@@ -42,6 +42,9 @@ class IKOptions:
     tolerance_m: float = 5e-4
     tolerance_rad: float = 5e-3
     step_tolerance_rad: float = 1e-3
+    replan_m: float = 0.02
+    replan_rad: float = 0.2
+    replan_every: int = 10
     min_clearance_m: float = 0.004
     detection_distance_m: float = 0.04
     solver: str = "daqp"
@@ -121,6 +124,10 @@ class ArmIK:
         self.posture = mink.PostureTask(m, cost=cost)
         self.rest = hm.rest_qpos()
         self.posture.set_target(self.rest)
+        guide = np.zeros(m.nv)
+        guide[self.arm_dof] = 1.0
+        self.guide = mink.PostureTask(m, cost=guide)  # toward a replanned pose, see _replan
+        self._guided, self._since_plan = False, 0
         frozen = [i for i in range(m.nv) if i not in set(self.arm_dof.tolist())]
         self.constraints = [mink.DofFreezingTask(m, dof_indices=frozen)] if frozen else []
         self.box = _step_box_limit(mink, self.arm_dof, m.nv)
@@ -136,11 +143,14 @@ class ArmIK:
 
     #: QP solves with contradictory limits so far (the pose was kept for that iteration)
     infeasible = 0
+    #: frames where a global solve replanned the arms (see _replan)
+    replans = 0
 
     def reset(self, qpos: np.ndarray | None = None) -> None:
         """Start again from ``qpos`` (nq,) or the rest pose; the next frame is solved without the speed box."""
         self.config.update(self.rest.copy() if qpos is None else np.asarray(qpos, dtype=np.float64).copy())
         self._first = True
+        self._guided, self._since_plan = False, 0
 
     def set_hand(self, side: str, hand_qpos: dict[str, float]) -> None:
         """Hold a hand's finger joints (hand model names -> rad/m) at the given values."""
@@ -171,12 +181,42 @@ class ArmIK:
             it = self._first_frame(targets, tasks)
         else:
             self.box.set(self.config.q[self.arm_qpos].copy(), self.vmax / self.fps)
-            it = self._iterate(targets, tasks, o.max_iterations)
+            it = self._iterate(targets, tasks + ([self.guide] if self._guided else []), o.max_iterations)
+            it += self._replan(targets, tasks)
         self._first = False
         pos, rot = self._errors(targets)
         achieved = {s: self.config.get_transform_frame_to_world(self.hm.hand_root[s], "body").as_matrix()
                     for s in self.hm.sides}  # fmt: skip
         return FrameSolution(self.config.q.copy(), achieved, pos, rot, it)
+
+    def _replan(self, targets: dict[str, np.ndarray], tasks: list) -> int:
+        """Local IK can get stuck on a limit while the target moves on (an arm that should have turned its
+        elbow the other way). When a frame misses by more than ``replan_m`` / ``replan_rad``, a global
+        solve (the first frame's multi-start, no speed box) finds a pose that reaches the target; a guide
+        task then pulls the arm there, within the speed box, until the frames are tracked again."""
+        o = self.opts
+        pos, rot = self._errors(targets)
+        miss = any(pos[s] > o.replan_m or rot[s] > o.replan_rad for s in targets)
+        if not miss:
+            if self._guided and all(pos[s] < o.replan_m / 2 and rot[s] < o.replan_rad / 2 for s in targets):
+                self._guided = False
+            return 0
+        self._since_plan += 1
+        if self._guided and self._since_plan < o.replan_every:
+            return 0
+        q_now = self.config.q.copy()
+        err_now = sum(pos.values()) + 0.1 * sum(rot.values())
+        self.box.clear()
+        it = self._first_frame(targets, tasks)
+        pos2, rot2 = self._errors(targets)
+        q_goal = self.config.q.copy()
+        self.config.update(q_now)
+        self._since_plan = 0
+        if sum(pos2.values()) + 0.1 * sum(rot2.values()) < 0.5 * err_now:
+            self.guide.set_target(q_goal)
+            self._guided = True
+            self.replans += 1
+        return it
 
     def _first_frame(self, targets: dict[str, np.ndarray], tasks: list) -> int:
         """The first frame from several starts (the current pose, then seeded perturbations of it): a

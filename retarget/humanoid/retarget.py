@@ -1,8 +1,10 @@
 """A human motion onto a humanoid: workspace mapping, the hands, then both arms by IK.
 
-1. The motion (``world_zup``) is placed in front of the robot (:func:`~.workspace.fit_workspace`).
-2. The hands are retargeted as floating hands would be (:func:`handx_robot.retarget.bimanual.retarget_motion`,
-   bimanual interaction terms included): finger joints and each hand root's target ``T_world_hand``.
+1. The hands are retargeted as floating hands would be (:func:`handx_robot.retarget.bimanual.retarget_motion`,
+   bimanual interaction terms included), in the human's frame: finger joints and each hand root's pose.
+2. The motion is placed in front of the robot (:func:`~.workspace.fit_workspace`, checked with those
+   hand poses and fingers): one rigid motion per frame for both hands, applied to the hand roots, which
+   become the arms' targets ``T_world_hand``.
 3. The arms track those targets frame by frame (:class:`~.ik.ArmIK`: joint and speed limits, clearance,
    posture). The hands' stored ``wrist_pose`` is the pose the arms achieved, not the target.
 
@@ -63,15 +65,22 @@ def retarget_humanoid(
     present = np.array([world.present[h] and s in hs.arms for h, s in enumerate(SIDES)])
     if not present.any():
         raise MotionValueError(f"{motion.source}: no hand of the motion has an arm on {hs.id} (arms: {list(hs.arms)})")
-    wmap = fit_workspace(world.joints, present, hm, scale=scale, center=center, yaw=yaw)
-    placed = world.replace(joints=wmap.apply(world.joints, present))
     from handx_robot.retarget.bimanual import retarget_motion
 
     robots = {s: (hm.hands[s] if present[h] else None) for h, s in enumerate(SIDES)}
     t0 = time.perf_counter()
-    hands_motion, report = retarget_motion(placed, robots["left"], robots["right"], interaction=interaction,
-                                           progress=progress)  # fmt: skip
+    # the hands in the human's frame: the placement is one rigid motion per frame for both hands, which
+    # changes neither the fingers nor the bimanual solve; the targets then move with it
+    human, report = retarget_motion(world, robots["left"], robots["right"], interaction=interaction,
+                                    progress=progress)  # fmt: skip
     t_hands = time.perf_counter() - t0
+    targets = {s: (pose_to_matrix(h.wrist_pose), dict(zip(h.joint_names, h.qpos.T))) for s, h in human.hands.items()}
+    wmap = fit_workspace(world.joints, present, hm, scale=scale, center=center, yaw=yaw, hands=targets)
+    M = wmap.transforms(world.joints, present)
+    hands_motion = dataclasses.replace(
+        human, source_joints=wmap.apply(world.joints, present),
+        hands={s: dataclasses.replace(h, wrist_pose=matrix_to_pose(M @ targets[s][0])) for s, h in human.hands.items()},
+    )  # fmt: skip
     body, hands, errors, t_ik = _track(hm, hands_motion, ik, progress)
     body = dataclasses.replace(body, workspace=wmap.as_dict())
     rm = RobotMotion(fps=hands_motion.fps, hands=hands, text=hands_motion.text,

@@ -62,12 +62,20 @@ class WorkspaceMap:
     automatic: bool
     reach_fraction: dict[str, float] | None = None
 
+    def transforms(self, joints: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """(T, 4, 4) ``T_robot_human`` per frame: the rigid motion this map applies to frame t's hands
+        (``joints`` (T, 2, 21, 3) world_zup metres give the midpoints ``m_t``)."""
+        mid = _midpoint(np.asarray(joints, dtype=np.float64), present)  # (T, 3)
+        M = np.tile(np.eye(4), (len(mid), 1, 1))
+        M[:, :3, :3] = self.R
+        M[:, :3, 3] = (self.scale * (mid - self.m_bar) - mid) @ self.R.T + self.center
+        return M
+
     def apply(self, joints: np.ndarray, present: np.ndarray) -> np.ndarray:
         """``joints`` (T, 2, 21, 3) world_zup metres -> the same in the robot world (hands absent stay as they are)."""
         j = np.asarray(joints, dtype=np.float64)
-        mid = _midpoint(j, present)  # (T, 3)
-        shift = (self.scale * (mid - self.m_bar)) @ self.R.T + self.center  # (T, 3)
-        out = (j - mid[:, None, None, :]) @ self.R.T + shift[:, None, None, :]
+        M = self.transforms(j, present)
+        out = j @ M[:, None, :3, :3].transpose(0, 1, 3, 2) + M[:, None, None, :3, 3]
         return np.where(np.asarray(present, bool)[None, :, None, None], out, j).astype(np.float32)
 
     def as_dict(self) -> dict:
@@ -144,10 +152,13 @@ def _shoulder_y(hm: HumanoidModel, side: str) -> float:
 
 
 def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *, scale: float | None = None,
-                  center: np.ndarray | None = None, yaw: float | None = None) -> WorkspaceMap:  # fmt: skip
+                  center: np.ndarray | None = None, yaw: float | None = None,
+                  hands: dict | None = None) -> WorkspaceMap:  # fmt: skip
     """The :class:`WorkspaceMap` of a motion (``joints`` (T, 2, 21, 3) world_zup, metres) onto ``hm``.
 
-    scale/center/yaw override the spec's (``scale=None`` and the spec's ``auto``: fitted).
+    scale/center/yaw override the spec's (``scale=None`` and the spec's ``auto``: fitted). hands: side ->
+    (``T_world_hand`` (T, 4, 4) in the human frame, {hand joint: (T,) positions}), the hand retargeting's
+    result, for the IK check (default: the human wrist frames with the hands' calibration, fingers open).
     """
     ws = hm.spec.workspace
     yaw = ws.yaw if yaw is None else float(yaw)
@@ -179,10 +190,11 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
     # position reach short-lists; the arm IK itself (orientation included) decides on sampled frames
     short = sorted((x for x in cands if x[0]["all"] >= top - REACH_SLACK),
                    key=lambda x: (-x[1], float(np.linalg.norm(x[2] - c))))[:SHORTLIST]  # fmt: skip
+    hands = hands or _calibrated_wrists(hm, j, sides)
     best = None
     for r, s_, c_ in short:
         wmap = WorkspaceMap(R, s_, m_bar, c_, True, r)
-        score = ik_fraction(hm, wmap.apply(j, present), sides)
+        score = ik_fraction(hm, wmap.transforms(j, present), hands)
         if best is None or score > best[0] + 0.01:
             best = (score, wmap)
         if score >= 0.99:
@@ -190,22 +202,29 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
     return dataclasses.replace(best[1], reach_fraction={**best[1].reach_fraction, "ik_checked": best[0]})
 
 
-def ik_fraction(hm: HumanoidModel, mapped: np.ndarray, sides: list[str], frames: int = 40) -> float:
-    """Fraction of up to ``frames`` evenly spaced frames of a placed motion (T, 2, 21, 3) whose hand-root
-    targets (human wrist frame @ the hand's calibration) the arm IK reaches within 1 cm / 0.1 rad, solved in
-    order from the rest pose without speed limits."""
-    from handx_robot.retarget.humanoid.ik import ArmIK
+def _calibrated_wrists(hm: HumanoidModel, joints: np.ndarray, sides: list[str]) -> dict:
     from handx_robot.retarget.solver import HandProblem
 
     from handx_robot.handframe import wrist_transform
 
-    T_wb = {s: HandProblem(hm.hands[s]).T_wrist_base for s in sides}
-    idx = np.unique(np.linspace(0, len(mapped) - 1, min(frames, len(mapped))).round().astype(int))
-    targets = {s: wrist_transform(mapped[idx, ("left", "right").index(s)].astype(np.float64), s) @ T_wb[s] for s in sides}
+    return {s: (wrist_transform(joints[:, ("left", "right").index(s)], s) @ HandProblem(hm.hands[s]).T_wrist_base, {})
+            for s in sides}  # fmt: skip
+
+
+def ik_fraction(hm: HumanoidModel, M: np.ndarray, hands: dict, frames: int = 40) -> float:
+    """Fraction of up to ``frames`` evenly spaced frames whose hand-root targets ``M[t] @ T_world_hand[t]``
+    (``M``: (T, 4, 4) a placement's transforms; ``hands`` as :func:`fit_workspace` takes them, fingers set)
+    the arm IK reaches within 1 cm / 0.1 rad, solved in order from the rest pose without speed limits."""
+    from handx_robot.retarget.humanoid.ik import ArmIK
+
+    idx = np.unique(np.linspace(0, len(M) - 1, min(frames, len(M))).round().astype(int))
     ik = ArmIK(hm, fps=1e-3)  # no speed box between sampled frames
     ok = []
-    for k in range(len(idx)):
-        sol = ik.step({s: targets[s][k] for s in sides})
-        ok.append(all(sol.position_error[s] <= 0.01 and sol.rotation_error[s] <= 0.1 for s in sides))
+    for t in idx:
+        for s, (_, fingers) in hands.items():
+            if fingers:
+                ik.set_hand(s, {n: float(v[t]) for n, v in fingers.items()})
+        sol = ik.step({s: M[t] @ T[t] for s, (T, _) in hands.items()})
+        ok.append(all(sol.position_error[s] <= 0.01 and sol.rotation_error[s] <= 0.1 for s in hands))
         ik._first = False
     return float(np.mean(ok))
