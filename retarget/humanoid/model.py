@@ -12,8 +12,9 @@
 
 :class:`HumanoidModel` is that model compiled, with names resolved once: arm joint addresses, the hand
 joints by their hand-model names, and the geom groups of the clearance checks (per side: arm, hand;
-the body), with the pairs checked (arm-arm, arm-hand across sides, arm-body, hand-body; hand-hand is
-the bimanual interaction's business, see :mod:`handx_robot.retarget.interaction`).
+the body), with the pairs checked (arm-arm, arm-hand across sides, arm-body, hand-body, and each arm
+against itself and its own hand, bodies touching at rest excluded; hand-hand is the bimanual
+interaction's business, see :mod:`handx_robot.retarget.interaction`).
 """
 
 from __future__ import annotations
@@ -178,15 +179,20 @@ class HumanoidModel:
         return q
 
     def geom_pairs(self) -> list[tuple[int, int]]:
-        """Every (geom, geom) pair of the checked group pairs, minus excluded and parent-child bodies."""
+        """Every (geom, geom) pair of the checked group pairs, minus excluded bodies and those MuJoCo never
+        collides (one rigid body, or two joined by a joint: ``body_weldid`` and its parent)."""
         m = self.model
         excluded = {tuple(sorted((int(b1), int(b2)))) for b1, b2 in _excluded_body_pairs(m)}
         out = []
         for ga, gb in self.pairs:
             for g1 in self.geoms[ga]:
                 for g2 in self.geoms[gb]:
+                    if ga == gb and g2 <= g1:  # within one group: each pair once
+                        continue
                     b1, b2 = int(m.geom_bodyid[g1]), int(m.geom_bodyid[g2])
-                    if b1 == b2 or m.body_parentid[b1] == b2 or m.body_parentid[b2] == b1:
+                    w1, w2 = int(m.body_weldid[b1]), int(m.body_weldid[b2])
+                    # as MuJoCo filters contacts: same rigid body, or rigid bodies in a parent-child joint
+                    if w1 == w2 or int(m.body_weldid[m.body_parentid[w1]]) == w2 or int(m.body_weldid[m.body_parentid[w2]]) == w1:
                         continue
                     if tuple(sorted((b1, b2))) in excluded:
                         continue
@@ -267,8 +273,8 @@ def load_humanoid_model(hs: HumanoidSpec) -> HumanoidModel:
     pairs: list[tuple[str, str]] = []
     if len(hs.arms) == 2:
         pairs += [("arm_left", "arm_right"), ("arm_left", "hand_right"), ("hand_left", "arm_right")]
-    for s in hs.arms:
-        pairs += [(f"arm_{s}", "body"), (f"hand_{s}", "body")]
+    for s in hs.arms:  # an arm against the body, and against itself (a deep elbow: forearm into upper arm)
+        pairs += [(f"arm_{s}", "body"), (f"hand_{s}", "body"), (f"arm_{s}", f"arm_{s}"), (f"arm_{s}", f"hand_{s}")]
     return HumanoidModel(hs, path, m, hands, arm_qpos, arm_dof, hand_qpos, hand_root, geoms, tuple(pairs))
 
 

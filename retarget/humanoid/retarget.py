@@ -160,6 +160,8 @@ def clearances(hm: HumanoidModel, motion: RobotMotion, distmax: float = 0.05) ->
 
 
 def _pair_label(a: str, b: str) -> str:
+    if a != "body" and a.split("_")[1] == b.split("_")[-1]:
+        return "arm-self"  # one arm against itself or its own hand
     kinds = sorted(x.split("_")[0] for x in (a, b))
     if "body" in (a, b):
         return f"{kinds[0]}-body" if kinds[0] != "body" else f"{kinds[1]}-body"

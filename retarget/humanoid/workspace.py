@@ -16,8 +16,8 @@ root's y).
 Fit (``scale: auto``): the robot's reachable set per side is sampled once (hand-root positions of
 30 000 random arm poses within the joint limits; a target within ``REACH_RADIUS_M`` of a sample is
 reachable; orientation is left to the IK, which reports what it misses); ``s`` is the largest value
-in 1.0, 0.95, ... 0.5 for which some centre (the spec's, moved by up to 15 cm forward/back and up/down,
-nearest first) puts the wrist targets inside it: the placements within ``REACH_SLACK`` of the best
+in 1.0, 0.95, ... 0.5 for which some centre (the spec's, moved by up to 20 cm forward/back and up/down,
+nearest first, up to 20 cm away) puts the wrist targets inside it: the placements within ``REACH_SLACK`` of the best
 reach (larger scale first, then nearer the spec's centre) are checked with the arm IK itself on 40
 sampled frames (orientation included) and the first that reaches 99 % of them (else the best) wins.
 The fractions are reported (``reach_fraction``: position reach per side, ``ik_checked``), never hidden. Given scale and centre are used as they are.
@@ -42,7 +42,7 @@ R_ROBOT_HUMAN = rpy_to_matrix([0.0, 0.0, -np.pi / 2])
 REACH_RADIUS_M = 0.03
 SCALES = tuple(np.round(np.arange(1.0, 0.499, -0.05), 2))
 #: offsets of the centre tried by the fit (x forward and z up, metres; y stays on the robot's midline)
-OFFSETS_M = (0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15)
+OFFSETS_M = (0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2)
 #: placements within this much position reach of the best are checked with the arm IK, at most SHORTLIST of them
 REACH_SLACK, SHORTLIST = 0.03, 8
 
@@ -99,7 +99,7 @@ def _reachable(path: str, arm_qpos: tuple[int, ...], root: str, limb_geoms: tupl
 
     from handx_robot.motion import atomic_write
 
-    cached = cache_dir() / f"reach_{Path(path).stem}_{root.replace('/', '_')}_{n}_{seed}.npy"
+    cached = cache_dir() / f"reach2_{Path(path).stem}_{root.replace('/', '_')}_{n}_{seed}.npy"
     if cached.is_file():  # the model file's name carries its content hash
         return cKDTree(np.load(cached))
     m = _load(path, "", os.stat(path).st_mtime)
@@ -115,8 +115,8 @@ def _reachable(path: str, arm_qpos: tuple[int, ...], root: str, limb_geoms: tupl
         d.qpos[idx] = q
         mujoco.mj_kinematics(m, d)
         mujoco.mj_collision(m, d)
-        if any((c.geom1 in limb) != (c.geom2 in limb) and c.dist < 0 for c in d.contact[: d.ncon]):
-            continue  # this arm (or its hand) inside the body or the other arm: not a usable pose
+        if any((c.geom1 in limb or c.geom2 in limb) and c.dist < 0 for c in d.contact[: d.ncon]):
+            continue  # this arm (or its hand) inside the body, the other arm or itself: not a usable pose
         pts.append(d.xpos[bid].copy())
     arr = np.array(pts)
 
@@ -130,7 +130,7 @@ def _reachable(path: str, arm_qpos: tuple[int, ...], root: str, limb_geoms: tupl
 
 def reachable_points(hm: HumanoidModel, side: str, samples: int = 30000, seed: int = 0):
     """KD-tree of hand-root positions (world, m) over random arm poses within the joint limits in which
-    the arm and its hand touch neither the body nor the other arm (at rest); sampled once per model and
+    the arm and its hand touch neither the body, nor the other arm (at rest), nor themselves; sampled once per model and
     side, kept in the cache directory next to the composed model."""
     limb = tuple(int(g) for g in np.concatenate([hm.geoms[f"arm_{side}"], hm.geoms[f"hand_{side}"]]))
     return _reachable(str(hm.path), tuple(int(a) for a in hm.arm_qpos[side]), hm.hand_root[side], limb, samples, seed)
