@@ -6,6 +6,11 @@ Examples::
     handx-robot replay robot.npz --physics --metrics m.json        # PD tracking with gravity, metrics file
     handx-robot replay robot.npz --physics --video out.mp4 --camera top --side-by-side
     handx-robot replay robot.npz --viewer                          # interactive viewer (needs a display)
+    handx-robot replay gr1.npz --physics --video gr1.mp4           # a humanoid motion (--robot gr1_inspire)
+
+A humanoid motion (one with a body: ``handx-robot retarget --robot gr1_inspire``) replays the whole
+upper body (arms and hands) with :mod:`handx_robot.sim.humanoid_replay`; the cameras are then
+``front``, ``left``, ``right``, ``top`` (the robot's sides) and the model's own.
 
 Module-level imports stay light; MuJoCo is imported in :func:`run` after ``MUJOCO_GL`` is set.
 """
@@ -80,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     motion = load_robot_motion(args.motion)
     if args.side_by_side and motion.source_joints is None:
         raise ConfigError(f"{args.motion}: --side-by-side needs the human motion (field 'source_joints'), which this file lacks")
+    if motion.body is not None:  # a humanoid (arms + hands in one model): its own scene and replay
+        return _run_humanoid(args, motion, tqdm, log)
     cfg = SceneConfig(
         timestep=args.timestep,
         width=max(args.width, 640),
@@ -102,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         if args.video:
             result = _replay_to_video(args, motion, scene, rcfg, tick, atomic_write)
         elif args.viewer:
-            result = _replay_in_viewer(motion, scene, rcfg, tick)
+            result = _replay_in_viewer(scene.model, scene.data, motion.fps, tick,
+                                       lambda cb: replay(motion, scene, config=rcfg, on_frame=cb))  # fmt: skip
         else:
             result = replay(motion, scene, config=rcfg, on_frame=tick)
     finally:
@@ -125,14 +133,15 @@ def _replay_to_video(args, motion, scene, rcfg, tick, atomic_write):
     return result
 
 
-def _replay_in_viewer(motion, scene, rcfg, tick):
+def _replay_in_viewer(model, data, fps: float, tick, play):
+    """Run ``play(on_frame)`` (a replay calling ``on_frame(k, scene)`` per frame) in MuJoCo's passive
+    viewer on ``model`` / ``data``, one frame per motion period; returns what ``play`` returns."""
     import time
 
     import mujoco.viewer
-    from handx_robot.sim.replay import replay
 
-    period = 1.0 / motion.fps
-    with mujoco.viewer.launch_passive(scene.model, scene.data) as viewer:
+    period = 1.0 / fps
+    with mujoco.viewer.launch_passive(model, data) as viewer:
         state = {"t": time.perf_counter()}
 
         def on_frame(k: int, sc) -> None:
@@ -143,10 +152,83 @@ def _replay_in_viewer(motion, scene, rcfg, tick):
                 time.sleep(delay)
             state["t"] = time.perf_counter()
 
-        result = replay(motion, scene, config=rcfg, on_frame=on_frame)
+        result = play(on_frame)
         while viewer.is_running():  # keep the last frame on screen until the window is closed
             time.sleep(0.05)
     return result
+
+
+def _run_humanoid(args: argparse.Namespace, motion, tqdm, log) -> int:
+    """``replay`` of a humanoid motion (:mod:`handx_robot.sim.humanoid_replay`): the same flags, except
+    --table-height and --assets (the hands come with the humanoid); a diverged physics replay fails."""
+    from handx_robot.sim.humanoid_replay import HumanoidReplayConfig, humanoid_replay, render_humanoid_replay
+    from handx_robot.sim.humanoid_scene import HumanoidSceneConfig, build_humanoid_scene
+
+    from handx_robot.errors import ConfigError, SolverError
+
+    if args.table_height is not None:
+        raise ConfigError(f"{args.motion}: --table-height is not supported for a humanoid motion ({motion.body.robot}): "
+                          "its retargeting knows no table")  # fmt: skip
+    gains = {} if args.bandwidth is None else {"hand_bandwidth_hz": args.bandwidth}
+    scene_cfg = HumanoidSceneConfig(timestep=args.timestep, width=max(args.width, 640), height=max(args.height, 480),
+                                    shadows=args.shadows, **gains)  # fmt: skip
+    scene = build_humanoid_scene(motion.body.robot, scene_cfg)
+    cfg = HumanoidReplayConfig(physics=args.physics)
+    if args.camera not in scene.camera_names:
+        raise ConfigError(f"--camera {args.camera!r} is not a camera of the humanoid scene; cameras: "
+                          f"{', '.join(scene.camera_names)}")  # fmt: skip
+    bar = tqdm(total=motion.num_frames, disable=args.no_progress, desc="replay", unit="frame")
+
+    def tick(k: int, _scene) -> None:
+        bar.update(1)
+
+    try:
+        if args.video:
+            result = render_humanoid_replay(motion, args.video, config=cfg, scene=scene, camera=args.camera,
+                                            width=args.width, height=args.height, side_by_side=args.side_by_side,
+                                            on_frame=tick)  # fmt: skip
+            print(f"video: {args.video} ({result.num_frames} frames at {motion.fps:g} fps, camera {args.camera})")
+        elif args.viewer:
+            result = _replay_in_viewer(scene.model, scene.data, motion.fps, tick,
+                                       lambda cb: humanoid_replay(motion, scene, config=cfg, on_frame=cb))  # fmt: skip
+        else:
+            result = humanoid_replay(motion, scene, config=cfg, on_frame=tick)
+    finally:
+        bar.close()
+    if args.metrics:
+        log.info("wrote %s", result.metrics.save_json(args.metrics))
+    s = result.metrics.summary()
+    _print_humanoid_summary(s)
+    if s["diverged"]:
+        raise SolverError(f"{args.motion}: the physics replay diverged at motion frame {s['diverged_frame']} (joint "
+                          f"speeds over {cfg.max_joint_speed:g} rad/s or unstable accelerations); lower --timestep, "
+                          "or check the motion's arm speeds (handx-robot retarget's report)")  # fmt: skip
+    return 0
+
+
+def _print_humanoid_summary(s: dict) -> None:
+    def mm(x):
+        return "n/a" if x is None else f"{1000 * x:.1f} mm"
+
+    speed = f", {s['frames_per_second']:.0f} frames/s" if s["frames_per_second"] else ""
+    rtf = f" (real-time factor {s['real_time_factor']:.1f})" if s["real_time_factor"] else ""
+    print(f"{s['mode']} replay of {s['robot']}: {s['frames']} frames at {s['fps']:g} fps, timestep "
+          f"{1000 * s['timestep_s']:.2f} ms{speed}{rtf}")  # fmt: skip
+    for side, h in s["sides"].items():
+        p, a, t = h.get("hand_root_position_error_m"), h["arm_joint_error_rad"], h["fingertip_error_m"]
+        root = f"hand root {mm(p['mean'])} mean, {mm(p['max'])} max; " if p else ""
+        print(f"  {side:5s}: {root}arm joints {a['mean']:.3f} rad mean, {a['max']:.3f} max; "
+              f"fingertips {mm(t['mean'])} mean, {mm(t['max'])} max")  # fmt: skip
+    c, w = s["contacts"], s["deepest_unwanted_contact"]
+    worst = f"{mm(w['depth_m'])} ({w['pair']})" if w["depth_m"] > 0 else "none"
+    print(f"  contacts: deepest between parts that must not touch: {worst}; "
+          + ", ".join(f"{k} {mm(c[k]['max_depth_m'])}" for k in c if k != "hand-hand")
+          + f"; hand-hand in {s['hand_hand_contact_frames']} frames, max {mm(c['hand-hand']['max_depth_m'])}")
+    f1 = s["contact_f1"]
+    if f1.get("f1") is not None:
+        print(f"  contact F1 vs human: {f1['f1']:.2f} (precision {f1['precision']:.2f}, recall {f1['recall']:.2f})")
+    if s["diverged"]:
+        print(f"  DIVERGED at motion frame {s['diverged_frame']}: the replay stopped there")
 
 
 def _print_summary(s: dict, args) -> None:

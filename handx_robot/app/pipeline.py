@@ -104,9 +104,12 @@ def _generate(args: argparse.Namespace, out: Path, summary: PipelineResult):
 def _retarget(args: argparse.Namespace, motion, out: Path, summary: PipelineResult):
     """Stage 2: the motion -> ``robot.npz`` and ``retarget.json``; returns (robot motion, robot id per side)."""
     from handx_robot.retarget.bimanual import retarget_motion
+    from handx_robot.retarget.humanoid import is_humanoid
     from handx_robot.retarget.robot_motion import save_robot_motion
     from handx_robot.retarget.robots import resolve_robot_specs
 
+    if is_humanoid(args.robot):
+        return _retarget_humanoid(args, motion, out, summary)
     # without assets a dex-urdf hand is simulated by the built-in hand of its family (one warning)
     specs = resolve_robot_specs(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
     t0 = time.perf_counter()
@@ -131,6 +134,35 @@ def _retarget(args: argparse.Namespace, motion, out: Path, summary: PipelineResu
     return robot_motion, {s: spec.id for s, spec in specs.items()}
 
 
+def _retarget_humanoid(args: argparse.Namespace, motion, out: Path, summary: PipelineResult):
+    """Stage 2 for a humanoid (``--robot gr1_inspire``): arms and hands, the humanoid report in the summary."""
+    from handx_robot.retarget.humanoid.retarget import retarget_humanoid
+    from handx_robot.retarget.robot_motion import save_robot_motion
+
+    if args.left_robot or args.right_robot:
+        from handx_robot.errors import ConfigError
+
+        raise ConfigError(f"--robot {args.robot} is a humanoid: its hands come with it; drop --left-robot/--right-robot")
+    t0 = time.perf_counter()
+    robot_motion, report = retarget_humanoid(motion, args.robot)
+    h = report["humanoid"]
+    summary["retargeting"] = {
+        "seconds": round(time.perf_counter() - t0, 4),
+        "humanoid": args.robot,
+        "hands": {s: {"robot": robot_motion.hands[s].robot} for s in robot_motion.hands},
+        "wrist_tracking": {s: {"within_1cm_0.1rad": v["within_1cm_0.1rad"], "position_error_p95_m": v["position_error_m"]["p95"],
+                               "rotation_error_p95_rad": v["rotation_error_rad"]["p95"], "unreachable_frames": v["unreachable_frames"]}
+                           for s, v in h["sides"].items()},  # fmt: skip
+        "min_clearance_m": {k: v["min_distance_m"] for k, v in h["clearance"].items()},
+        "joint_speed_max_fraction_of_limit": h["joint_speed"]["max_fraction_of_limit"],
+        "workspace": h["workspace"],
+        "interpenetration_max_m": report.get("bimanual", {}).get("interpenetration", {}).get("max_depth_m"),
+    }
+    summary["files"]["robot_motion"] = str(save_robot_motion(robot_motion, out / "robot.npz"))
+    summary["files"]["retarget_metrics"] = str(_write_json(out, "retarget.json", report))
+    return robot_motion, {"humanoid": args.robot}
+
+
 def _replay(args: argparse.Namespace, robot_motion, out: Path, summary: PipelineResult) -> None:
     """Stage 3: the robot motion in MuJoCo -> ``replay.mp4`` (unless ``--no-video``) and ``replay.json``."""
     from tqdm import tqdm
@@ -139,24 +171,57 @@ def _replay(args: argparse.Namespace, robot_motion, out: Path, summary: Pipeline
     from handx_robot.sim.replay import ReplayConfig, replay, scene_for_motion
     from handx_robot.sim.scene import SceneConfig
 
-    scene = scene_for_motion(robot_motion, assets=args.assets, config=SceneConfig(width=max(args.width, 640),
+    if robot_motion.body is not None:  # a humanoid: arms and hands in one model (handx_robot.sim.humanoid_replay)
+        from handx_robot.sim import humanoid_replay as hr
+        from handx_robot.sim.humanoid_scene import HumanoidSceneConfig, build_humanoid_scene
+
+        scene = build_humanoid_scene(robot_motion.body.robot, HumanoidSceneConfig(width=max(args.width, 640),
                                                                                   height=max(args.height, 480)))
-    rcfg = ReplayConfig(physics=args.physics)
+        rcfg = hr.HumanoidReplayConfig(physics=args.physics)
+        play, render = hr.humanoid_replay, hr.render_humanoid_replay
+    else:
+        scene = scene_for_motion(robot_motion, assets=args.assets, config=SceneConfig(width=max(args.width, 640),
+                                                                                      height=max(args.height, 480)))
+        rcfg = ReplayConfig(physics=args.physics)
+        play = replay
+
+        def render(motion, path, **kw):
+            return render_replay(motion, kw.pop("scene"), kw.pop("config"), path, **kw)
+
     bar = tqdm(total=robot_motion.num_frames, desc="replay", unit="frame", disable=args.no_progress)
     try:
         if args.no_video:
-            result = replay(robot_motion, scene, config=rcfg, on_frame=lambda k, sc: bar.update(1))
+            result = play(robot_motion, scene, config=rcfg, on_frame=lambda k, sc: bar.update(1))
         else:
             video = Path(args.video) if args.video else out / "replay.mp4"
-            result = render_replay(
-                robot_motion, scene, rcfg, video, camera=args.camera, width=args.width, height=args.height,
-                side_by_side=True, on_frame=lambda k, sc: bar.update(1),
+            result = render(
+                robot_motion, video, scene=scene, config=rcfg, camera=args.camera, width=args.width,
+                height=args.height, side_by_side=True, on_frame=lambda k, sc: bar.update(1),
             )  # fmt: skip
             summary["files"]["video"] = str(video)
     finally:
         bar.close()
     summary["files"]["replay_metrics"] = str(result.metrics.save_json(out / "replay.json"))
     rs = result.metrics.summary()
+    if robot_motion.body is not None:
+        summary["replay"] = {
+            "mode": rs["mode"],
+            "real_time_factor": rs["real_time_factor"],
+            "hands": {
+                s: {
+                    "fingertip_error_m": h["fingertip_error_m"]["mean"],
+                    "joint_error_rad": h["hand_joint_error_rad"]["mean"],
+                    "wrist_position_error_m": h.get("hand_root_position_error_m", {}).get("mean"),
+                    "arm_joint_error_rad": h["arm_joint_error_rad"]["mean"],
+                }
+                for s, h in rs["sides"].items()
+            },
+            "contact_f1_human_vs_robot": rs["contact_f1"].get("f1"),
+            "hand_hand_penetration_max_m": rs["contacts"]["hand-hand"]["max_depth_m"],
+            "deepest_unwanted_contact": rs["deepest_unwanted_contact"],
+            "diverged": rs["diverged"],
+        }
+        return
     summary["replay"] = {
         "mode": rs["mode"],
         "real_time_factor": rs["real_time_factor"],
@@ -192,6 +257,17 @@ def _run_ros(args: argparse.Namespace, ids: dict[str, str]) -> dict:
     return {"exit_code": rc, "seconds": round(time.perf_counter() - t0, 2), "robots": ids}
 
 
+def _humanoid_rows(table, rt: dict) -> None:
+    table.add_row("retarget", f"humanoid {rt['humanoid']}", f"{rt['seconds']:.1f} s")
+    for side, w in rt["wrist_tracking"].items():
+        table.add_row(f"arm {side}", "hand pose within 1 cm / 0.1 rad", f"{100 * w['within_1cm_0.1rad']:.1f} %")
+        table.add_row("", "error p95", f"{_mm(w['position_error_p95_m'])}, {w['rotation_error_p95_rad']:.3f} rad")
+        table.add_row("", "unreachable frames", str(w["unreachable_frames"]))
+    for pair, d in rt["min_clearance_m"].items():
+        table.add_row("clearance", f"{pair} minimum distance", _mm(d))
+    table.add_row("arms", "max joint speed / limit", f"{rt['joint_speed_max_fraction_of_limit']:.2f}")
+
+
 def _print_summary(s: PipelineResult) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -202,10 +278,14 @@ def _print_summary(s: PipelineResult) -> None:
     table.add_column("value", justify="right")
     g = s["generation"]
     table.add_row("generate", f"{g['generator']}: {g['frames']} frames, {g['duration_s']:.2f} s", f"{g['seconds'] * 1000:.0f} ms")
-    for side, h in s["retargeting"]["hands"].items():
-        table.add_row(f"retarget {side}", f"{h['robot']} fingertip-shape error", _mm(h["fingertip_shape_error_m"]))
-        table.add_row("", "non-converged / limit violations", f"{h['non_converged_frames']} / {h['joint_limit_violations']}")
-        table.add_row("", "frames/s", f"{h['frames_per_second']:.0f}")
+    rt = s["retargeting"]
+    if "humanoid" in rt:
+        _humanoid_rows(table, rt)
+    else:
+        for side, h in rt["hands"].items():
+            table.add_row(f"retarget {side}", f"{h['robot']} fingertip-shape error", _mm(h["fingertip_shape_error_m"]))
+            table.add_row("", "non-converged / limit violations", f"{h['non_converged_frames']} / {h['joint_limit_violations']}")
+            table.add_row("", "frames/s", f"{h['frames_per_second']:.0f}")
     r = s["replay"]
     for side, h in r["hands"].items():
         table.add_row(f"replay {side}", f"{r['mode']} fingertip error vs kinematic", _mm(h["fingertip_error_m"]))
