@@ -32,6 +32,7 @@ COMMANDS = {
     'handx-robot run "clap twice" --out out/clap': "run",
     "handx-robot retarget out/clap/motion.npz --robot shadow --interaction off -o out/clap/per_hand.npz": "run",
     "handx-robot --help": "run",
+    'handx-robot run "wave with the right hand, then clap twice" --robot gr1_inspire --out out/gr1': "run",
     'handx-robot ros-run --prompt "..." --robot shadow_right --mode sim': "run",
     "handx-robot train-tracker --motions robot.npz --robot shadow_right -o policy.zip": "parse: trains PPO for minutes",
     "handx-robot track robot.npz --policy policy.zip --video out.mp4": "parse: needs the trained policy",
@@ -95,7 +96,7 @@ def test_readme_commands_run_as_written(tmp_path, shared_dir):
         proc = subprocess.run([str(exe), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     for name in ("motion.npz", "skel.mp4", "contacts.png", "robot.npz", "fidelity.json", "replay.mp4",
-                 "replay.json", "out/clap/summary.json"):
+                 "replay.json", "out/clap/summary.json", "out/gr1/summary.json", "out/gr1/replay.mp4"):
         assert (tmp_path / name).is_file(), f"{name} was not written"
 
 

@@ -212,15 +212,16 @@ class ArmIK:
         q_goal = self.config.q.copy()
         self.config.update(q_now)
         self._since_plan = 0
-        if sum(pos2.values()) + 0.1 * sum(rot2.values()) < 0.5 * err_now:
+        if sum(pos2.values()) + 0.1 * sum(rot2.values()) < 0.7 * err_now:
             self.guide.set_target(q_goal)
             self._guided = True
             self.replans += 1
         return it
 
     def _first_frame(self, targets: dict[str, np.ndarray], tasks: list) -> int:
-        """The first frame from several starts (the current pose, then seeded perturbations of it): a
-        single start can settle in a poor local minimum (an elbow on its limit) the speed box then keeps."""
+        """The first frame from several starts (the current pose, the rest pose, then seeded perturbations
+        of each): a single start can settle in a poor local minimum (an elbow on its limit) the speed box
+        then keeps."""
         o = self.opts
         q0 = self.config.q.copy()
         lo, hi = self.model.jnt_range[self._arm_jnt].T
@@ -228,8 +229,9 @@ class ArmIK:
         best, total = None, 0
         for k in range(o.first_frame_starts):
             q = q0.copy()
-            if k:
-                q[self.arm_qpos] = np.clip(q0[self.arm_qpos] + rng.normal(0.0, 0.6, len(self.arm_qpos)), lo, hi)
+            if k:  # alternately around the current pose and around the rest pose
+                base = q0[self.arm_qpos] if k % 2 else self.rest[self.arm_qpos]
+                q[self.arm_qpos] = np.clip(base + rng.normal(0.0, 0.6 if k > 2 else 0.0, len(self.arm_qpos)), lo, hi)
             self.config.update(q)
             total += self._iterate(targets, tasks, o.first_frame_iterations)
             pos, rot = self._errors(targets)
