@@ -49,8 +49,29 @@ ROBOT_MOTION_FORMAT = "handx-robot-robot-motion"
 ROBOT_MOTION_VERSION = 1
 
 
+class _JointColumns:
+    """``num_frames`` and by-name ``column`` of a trajectory with ``robot``, ``joint_names`` and ``qpos`` (T, n)."""
+
+    robot: str
+    joint_names: tuple[str, ...]
+    qpos: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.qpos.shape[0])
+
+    def column(self, joint: str) -> np.ndarray:
+        """(T,) trajectory of one joint, by name."""
+        try:
+            return self.qpos[:, self.joint_names.index(joint)]
+        except ValueError:
+            raise UnknownJointError(
+                f"robot '{self.robot}' has no joint {joint!r}; joints: {', '.join(self.joint_names)}"
+            ) from None
+
+
 @dataclasses.dataclass(frozen=True)
-class HandTrajectory:
+class HandTrajectory(_JointColumns):
     """One robot hand's trajectory.
 
     robot:       registry id (e.g. ``shadow_right``).
@@ -94,18 +115,6 @@ class HandTrajectory:
         object.__setattr__(self, "wrist_pose", wrist)
         object.__setattr__(self, "converged", conv)
 
-    @property
-    def num_frames(self) -> int:
-        return int(self.qpos.shape[0])
-
-    def column(self, joint: str) -> np.ndarray:
-        """(T,) trajectory of one joint, by name."""
-        try:
-            return self.qpos[:, self.joint_names.index(joint)]
-        except ValueError:
-            raise UnknownJointError(
-                f"robot '{self.robot}' has no joint {joint!r}; joints: {', '.join(self.joint_names)}"
-            ) from None
 
     def model_qpos(self, joint_names: Sequence[str], mimic: Mapping[str, tuple[str, np.ndarray]] | None = None) -> np.ndarray:
         """(T, n) positions in ``joint_names`` order (a model's joints): the trajectory's columns by name,
@@ -136,7 +145,7 @@ class HandTrajectory:
 
 
 @dataclasses.dataclass(frozen=True)
-class BodyTrajectory:
+class BodyTrajectory(_JointColumns):
     """A humanoid's body: arm joints by name, the fixed base pose, the workspace mapping.
 
     robot:       humanoid id (``gr1_inspire``) or its YAML path.
@@ -170,18 +179,6 @@ class BodyTrajectory:
         object.__setattr__(self, "qpos", qpos)
         object.__setattr__(self, "base_pose", base)
 
-    @property
-    def num_frames(self) -> int:
-        return int(self.qpos.shape[0])
-
-    def column(self, joint: str) -> np.ndarray:
-        """(T,) trajectory of one arm joint, by name."""
-        try:
-            return self.qpos[:, self.joint_names.index(joint)]
-        except ValueError:
-            raise UnknownJointError(
-                f"body '{self.robot}' has no joint {joint!r}; joints: {', '.join(self.joint_names)}"
-            ) from None
 
 
 @dataclasses.dataclass(frozen=True)
