@@ -127,7 +127,8 @@ def humanoid_table(sec: dict) -> str:
     rows.append(f"arm joint speed: max {js['max_fraction_of_limit']:.2f} of the limit ({js['joint']}), "
                 f"{js['frames_over_limit']} frames over; joint-limit margin min {lm['min']:.3f} rad ({lm['joint']})")
     fps = sec["frames_per_second"]
-    rows.append(f"frames/s: arms {fps['arms']:.0f}, upper body {fps['upper_body']:.0f}; IK iterations/frame {sec['ik_iterations_mean']:.1f}")
+    rows.append(f"frames/s: arms {fps['arms']:.0f}, upper body {fps['upper_body']:.0f}; IK iterations/frame "
+                f"{sec['ik_iterations_mean']:.1f}, global replans {sec['ik_replans']}")
     return "\n".join(rows)
 
 

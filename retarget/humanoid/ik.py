@@ -139,12 +139,9 @@ class ArmIK:
                 m, geom_pairs=pairs, minimum_distance_from_collisions=o.min_clearance_m,
                 collision_detection_distance=o.detection_distance_m))  # fmt: skip
         self._mink = mink
+        #: QP solves with contradictory limits (the pose was kept for that iteration); global replans (_replan)
+        self.infeasible = self.replans = 0
         self.reset()
-
-    #: QP solves with contradictory limits so far (the pose was kept for that iteration)
-    infeasible = 0
-    #: frames where a global solve replanned the arms (see _replan)
-    replans = 0
 
     def reset(self, qpos: np.ndarray | None = None) -> None:
         """Start again from ``qpos`` (nq,) or the rest pose; the next frame is solved without the speed box."""

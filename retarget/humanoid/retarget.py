@@ -117,7 +117,8 @@ def _track(hm: HumanoidModel, hands_motion: RobotMotion, ik: IKOptions | None, p
     hands = {s: dataclasses.replace(hands_motion.hands[s], wrist_pose=matrix_to_pose(achieved[s])) for s in sides}
     body = BodyTrajectory(robot=hm.spec.id, joint_names=hm.spec.arm_joint_names, qpos=q_arm,
                           base_pose=hm.spec.base_pose)  # fmt: skip
-    errors = {"position": pos_err, "rotation": rot_err, "targets": targets, "iterations": iters}
+    errors = {"position": pos_err, "rotation": rot_err, "targets": targets, "iterations": iters,
+              "replans": solver.replans, "infeasible": solver.infeasible}
     return body, hands, errors, seconds
 
 
@@ -216,6 +217,7 @@ def humanoid_report(hm: HumanoidModel, rm: RobotMotion, errors: dict, wmap: Work
         "joint_speed": {"max_fraction_of_limit": float(ratio.max()), "joint": names[int(ratio.argmax())],
                         "frames_over_limit": int((vel > vmax * (1 + 1e-6)).any(axis=1).sum())},
         "ik_iterations_mean": float(errors["iterations"].mean()),
+        "ik_replans": int(errors["replans"]), "ik_infeasible_solves": int(errors["infeasible"]),
         "frames_per_second": {"arms": T / max(seconds["arms"], 1e-9),
                               "upper_body": T / max(seconds["arms"] + seconds["hands"], 1e-9)},
     }  # fmt: skip
