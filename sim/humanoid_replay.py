@@ -422,13 +422,7 @@ def render_humanoid_replay(
     label_hands: ``left`` / ``right`` under each hand. The scene's framebuffer
     (``HumanoidSceneConfig.width/height``) must hold ``width x height``.
     """
-    from handx_robot.sim.render import (
-        OffscreenRenderer,
-        SideBySide,
-        VideoWriter,
-        camera_rotation,
-        hand_labels,
-    )
+    from handx_robot.sim.render import record_replay
 
     if side_by_side and motion.source_joints is None:
         raise ConfigError("side_by_side needs the human motion (the robot motion's source_joints), which it lacks")
@@ -436,32 +430,9 @@ def render_humanoid_replay(
     scene = _scene_for(motion, scene, scene_config or HumanoidSceneConfig(width=max(width, 640), height=max(height, 480)))
     if camera not in scene.camera_names:
         raise ConfigError(f"camera {camera!r} is not a camera of the humanoid scene; cameras: {', '.join(scene.camera_names)}")
-    out = {}
-
-    def write(tmp: str) -> None:
-        renderer = OffscreenRenderer(scene.model, width, height)
-        writer = VideoWriter(tmp, motion.fps)
-        sbs = None
-        try:
-
-            def each(k: int, sc: HumanoidScene) -> None:
-                nonlocal sbs
-                if sbs is None and side_by_side:  # the cameras are framed once the replay starts
-                    sj = motion.source_joints[cfg.start : cfg.stop]
-                    sbs = SideBySide(sj, height, R_world_cam=camera_rotation(sc.model, camera), fps=motion.fps)
-                frame = renderer.render(sc.data, camera, hand_labels(renderer, sc, camera) if label_hands else ())
-                if sbs is not None:
-                    frame = sbs.compose(frame, k, f"human  t={(cfg.start + k) / motion.fps:5.2f} s")
-                writer.append(frame)
-                if on_frame is not None:
-                    on_frame(k, sc)
-
-            out["result"] = humanoid_replay(motion, scene, config=cfg, on_frame=each, aspect=width / height)
-        finally:
-            writer.close()
-            renderer.close()
-            if sbs is not None:
-                sbs.close()
-
-    atomic_write(path, write)
-    return out["result"]
+    return record_replay(
+        path, scene.model, motion.fps,
+        lambda each: humanoid_replay(motion, scene, config=cfg, on_frame=each, aspect=width / height),
+        camera=camera, width=width, height=height, t0=cfg.start / motion.fps, label_hands=label_hands,
+        source_joints=motion.source_joints[cfg.start : cfg.stop] if side_by_side else None, on_frame=on_frame,
+    )  # fmt: skip

@@ -333,30 +333,42 @@ def render_replay(motion, scene, config, path, *, camera: str = "front", width: 
     """
     from handx_robot.sim.replay import replay
 
+    return record_replay(
+        path, scene.model, motion.fps, lambda each: replay(motion, scene, config=config, on_frame=each),
+        camera=camera, width=width, height=height, source_joints=motion.source_joints if side_by_side else None,
+        label_hands=label_hands, on_frame=on_frame,
+    )  # fmt: skip
+
+
+def record_replay(path, model, fps: float, play, *, camera: str, width: int, height: int, source_joints=None,
+                  t0: float = 0.0, label_hands: bool = True, on_frame=None):
+    """``play(each)`` (a replay calling ``each(frame_index, scene)`` per frame; returns its result) while
+    each frame is rendered from ``camera`` into an mp4 at ``path`` (atomically: a failed replay leaves no
+    file). source_joints: (T, 2, 21, 3) the human skeleton drawn next to the robot (:class:`SideBySide`),
+    from the camera's viewpoint once the replay has framed its cameras; ``t0``: its clock's start (s)."""
     from handx_robot.motion import atomic_write
 
     out = {}
 
     def write(tmp: str) -> None:
-        renderer = OffscreenRenderer(scene.model, width, height)
+        renderer = OffscreenRenderer(model, width, height)
         renderer.camera_id(camera)
-        writer = VideoWriter(tmp, motion.fps)
+        writer = VideoWriter(tmp, fps)
         sbs = None
-        if side_by_side:
-            sbs = SideBySide(
-                motion.source_joints, height, R_world_cam=camera_rotation(scene.model, camera), fps=motion.fps
-            )
         try:
 
             def each(k: int, sc) -> None:
+                nonlocal sbs
+                if sbs is None and source_joints is not None:  # the cameras are framed once the replay starts
+                    sbs = SideBySide(source_joints, height, R_world_cam=camera_rotation(sc.model, camera), fps=fps)
                 frame = renderer.render(sc.data, camera, hand_labels(renderer, sc, camera) if label_hands else ())
                 if sbs is not None:
-                    frame = sbs.compose(frame, k, f"human  t={k / motion.fps:5.2f} s")
+                    frame = sbs.compose(frame, k, f"human  t={t0 + k / fps:5.2f} s")
                 writer.append(frame)
                 if on_frame is not None:
                     on_frame(k, sc)
 
-            out["result"] = replay(motion, scene, config=config, on_frame=each)
+            out["result"] = play(each)
         finally:
             writer.close()
             renderer.close()
