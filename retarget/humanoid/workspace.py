@@ -45,6 +45,7 @@ SCALES = tuple(np.round(np.arange(1.0, 0.499, -0.05), 2))
 OFFSETS_M = (0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2)
 #: placements within this much position reach of the best are checked with the arm IK, at most SHORTLIST of them
 REACH_SLACK, SHORTLIST = 0.03, 8
+REACH_FRAMES = 300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,8 +172,11 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
     m_bar = _midpoint(j, present).mean(axis=0)
     fixed = scale if scale is not None else ws.scale
 
+    # the position reach of a placement looks at the wrists of at most REACH_FRAMES evenly spaced frames
+    wrists = j[np.unique(np.linspace(0, len(j) - 1, min(REACH_FRAMES, len(j))).round().astype(int))][:, :, :1]
+
     def reach(s_: float, c_: np.ndarray) -> dict[str, float]:
-        mapped = WorkspaceMap(R, s_, m_bar, c_, False).apply(j, present)
+        mapped = WorkspaceMap(R, s_, m_bar, c_, False).apply(wrists, present)
         out = {}
         for side in sides:
             h = ("left", "right").index(side)
