@@ -92,6 +92,7 @@ class HandPairCollider:
             raise ModelLoadError(f"cannot build the two-hand collision world: {exc}") from exc
         self.data = mujoco.MjData(self.model)
         m = self.model
+        self._joint_names = {m.joint(j).name for j in range(m.njnt)}
         self._side_of_body = np.full(m.nbody, "", dtype=object)
         for b in range(1, m.nbody):
             nm = m.body(b).name
@@ -110,7 +111,7 @@ class HandPairCollider:
         mj, m, d = self._mj, self.model, self.data
         cols = {}
         for side, (names, _) in qpos.items():
-            cols[side] = [(k, self._qadr(f"{side}/{n}")) for k, n in enumerate(names) if f"{side}/{n}" in _joint_names(m)]
+            cols[side] = [(k, self._qadr(f"{side}/{n}")) for k, n in enumerate(names) if f"{side}/{n}" in self._joint_names]
         depth = np.zeros(len(frames))
         for i, t in enumerate(frames):
             for side, roots in self.roots.items():
@@ -136,11 +137,3 @@ class HandPairCollider:
 #: MjSpec sizes a world takes over from each attached hand model (no attach conflicts)
 SIZE_ATTRS = ("njmax", "nconmax", "nuser_jnt", "nuser_site", "nuser_tendon", "nuser_actuator", "nuser_sensor",
                "nuser_body", "nuser_geom", "nuser_cam")  # fmt: skip
-_JN: dict[int, set[str]] = {}
-
-
-def _joint_names(m) -> set[str]:
-    key = id(m)
-    if key not in _JN:
-        _JN[key] = {m.joint(j).name for j in range(m.njnt)}
-    return _JN[key]
