@@ -127,7 +127,6 @@ class ArmIK:
         guide = np.zeros(m.nv)
         guide[self.arm_dof] = 1.0
         self.guide = mink.PostureTask(m, cost=guide)  # toward a replanned pose, see _replan
-        self._guided, self._since_plan = False, 0
         frozen = [i for i in range(m.nv) if i not in set(self.arm_dof.tolist())]
         self.constraints = [mink.DofFreezingTask(m, dof_indices=frozen)] if frozen else []
         self.box = _step_box_limit(mink, self.arm_dof, m.nv)

@@ -230,5 +230,4 @@ def ik_fraction(hm: HumanoidModel, M: np.ndarray, hands: dict, frames: int = 40)
                 ik.set_hand(s, {n: float(v[t]) for n, v in fingers.items()})
         sol = ik.step({s: M[t] @ T[t] for s, (T, _) in hands.items()})
         ok.append(all(sol.position_error[s] <= 0.01 and sol.rotation_error[s] <= 0.1 for s in hands))
-        ik._first = False
     return float(np.mean(ok))
