@@ -1,7 +1,8 @@
 """``handx-robot convert | describe | show``: motion files in, motion files / text / video out.
 
 * ``convert INPUT -o motion.npz``: any format of :mod:`handx_robot.readers` -> our motion ``.npz``.
-* ``describe motion.npz [--json]``: hands, timing, openness, wrist speed, contact events.
+* ``describe motion.npz [--json]``: hands, timing, openness, wrist speed, contact events, and what the
+  motion shows in the words of the text grammar (:func:`handx_robot.gestures.observe`).
 * ``show motion.npz -o out.mp4 [--plot timeline.png]``: skeleton video with contacts, contact timeline.
 
 Module-level imports stay light (argparse only); the work is imported inside ``run_*``.
@@ -96,14 +97,26 @@ def run_convert(args) -> int:
 def add_arguments_describe(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="motion file (our .npz, or any convert input with the same options)")
     _add_input_options(p)
-    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of text")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of text (with the key "
+                   "'observations': shapes, contacts, wrist motions named as in the text grammar)")  # fmt: skip
 
 
 def run_describe(args) -> int:
+    import json
+
     from handx_robot.features import describe
+    from handx_robot.gestures import observation_lines, observe
 
     motion = _read(args)
-    sys.stdout.write(describe(motion, as_json=args.json) + "\n")
+    observations = observe(motion)
+    if args.json:
+        data = json.loads(describe(motion, as_json=True))
+        data["observations"] = [o.to_dict() for o in observations]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return 0
+    lines = [describe(motion), "observed:" if observations else "observed: nothing"]
+    lines += ["  " + line for line in observation_lines(observations)]
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

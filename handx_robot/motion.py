@@ -19,12 +19,15 @@ version      () int            file format version
 {s}_pose     (T, 48) f4        MANO axis-angle, optional, s in left/right
 {s}_shape    (T, 10) f4        MANO betas, optional
 {s}_trans    (T, 3) f4         MANO translation, metres, optional
+meta         () str            JSON object of ``BimanualMotion.meta``, optional
+                               (written only when non-empty; older readers ignore it)
 ============ ================= ==========================================
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -116,6 +119,9 @@ class BimanualMotion:
     frame:   frame name, one of :data:`handx_robot.frames.KNOWN_FRAMES`.
     mano:    optional MANO parameters per side (``{'left': ManoParams, ...}``).
     source:  where the motion came from (file path or generator), for messages.
+    meta:    free-form JSON metadata, e.g. ``meta['parse']`` of the text generator (what it understood
+             of the prompt). A dict with str keys that :func:`json.dumps` accepts; saved with the motion
+             and kept by every transform (:meth:`replace`, :meth:`in_frame`, :meth:`trim`, ...).
     """
 
     joints: np.ndarray
@@ -125,6 +131,7 @@ class BimanualMotion:
     frame: str = FRAME_HANDX_YUP
     mano: dict[str, ManoParams] = dataclasses.field(default_factory=dict)
     source: str = "<memory>"
+    meta: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         src = self.source
@@ -173,6 +180,7 @@ class BimanualMotion:
         object.__setattr__(self, "fps", fps)
         object.__setattr__(self, "text", str(self.text))
         object.__setattr__(self, "mano", mano)
+        object.__setattr__(self, "meta", _check_meta(self.meta, src))
 
     # -- basic properties -------------------------------------------------
     @property
@@ -245,6 +253,30 @@ class BimanualMotion:
         return self.replace(joints=joints, present=self.present[::-1].copy(), mano={})
 
 
+def _check_meta(meta, source: str) -> dict:
+    """A shallow copy of ``meta`` after checking it is a JSON object (dict with str keys, JSON values)."""
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise MotionFormatError(
+            f"{source}: field 'meta' must be a dict (JSON object), got {type(meta).__name__}"
+        )
+    bad_keys = [k for k in meta if not isinstance(k, str)]
+    if bad_keys:
+        raise MotionFormatError(
+            f"{source}: field 'meta' must have str keys, got {bad_keys[0]!r} ({type(bad_keys[0]).__name__}); "
+            "convert the keys with str()"
+        )
+    try:
+        json.dumps(meta)
+    except (TypeError, ValueError) as exc:
+        raise MotionFormatError(
+            f"{source}: field 'meta' is not JSON-serialisable ({exc}); use plain dicts, lists, str, "
+            "int, float, bool and None (convert numpy values with .tolist() / float())"
+        ) from exc
+    return dict(meta)
+
+
 def _side(side: str) -> str:
     if side not in SIDES:
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
@@ -291,6 +323,8 @@ def save_motion(motion: BimanualMotion, path: str | os.PathLike) -> Path:
         arrays[f"{side}_pose"] = params.pose
         arrays[f"{side}_shape"] = params.shape
         arrays[f"{side}_trans"] = params.trans
+    if motion.meta:  # only when non-empty: files without metadata stay byte-compatible with older writers
+        arrays["meta"] = np.array(json.dumps(motion.meta))
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -321,6 +355,7 @@ def load_motion(path: str | os.PathLike) -> BimanualMotion:
                 mano[side] = ManoParams(
                     data[f"{side}_pose"], data[f"{side}_shape"], data[f"{side}_trans"]
                 )
+        meta = _load_meta(data, keys, path)
         return BimanualMotion(
             joints=data["joints"],
             fps=float(data["fps"]) if "fps" in keys else 30.0,
@@ -329,4 +364,33 @@ def load_motion(path: str | os.PathLike) -> BimanualMotion:
             frame=str(data["frame"]) if "frame" in keys else FRAME_HANDX_YUP,
             mano=mano,
             source=str(path),
+            meta=meta,
         )
+
+
+def _load_meta(data, keys: set[str], path: Path) -> dict:
+    """The ``meta`` field of an opened motion file: ``{}`` when absent, else its JSON object."""
+    if "meta" not in keys:
+        return {}
+    raw = data["meta"]
+    if raw.ndim != 0 or raw.dtype.kind not in "US":
+        raise MotionFormatError(
+            f"{path}: field 'meta' must be a JSON string (0-d str array), got dtype {raw.dtype} shape "
+            f"{raw.shape}; rewrite the file with handx_robot.motion.save_motion"
+        )
+    text = raw.item()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MotionFormatError(
+            f"{path}: field 'meta' is not valid JSON ({exc}); rewrite the file with "
+            "handx_robot.motion.save_motion, or delete the 'meta' entry to drop the metadata"
+        ) from exc
+    if not isinstance(meta, dict):
+        raise MotionFormatError(
+            f"{path}: field 'meta' must be a JSON object, got {type(meta).__name__}; rewrite the file with "
+            "handx_robot.motion.save_motion, or delete the 'meta' entry to drop the metadata"
+        )
+    return meta

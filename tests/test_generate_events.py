@@ -77,6 +77,12 @@ SUITE: list[tuple[str, list[tuple]]] = [
     ("hand the cup over to the left hand", [("grasp", "left"), ("close", 0.20)]),
     ("hold still for 2 seconds", [("still", None)]),
     ("pinch twice while waving with the left hand", [("pinch", "right", "index", 2), ("wave", "left", 3)]),
+    ("move the right hand up, then down", [("moves", "right")]),
+    ("shake the left hand", [("moves", "left")]),
+    ("hold a box with both hands", [("moves", "right"), ("moves", "left")]),
+    ("rub the palms together", [("clap", 1)]),
+    ("cross the wrists", [("moves", "right")]),
+    ("the right hand waves while the left thumb stays extended", [("wave", "right", 3)]),
 ]
 
 

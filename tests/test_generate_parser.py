@@ -57,9 +57,10 @@ def test_details() -> None:
     assert _one("pinch the thumb and pinky").finger == "pinky"
     assert _one("grab a ball").variant == "spherical"
     assert _one("pick up the bottle").variant == "cylindrical"
-    assert _one("hold a key").variant == "lateral"
+    assert _one("hold a key").variant == "pinch"  # a thin object: a thumb-index pinch
+    assert _one("hold a key").obj == "key"
     assert _one("count to three").variant == "3"
-    assert _one("show two fingers").variant == "show2"
+    assert (_one("show two fingers").primitive, _one("show two fingers").variant) == ("shape", "peace")
     assert _one("draw a square in the air").variant == "square"
     assert _one("pass the cup from the left hand to the right").sides == ("left", "right")
     assert _one("hand the cup over to the left hand").sides == ("right", "left")
@@ -89,11 +90,16 @@ def test_every_primitive_has_a_keyword_phrase() -> None:
         "open_hand": "open the hand", "fist": "make a fist", "point": "point forward", "pinch": "pinch",
         "grasp": "grasp a cup", "thumbs_up": "thumbs up", "ok_sign": "make the ok sign", "count": "count to 4",
         "wave": "wave", "piano": "play the piano", "rub_fingers": "rub the fingers", "flip": "flip the hands",
-        "rotate_wrist": "rotate the wrist", "write": "write in the air", "palms_together": "palms together",
+        "rotate_wrist": "rotate the wrist", "write": "write in the air", "palms_together": "put the palms together",
         "clap": "clap", "touch_fingertips": "touch fingertips together", "interlock": "interlock the fingers",
-        "handover": "hand the ball over", "hold_still": "hold still",
+        "handover": "hand the ball over", "hold_still": "hold still", "shape": "show a peace sign",
+        "fingers": "extend the index finger", "touch": "tap the left palm with the right index finger",
+        "move": "move the right hand up", "circle": "move the hand in a circle", "turn": "turn the palm up",
+        "shake": "shake the hand", "hold_object": "hold a box with both hands", "rub_palms": "rub the palms together",
+        "cross_wrists": "cross the wrists",
     }  # fmt: skip
-    assert set(phrases) == set(PRIMITIVES)
+    # 'keep' only rides along another clause ("..., keeping the other fingers curled")
+    assert set(phrases) == set(PRIMITIVES) - {"keep"}
     for primitive, phrase in phrases.items():
         assert _one(phrase).primitive == primitive, phrase
 
@@ -105,7 +111,7 @@ def test_empty_prompt(prompt) -> None:
 
 
 def test_unrecognised_without_matcher_lists_actions() -> None:
-    with pytest.raises(ConfigError, match="supported actions: open_hand, fist"):
+    with pytest.raises(ConfigError, match="no action I know.*Closest phrasings"):
         parse_prompt("juggle")
 
 

@@ -172,3 +172,77 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "new.npz", failing)
     assert not (tmp_path / "new.npz").exists()
+
+
+# -- free-form metadata (meta) ----------------------------------------------------------------
+_PARSE = {
+    "parse": {
+        "prompt": "clap twice",
+        "steps": [{"left": [{"action": "clap", "count": 2, "start_s": 0.0}]}],
+        "unused": ["loudly"],
+        "notes": [],
+    }
+}
+
+
+def test_meta_defaults_to_empty_and_is_not_written(tmp_path):
+    m = make_motion(T=5)
+    assert m.meta == {}
+    path = save_motion(m, tmp_path / "plain.npz")
+    with np.load(path) as data:
+        assert "meta" not in data.files  # older readers see the same keys as before
+    assert load_motion(path).meta == {}
+
+
+def test_meta_round_trip(tmp_path):
+    m = make_motion(T=5).replace(meta=_PARSE, text="clap twice")
+    path = save_motion(m, tmp_path / "clap.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert data["meta"].dtype.kind == "U"  # a plain JSON string, no pickle
+    back = load_motion(path)
+    assert back.meta == _PARSE
+    assert back.text == "clap twice"
+
+
+def test_meta_is_copied_not_shared():
+    src = {"a": 1}
+    m = make_motion(T=4).replace(meta=src)
+    src["a"] = 2
+    assert m.meta == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("meta", "match"),
+    [
+        (["not", "a", "dict"], "must be a dict"),
+        ({1: "int key"}, "str keys"),
+        ({"arr": np.zeros(3)}, "not JSON-serialisable"),
+        ({"obj": object()}, "not JSON-serialisable"),
+    ],
+)
+def test_non_json_meta_is_rejected(meta, match):
+    with pytest.raises(MotionFormatError, match=rf"clip\.npz.*'meta'.*{match}"):
+        BimanualMotion(joints=make_motion(T=4).joints, source="clip.npz", meta=meta)
+
+
+@pytest.mark.parametrize(
+    ("stored", "match"),
+    [("{not json", "not valid JSON"), ("[1, 2]", "must be a JSON object"), (np.zeros(3), "JSON string")],
+)
+def test_malformed_meta_in_file_names_file_field_and_fix(tmp_path, stored, match):
+    m = make_motion(T=4)
+    path = tmp_path / "bad.npz"
+    np.savez(path, joints=m.joints, fps=np.array(30.0), meta=np.asarray(stored))
+    with pytest.raises(MotionFormatError, match=rf"bad\.npz.*'meta'.*{match}") as info:
+        load_motion(path)
+    assert "save_motion" in str(info.value)
+
+
+def test_meta_kept_by_transforms():
+    m = make_motion(T=31, fps=30.0).replace(meta=_PARSE)
+    assert m.in_frame("world_zup").meta == _PARSE
+    assert m.in_frame("world_zup").in_frame(m.frame).meta == _PARSE
+    assert m.resample(60.0).meta == _PARSE
+    assert m.trim(0.2, 0.8).meta == _PARSE
+    assert m.mirrored().meta == _PARSE
+    assert m.replace(text="x").meta == _PARSE

@@ -220,10 +220,16 @@ def handover(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: floa
     G, T = tracks[giver], tracks[taker]
     R = ORIENT["grasp_side"]
     q_grasp = ctx.shape_angles("grasp_cylindrical", HANDOVER_GRIP_JITTER_DEG)
+    size = None
+    if a.obj is not None:
+        from handx_robot.generate.primitives import object_grip
+
+        q_grasp, size = object_grip(ctx, a.obj, "pinch" if _is_pinch_object(a.obj) else "cylindrical")
     q_open = ctx.shape_angles("open")
     at_mid = _handover_grips(ctx, giver, taker, q_grasp, q_open, R)
     start = at_mid[giver] + list(HANDOVER_START_M)
     go(ctx, G, a, q_grasp, start, R)
+    t_give = G.end
     G.hold(ctx.dur(HANDOVER_START_HOLD_S, a))
     T.wait_until(G.end)
     G.to(ctx.dur(HANDOVER_CARRY_S, a), pos=at_mid[giver])
@@ -236,7 +242,21 @@ def handover(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: floa
     G.to(ctx.dur(HANDOVER_AWAY_S, a), pos=REST_WRIST_POS + ctx.pos_jitter(), angles=ctx.shape_angles("relaxed"),
          R=ORIENT["neutral"])  # fmt: skip
     T.to(ctx.dur(HANDOVER_AWAY_S, a), pos=at_mid[taker] + list(HANDOVER_TAKER_END_M))
-    return []
+    t_take = T.end
+    T.hold(ctx.dur(HANDOVER_START_HOLD_S, a))
+    if size is None:
+        return []
+    if _is_pinch_object(a.obj):
+        return [ExpectedEvent("contact", (f"{s}_thumb_tip", f"{s}_index_tip"), start_s=t0 - 0.3, end_s=t1, style="touch",
+                              action=a.text) for s, t0, t1 in ((giver, t_give, t_give + 0.3), (taker, t_take - 1.0, T.end))]  # fmt: skip
+    return [ExpectedEvent("grip", side=giver, value=size, start_s=t_give, end_s=t_give + 0.3, action=a.text),
+            ExpectedEvent("grip", side=taker, value=size, start_s=t_take - 0.6, end_s=T.end, action=a.text)]  # fmt: skip
+
+
+def _is_pinch_object(name: str) -> bool:
+    from handx_robot.generate.grammar import OBJECTS
+
+    return OBJECTS[name][1] == "pinch"
 
 
 #: Primitive name -> the function that animates it on both hands.

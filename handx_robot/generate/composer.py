@@ -32,13 +32,14 @@ from handx_robot.errors import ConfigError
 from handx_robot.frames import FRAME_HANDX_YUP
 from handx_robot.generate.base import ContactKeyframe
 from handx_robot.generate.bimanual import BIMANUAL, CLAP_OPEN_M, bimanual
+from handx_robot.generate.compositional import COMPOSITIONAL, apply_keep
 from handx_robot.generate.context import ComposeContext
 from handx_robot.generate.events import ExpectedEvent
 from handx_robot.generate.handmodel import HandShape
 from handx_robot.generate.keyframes import Key, Track, min_jerk, mirror_x, sample_track
 from handx_robot.generate.parser import Action, Plan
 from handx_robot.generate.placement import CONTACT_SQUEEZE_M, ORIENT, REST_WRIST_POS, orientation
-from handx_robot.generate.primitives import one_handed
+from handx_robot.generate.primitives import AMPLITUDE_JITTER, one_handed
 from handx_robot.motion import SIDES, BimanualMotion
 
 __all__ = [
@@ -98,6 +99,42 @@ class Composition:
     motion: BimanualMotion
     plan: Plan
     expected: tuple[ExpectedEvent, ...]
+    step_times: tuple[tuple[float, float], ...] = ()
+
+    def parse_report(self) -> dict:
+        """What the prompt was understood as (JSON-able): per step its time and per hand its actions,
+        the promised events, the unused words and the notes."""
+        steps = []
+        for i, step in enumerate(self.plan.steps):
+            t0, t1 = self.step_times[i] if i < len(self.step_times) else (None, None)
+            hands: dict[str, list] = {}
+            for a in step.actions:
+                for side in a.sides:
+                    hands.setdefault(side, []).append(_action_dict(a, side))
+            steps.append({"start_s": None if t0 is None else round(t0, 3), "end_s": None if t1 is None else round(t1, 3),
+                          "hands": hands})  # fmt: skip
+        return {
+            "prompt": self.plan.prompt,
+            "steps": steps,
+            "events": [e.describe() for e in self.expected],
+            "unused": list(self.plan.unused),
+            "notes": list(self.plan.notes),
+        }
+
+    def parse_text(self) -> str:
+        """:meth:`parse_report` as lines of text."""
+        rep = self.parse_report()
+        lines = ["understood:"]
+        for i, st in enumerate(rep["steps"], 1):
+            span = "" if st["start_s"] is None else f" ({st['start_s']:.2f}–{st['end_s']:.2f} s)"
+            lines.append(f"  step {i}{span}:")
+            for side, acts in st["hands"].items():
+                lines.append(f"    {side} hand: " + "; ".join(a["summary"] for a in acts))
+        lines.append("  promised events: " + ("none" if not rep["events"] else ""))
+        lines.extend(f"    {e}" for e in rep["events"])
+        lines.append("  not used: " + (", ".join(repr(w) for w in rep["unused"]) if rep["unused"] else "nothing"))
+        lines.extend(f"  note: {n}" for n in rep["notes"])
+        return "\n".join(lines)
 
 
 def compose(
@@ -117,13 +154,14 @@ def compose(
     cfg = config or ComposerConfig()
     ctx = ComposeContext(cfg.variation, cfg.hand_scale, seed)
     tracks = {s: Track(_initial_key(ctx)) for s in SIDES}
+    step_times: list[tuple[float, float]] = []
     lead = LEAD_IN_S * ctx.jit(LEAD_JITTER)
     for tr in tracks.values():
         tr.wait_until(lead)
     if contact_keyframes:
         expected = _keyframed(ctx, tracks, contact_keyframes)
     else:
-        expected = _sequence(ctx, plan, tracks)
+        expected = _sequence(ctx, plan, tracks, step_times)
     natural = max(tr.end for tr in tracks.values()) + LEAD_OUT_S * ctx.jit(LEAD_JITTER)
     for tr in tracks.values():
         tr.wait_until(natural)
@@ -133,7 +171,42 @@ def compose(
         "composed %d frames (%.2f s, natural %.2f s, scale %.2f) for %r",
         motion.num_frames, total, natural, scale, plan.prompt,
     )  # fmt: skip
-    return Composition(motion=motion, plan=plan, expected=tuple(expected))
+    steps = tuple((t0 * scale, t1 * scale) for t0, t1 in step_times)
+    return Composition(motion=motion, plan=plan, expected=tuple(expected), step_times=steps)
+
+
+def _action_dict(a: Action, side: str) -> dict:
+    """One action of one hand, JSON-able, with a one-line summary in the grammar's words."""
+    bits = [a.primitive.replace("_", " ")]
+    if a.variant and a.primitive in ("shape", "grasp", "write", "count"):
+        bits.append(a.variant.replace("_", " "))
+    if a.parts:
+        bits.append(f"{a.style or 'touch'}: " + " on ".join(p.replace("_", " ") for p in a.parts))
+    if a.fingers and a.primitive in ("fingers", "keep", "shape"):
+        bits.append("(" + ", ".join(f"{f} {s}" for f, s in a.fingers) + ")")
+    if a.finger:
+        bits.append(f"thumb with {a.finger}")
+    if a.direction:
+        bits.append(a.direction)
+    if a.obj:
+        bits.append(f"a {a.obj}")
+    if a.primitive == "handover":
+        bits.append("gives" if side == a.sides[0] else "takes")
+    if a.reps > 1:
+        bits.append(f"x{a.reps}")
+    if a.hold_s:
+        bits.append(f"for {a.hold_s:g} s")
+    if a.speed != 1.0:
+        bits.append(f"speed x{a.speed:.2g}")
+    if a.amplitude != 1.0:
+        bits.append(f"size x{a.amplitude:.2g}")
+    if a.matched_by != "keyword":
+        bits.append(f"(by similarity {a.score:.2f})")
+    return {
+        "primitive": a.primitive, "reps": a.reps, "parts": list(a.parts), "fingers": [list(f) for f in a.fingers],
+        "direction": a.direction, "object": a.obj, "style": a.style, "variant": a.variant, "finger": a.finger,
+        "hold_s": a.hold_s, "speed": a.speed, "amplitude": a.amplitude, "clause": a.text, "summary": " ".join(bits),
+    }  # fmt: skip
 
 
 def _initial_key(ctx: ComposeContext) -> Key:
@@ -149,6 +222,12 @@ def _sync(tracks: dict[str, Track]) -> None:
 
 def _perform(ctx: ComposeContext, action: Action, tracks: dict[str, Track]) -> list[ExpectedEvent]:
     """Animate one action: a two-handed primitive on both tracks, else the primitive on each of its hands."""
+    if action.primitive in COMPOSITIONAL:
+        kind, fn = COMPOSITIONAL[action.primitive]
+        amp = action.amplitude * ctx.jit(AMPLITUDE_JITTER)
+        if kind == "two":
+            return fn(ctx, action, tracks, amp)
+        return [e for side in action.sides for e in fn(ctx, action, side, tracks[side], amp)]
     if len(action.sides) == 2 and action.primitive in BIMANUAL:
         return bimanual(ctx, action, tracks)
     events: list[ExpectedEvent] = []
@@ -157,13 +236,22 @@ def _perform(ctx: ComposeContext, action: Action, tracks: dict[str, Track]) -> l
     return events
 
 
-def _sequence(ctx: ComposeContext, plan: Plan, tracks: dict[str, Track]) -> list[ExpectedEvent]:
+def _sequence(ctx: ComposeContext, plan: Plan, tracks: dict[str, Track], step_times: list) -> list[ExpectedEvent]:
     """The plan's steps one after another; the actions of a step run at the same time."""
     expected: list[ExpectedEvent] = []
     for step in plan.steps:
         _sync(tracks)
+        start = {s: len(tr.keys) for s, tr in tracks.items()}
+        keeps = [a for a in step.actions if a.primitive == "keep"]
         for action in step.actions:
-            expected.extend(_perform(ctx, action, tracks))
+            if action.primitive != "keep":
+                expected.extend(_perform(ctx, action, tracks))
+        if keeps:
+            _sync(tracks)
+            for a in keeps:
+                for side in a.sides:
+                    expected.extend(apply_keep(a, side, tracks[side], start[side]))
+        step_times.append((min(tracks[s].keys[start[s] - 1].t for s in tracks), max(tr.end for tr in tracks.values())))
     return expected
 
 

@@ -36,8 +36,12 @@ class ComposerGenerator(MotionGenerator):
 
     fps, variation, hand_scale: see :class:`~handx_robot.generate.composer.ComposerConfig`.
     open_vocabulary: map clauses with no keyword to the nearest action by sentence embedding.
-    similarity_threshold: below it such a clause is an error listing the closest actions.
+    similarity_threshold: below it such a clause is refused (default
+                          :data:`~handx_robot.generate.embedding.OPEN_VOCABULARY_THRESHOLD`, calibrated).
     self_check: ``off`` / ``warn`` / ``raise``.
+    lenient: generate what was understood of a prompt the grammar cannot fully perform (the plan's
+             ``unused`` and ``notes`` say what was left out) instead of refusing it with
+             :class:`~handx_robot.generate.grammar.PromptRefused`.
     """
 
     name = "composer"
@@ -51,6 +55,7 @@ class ComposerGenerator(MotionGenerator):
         open_vocabulary: bool = True,
         similarity_threshold: float | None = None,
         self_check: str = "warn",
+        lenient: bool = False,
     ) -> None:
         self.config = ComposerConfig(fps=float(fps), variation=float(variation), hand_scale=float(hand_scale))
         self.fps = self.config.fps
@@ -59,22 +64,24 @@ class ComposerGenerator(MotionGenerator):
         self.self_check = self_check
         self.open_vocabulary = bool(open_vocabulary)
         self.similarity_threshold = similarity_threshold
+        self.lenient = bool(lenient)
 
     # -- parsing ------------------------------------------------------------------------------
     def _matcher(self):
         if not self.open_vocabulary:
             return None
-        from handx_robot.generate.embedding import DEFAULT_THRESHOLD, default_matcher
+        from handx_robot.generate.embedding import OPEN_VOCABULARY_THRESHOLD, default_matcher
 
-        return default_matcher(self.similarity_threshold or DEFAULT_THRESHOLD)
+        return default_matcher(self.similarity_threshold or OPEN_VOCABULARY_THRESHOLD)
 
     def parse(self, prompt: str | list[str]) -> Plan:
         """The plan of ``prompt``; a list of prompts is one plan with their steps in order."""
         prompts = prompt if isinstance(prompt, list) else [prompt]
         matcher = self._matcher()
-        plans = [parse_prompt(p, matcher) for p in prompts]
+        plans = [parse_prompt(p, matcher, lenient=self.lenient) for p in prompts]
         steps: tuple[Step, ...] = tuple(s for p in plans for s in p.steps)
-        return Plan(prompt=" then ".join(prompts), steps=steps)
+        return Plan(prompt=" then ".join(prompts), steps=steps, unused=tuple(w for p in plans for w in p.unused),
+                    notes=tuple(n for p in plans for n in p.notes))  # fmt: skip
 
     # -- generation ---------------------------------------------------------------------------
     def compose(
@@ -93,6 +100,8 @@ class ComposerGenerator(MotionGenerator):
         if constraints is not None and constraints.reaction_to is not None:
             seconds = constraints.reaction_to.duration
         comp = compose(plan, seed=seed, seconds=seconds, config=self.config, contact_keyframes=kfs)
+        # what the prompt was understood as travels with the motion (saved in the motion file)
+        comp = dataclasses.replace(comp, motion=comp.motion.replace(meta={**comp.motion.meta, "parse": comp.parse_report()}))
         if constraints is not None and constraints.reaction_to is not None:
             comp = dataclasses.replace(comp, motion=self._react(comp, constraints))
         return comp

@@ -21,7 +21,7 @@ from handx_robot.generate.events import ExpectedEvent
 from handx_robot.generate.handmodel import angle_index
 from handx_robot.generate.keyframes import Track
 from handx_robot.generate.parser import Action
-from handx_robot.generate.placement import ORIENT
+from handx_robot.generate.placement import ORIENT, orientation
 from handx_robot.generate.shapes import hand_shape
 
 __all__ = ["AMPLITUDE_JITTER", "ONE_HANDED", "OneHanded", "one_handed", "write_path"]
@@ -103,11 +103,35 @@ OK_WRIST_M = (0.05, 0.17, 0.03)
 OK_HOLD_S = 0.9  # per repetition
 
 
+#: Base orientation of a pointing hand per direction (side frame; left/right are the subject's).
+_POINT_ORIENT = {
+    "forward": lambda side: ORIENT["point"],
+    "up": lambda side: orientation((-0.1, 1.0, -0.15), (0.0, 0.0, -1.0)),
+    "down": lambda side: orientation((-0.1, -1.0, -0.3), (0.0, 0.0, 1.0)),
+    "right": lambda side: orientation((1.0 if side == "right" else -1.0, 0.1, -0.3), (0.0, -1.0, 0.0)),
+    "left": lambda side: orientation((-1.0 if side == "right" else 1.0, 0.1, -0.3), (0.0, -1.0, 0.0)),
+}
+_STATE_LETTERS = {"E": "extended", "H": "half", "C": "curled"}
+
+
+def _shape_event(a: Action, side: str, pattern: str, t0: float, tr: Track, detail: str = "") -> ExpectedEvent:
+    """A promised shape: finger states ``pattern`` (thumb .. pinky, E / H / C, ``?`` any) from ``t0`` to now."""
+    fingers = tuple((f, _STATE_LETTERS[c]) for f, c in zip(("thumb", "index", "middle", "ring", "pinky"), pattern)
+                    if c in _STATE_LETTERS)  # fmt: skip
+    return ExpectedEvent("shape", side=side, fingers=fingers, start_s=t0, end_s=tr.end, detail=detail, action=a.text)
+
+
+def _motion_event(a: Action, side: str, detail: str, count: int, t0: float, tr: Track) -> ExpectedEvent:
+    return ExpectedEvent("motion", side=side, detail=detail, count=count, start_s=t0, end_s=tr.end, action=a.text)
+
+
 def point(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
-    """Point forward with the index finger and hold."""
-    go(ctx, tr, a, ctx.shape_angles("point"), rest_pos(ctx, POINT_WRIST_M), ORIENT["point"])
+    """Point with the index finger (forward, or ``a.direction``: up, down, left, right) and hold."""
+    direction = a.direction or "forward"
+    go(ctx, tr, a, ctx.shape_angles("point"), rest_pos(ctx, POINT_WRIST_M), _POINT_ORIENT[direction](side))
+    t0 = tr.end
     tr.hold(hold_seconds(a, ctx.dur(POINT_HOLD_S, a) * a.reps))
-    return []
+    return [_shape_event(a, side, "CECCC", t0, tr, f"point_{direction}")]
 
 
 def thumbs_up(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
@@ -117,11 +141,12 @@ def thumbs_up(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) 
     the hand stays at the raised height (each pump raises it by :data:`THUMBS_UP_PUMP_M`).
     """
     go(ctx, tr, a, ctx.shape_angles("thumbs_up"), rest_pos(ctx, THUMBS_UP_WRIST_M), ORIENT["thumb_up"])
+    t0 = tr.end
     for _ in range(a.reps - 1):
         lift = [0, THUMBS_UP_PUMP_M * amp, 0]
         tr.to(ctx.dur(THUMBS_UP_PUMP_S, a), pos=tr.last.pos + lift).to(ctx.dur(THUMBS_UP_PUMP_S, a), pos=tr.last.pos)
     tr.hold(hold_seconds(a, ctx.dur(THUMBS_UP_HOLD_S, a)))
-    return []
+    return [_shape_event(a, side, "ECCCC", t0, tr, "thumbs_up")]
 
 
 def ok_sign(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
@@ -143,18 +168,25 @@ WAVE_SWING_S = 0.28  # each way
 WAVE_SETTLE_S = 0.2
 
 
+_COUNT_PATTERN = {1: "CECCC", 2: "CEECC", 3: "CEEEC", 4: "CEEEE", 5: "EEEEE"}
+
+
 def count(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
     """Count up from a fist to ``a.variant`` fingers (``'1'``..``'5'``), or show ``'showN'`` fingers."""
     pos = rest_pos(ctx, COUNT_WRIST_M)
     variant = a.variant or "5"
+    n = int(variant.removeprefix("show"))
     if variant.startswith("show"):
-        go(ctx, tr, a, ctx.shape_angles(f"count_{variant[4:]}"), pos, ORIENT["show"])
+        go(ctx, tr, a, ctx.shape_angles(f"count_{n}"), pos, ORIENT["show"])
+        t0 = tr.end
         tr.hold(hold_seconds(a, ctx.dur(COUNT_SHOW_HOLD_S, a)))
     else:
         go(ctx, tr, a, ctx.shape_angles("fist"), pos, ORIENT["show"])
-        for n in range(1, int(variant) + 1):
-            tr.to(ctx.dur(COUNT_STEP_S, a), angles=ctx.shape_angles(f"count_{n}")).hold(ctx.dur(COUNT_STEP_HOLD_S, a))
-    return []
+        for k in range(1, n + 1):
+            tr.to(ctx.dur(COUNT_STEP_S, a), angles=ctx.shape_angles(f"count_{k}"))
+            t0 = tr.end
+            tr.hold(ctx.dur(COUNT_STEP_HOLD_S, a) * (1.0 if k < n else 2.0))
+    return [_shape_event(a, side, _COUNT_PATTERN[n], t0, tr)]
 
 
 def wave(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
@@ -162,10 +194,11 @@ def wave(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> li
     pos = rest_pos(ctx, WAVE_WRIST_M)
     go(ctx, tr, a, ctx.shape_angles("open"), pos, ORIENT["show"])
     swing = WAVE_SWING_RAD * amp
+    t0 = tr.end
     for _ in range(a.reps):
         tr.to(ctx.dur(WAVE_SWING_S, a), dev=swing).to(ctx.dur(WAVE_SWING_S, a), dev=-swing)
     tr.to(ctx.dur(WAVE_SETTLE_S, a), dev=0.0)
-    return []
+    return [_motion_event(a, side, "wave", a.reps, t0, tr)]
 
 
 # -- piano, rub fingers -------------------------------------------------------------------------
@@ -216,22 +249,24 @@ ROTATE_SETTLE_S = 0.35
 def flip(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
     """Palm down, then turned up by a half turn of the forearm (``'up'``) or flipped ``a.reps`` times."""
     go(ctx, tr, a, ctx.shape_angles("relaxed"), rest_pos(ctx, FLIP_WRIST_M), ORIENT["palm_down"])
+    t0 = tr.end
     if a.variant == "up":
         tr.to(ctx.dur(FLIP_UP_S, a), roll=np.pi).hold(ctx.dur(FLIP_UP_HOLD_S, a))
-    else:
-        for r in range(a.reps):
-            tr.to(ctx.dur(FLIP_TURN_S, a), roll=np.pi if r % 2 == 0 else 0.0).hold(ctx.dur(FLIP_TURN_HOLD_S, a))
-    return []
+        return [_motion_event(a, side, "flip", 1, t0, tr)]
+    for r in range(a.reps):
+        tr.to(ctx.dur(FLIP_TURN_S, a), roll=np.pi if r % 2 == 0 else 0.0).hold(ctx.dur(FLIP_TURN_HOLD_S, a))
+    return [_motion_event(a, side, "flip", a.reps, t0, tr)]
 
 
 def rotate_wrist(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
     """Forearm roll back and forth ``a.reps`` times, then back to neutral."""
     go(ctx, tr, a, ctx.shape_angles("relaxed"), rest_pos(ctx, ROTATE_WRIST_M), ORIENT["neutral"])
     swing = ROTATE_SWING_RAD * amp
+    t0 = tr.end
     for _ in range(a.reps):
         tr.to(ctx.dur(ROTATE_SWING_S, a), roll=swing).to(ctx.dur(ROTATE_SWING_S, a), roll=-swing)
     tr.to(ctx.dur(ROTATE_SETTLE_S, a), roll=0.0)
-    return []
+    return [_motion_event(a, side, "twist", a.reps, t0, tr)]
 
 
 # -- write --------------------------------------------------------------------------------------
@@ -298,16 +333,49 @@ _GRASP_ORIENT = {"cylindrical": "grasp_side", "spherical": "palm_down", "lateral
 def grasp(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
     """Reach, close on an object (``a.variant`` grip), lift it; put it down again between repetitions."""
     variant = a.variant or "cylindrical"
-    R = ORIENT[_GRASP_ORIENT[variant]]
+    R = ORIENT[_GRASP_ORIENT.get(variant, "grasp_side")]
+    q_grip, event = ctx.shape_angles(f"grasp_{variant}", GRASP_JITTER_DEG) if variant != "pinch" else None, None
+    if a.obj is not None:
+        q_grip, gap = object_grip(ctx, a.obj, variant)
     reach = rest_pos(ctx, GRASP_WRIST_M)
     go(ctx, tr, a, ctx.shape_angles("open"), reach + list(GRASP_APPROACH_M), R)
+    t_first = None
     for r in range(a.reps):
         tr.to(ctx.dur(GRASP_REACH_S, a), pos=reach)
-        tr.to(ctx.dur(GRASP_CLOSE_S, a), angles=ctx.shape_angles(f"grasp_{variant}", GRASP_JITTER_DEG))
-        tr.to(ctx.dur(GRASP_LIFT_S, a), pos=reach + [0, GRASP_LIFT_M * amp, 0]).hold(ctx.dur(GRASP_LIFT_HOLD_S, a))
+        tr.to(ctx.dur(GRASP_CLOSE_S, a), angles=q_grip)
+        t_first = tr.end if t_first is None else t_first
+        ctx.contact_times.append(tr.end)
+        tr.to(ctx.dur(GRASP_LIFT_S, a), pos=reach + [0, GRASP_LIFT_M * amp, 0]).hold(
+            hold_seconds(a, ctx.dur(GRASP_LIFT_HOLD_S, a)) if r == a.reps - 1 else ctx.dur(GRASP_LIFT_HOLD_S, a))
         if r < a.reps - 1:
             tr.to(ctx.dur(GRASP_PUT_DOWN_S, a), pos=reach).to(ctx.dur(GRASP_RELEASE_S, a), angles=ctx.shape_angles("open"))
-    return []
+    if a.obj is None:
+        return []
+    if variant == "pinch":
+        event = ExpectedEvent("contact", (f"{side}_thumb_tip", f"{side}_index_tip"), count=a.reps, start_s=t_first - 0.3,
+                              end_s=tr.end, action=a.text, style="touch")  # fmt: skip
+    else:
+        event = ExpectedEvent("grip", side=side, value=gap, start_s=t_first, end_s=tr.end, action=a.text)
+    return [event]
+
+
+#: A precision pinch closes the finger pads on a thin object: keypoints this much farther apart, capped
+#: so that the pads stay in contact (HandX's 2 cm fingertip threshold), metres.
+PINCH_OBJECT_PAD_M = 0.009
+PINCH_OBJECT_MAX_GAP_M = 0.018
+
+
+def object_grip(ctx: ComposeContext, obj: str, variant: str) -> tuple[np.ndarray, float]:
+    """(angles, keypoint gap) of a hand holding ``obj``: a power grasp whose thumb-to-index/middle tip
+    distance is the object's size, or a thumb-index pinch on a thin object."""
+    from handx_robot.generate.compositional import aperture_angles, object_size, power_grip
+
+    size = object_size(obj)
+    if variant == "pinch":
+        gap = min(size + PINCH_OBJECT_PAD_M, PINCH_OBJECT_MAX_GAP_M)
+        return aperture_angles(gap, hand_shape("pinch_index"), hand_shape("pinch_open_index"), ctx.shape.scale,
+                               tips=(16, 17)), gap  # fmt: skip
+    return np.array(power_grip(round(size, 4), ctx.shape.scale)), size
 
 
 def hold_still(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> list[ExpectedEvent]:
