@@ -78,6 +78,7 @@ __all__ = [
     "reach_ratios",
     "finger_states",
     "hand_axes",
+    "palm_area_points",
     "part_points",
     "observe",
     "observation_lines",
@@ -905,6 +906,16 @@ class _Pair:
     hb: _Hand | None = None
 
 
+def palm_area_points(joints: np.ndarray) -> np.ndarray:
+    """(..., 6, 3) points spread over the palm of ``joints (..., 21, 3)``: the palm centre, and halfway
+    from it to the wrist and to each finger's MCP. A hand's own fingertips touch its palm anywhere on
+    this area (the index tip lands below the index MCP, not at the centre)."""
+    j = np.asarray(joints, dtype=np.float64)
+    c = j[..., [0, 1, 4, 10, 7], :].mean(axis=-2)
+    ends = j[..., [0, 1, 4, 10, 7], :]
+    return np.concatenate([c[..., None, :], 0.5 * (c[..., None, :] + ends)], axis=-2)
+
+
 def _min_over(points: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Distance (T,) from ``p (T, 3)`` to the nearest of ``points (T, K, 3)``."""
     return np.min(_norm(points - p[:, None]), axis=1)
@@ -917,9 +928,10 @@ def _pairs(hands: dict[str, _Hand], cfg: GestureConfig) -> list[_Pair]:
         for f in FINGER_NAMES[1:]:
             t, u = tips[s]["thumb"], tips[s][f]
             pairs.append(_Pair(f"{s}_thumb_tip", f"{s}_{f}_tip", _norm(t - u), cfg.tip_tip_m, t, u))
+        area = palm_area_points(h.raw)  # (T, 6, 3): a fingertip lands anywhere on its own palm
         for f in FINGER_NAMES:
             t = tips[s][f]
-            d = _norm(t - h.raw_centre)
+            d = np.min(_norm(area - t[:, None]), axis=1)
             with np.errstate(invalid="ignore"):
                 d = np.where(np.einsum("td,td->t", t - h.raw_centre, h.n) > 0, d, np.nan)  # palmar side only
             pairs.append(

@@ -247,8 +247,10 @@ def handover(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: floa
     if size is None:
         return []
     if _is_pinch_object(a.obj):
-        return [ExpectedEvent("contact", (f"{s}_thumb_tip", f"{s}_index_tip"), start_s=t0 - 0.3, end_s=t1, style="touch",
-                              action=a.text) for s, t0, t1 in ((giver, t_give, t_give + 0.3), (taker, t_take - 1.0, T.end))]  # fmt: skip
+        # the giver's pinch may have closed before (it picked the object up): held, not necessarily new
+        return [ExpectedEvent("contact", (f"{s}_thumb_tip", f"{s}_index_tip"), start_s=t0, end_s=t1, style=style,
+                              action=a.text)
+                for s, t0, t1, style in ((giver, t_give, t_give + 0.3, "hold"), (taker, t_take - 1.0, T.end, "touch"))]  # fmt: skip
     return [ExpectedEvent("grip", side=giver, value=size, start_s=t_give, end_s=t_give + 0.3, action=a.text),
             ExpectedEvent("grip", side=taker, value=size, start_s=t_take - 0.6, end_s=T.end, action=a.text)]  # fmt: skip
 

@@ -48,7 +48,7 @@ _SPREAD_DEG = {"index": 8.0, "middle": 0.0, "ring": -8.0, "pinky": -14.0}
 MAX_OVERLAP_M = 0.004
 #: Capsule radius of each part around its keypoint (from :mod:`handx_robot.generate.geometry`), metres.
 PART_RADIUS_M = {"tip": 0.0065, "pad": 0.0065, "palm": 0.0105, "back": 0.0105, "knuckles": 0.0105, "wrist": 0.0105}
-#: A fingertip on its own palm: keypoint to palm centre at most, metres (the observer's threshold: 2.5 cm).
+#: A fingertip on its own palm: keypoint to the palm area at most, metres (the observer's threshold: 2.5 cm).
 OWN_PALM_MAX_M = 0.0235
 #: Contact: the two keypoints are this much closer than touching capsules (a light squeeze), metres.
 CONTACT_SQUEEZE_M = 0.001
@@ -64,6 +64,7 @@ SHOW_WRIST_M = (0.05, 0.17, 0.03)
 SHAPE_HOLD_S = 1.0
 MOVE_M = 0.12
 MOVE_S = 0.7
+MOVE_PAUSE_S = 0.2
 MOVE_LIMIT_M = 0.22  # farthest a wrist goes from its rest position along any axis
 CIRCLE_RADIUS_M = 0.05
 CIRCLE_S = 1.4
@@ -305,8 +306,8 @@ def touch(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: float) 
 def _within_shape(finger_a: str, finger_b: str | None, part_b: str) -> tuple[float, ...]:
     """Angles (degrees) of one hand whose ``finger_a`` tip touches ``finger_b``'s tip or its own palm.
 
-    Palm: the finger's joints (the thumb's four) bring its tip as close to the palm centre as they can,
-    on the palmar side; the hand model's fingers reach 1.9-2.3 cm (the observer's threshold is 2.5 cm).
+    Palm: the finger's joints (the thumb's four) bring its tip as close to the palm area
+    (:func:`handx_robot.gestures.palm_area_points`) as they can, on the palmar side (a grid search).
     Raises :class:`ConfigError` if the tip stays farther than :data:`OWN_PALM_MAX_M`.
     """
     from handx_robot.generate.handmodel import LIMITS_HIGH, LIMITS_LOW
@@ -326,13 +327,16 @@ def _within_shape(finger_a: str, finger_b: str | None, part_b: str) -> tuple[flo
     Q = np.repeat(base[None], len(X), axis=0)
     Q[:, idx] = X
     K = forward_kinematics(Q)
+    from handx_robot.gestures import palm_area_points
+
     C = K[:, [0, 1, 4, 10, 7]].mean(axis=1)
     palmar = K[:, tip, 2] - C[:, 2] > 0.012
-    q = Q[int(np.argmin(np.linalg.norm(K[:, tip] - C, axis=-1) + np.where(palmar, 0.0, 1.0)))]
+    reach = np.min(np.linalg.norm(palm_area_points(K) - K[:, tip, None], axis=-1), axis=1)
+    q = Q[int(np.argmin(reach + np.where(palmar, 0.0, 1.0)))]
     k = forward_kinematics(q)
-    d = float(np.linalg.norm(k[tip] - _palm_centre(k)))
+    d = float(np.min(np.linalg.norm(palm_area_points(k) - k[tip], axis=-1)))
     if d > OWN_PALM_MAX_M:
-        raise ConfigError(f"the {finger_a} fingertip reaches only {d * 100:.1f} cm from its own palm centre; "
+        raise ConfigError(f"the {finger_a} fingertip reaches only {d * 100:.1f} cm from its own palm; "
                           "ask for another finger or the other hand's palm")  # fmt: skip
     return tuple(np.rad2deg(q))
 
@@ -384,6 +388,7 @@ def move(ctx: ComposeContext, a: Action, side: str, tr: Track, amp: float) -> li
     if np.any(np.abs(off + d * dist) > MOVE_LIMIT_M):
         start = REST_WRIST_POS + off - d * (d @ off) - d * dist / 2  # recentre along the move's axis
         go(ctx, tr, a, pos=start)
+    tr.hold(ctx.dur(MOVE_PAUSE_S, a))  # a move starts from rest: it reads as its own movement
     t0 = tr.end
     tr.to(ctx.dur(MOVE_S, a) * (0.8 + dist * 2.0), pos=start + d * dist)
     tr.hold(ctx.dur(0.15, a))
@@ -494,7 +499,8 @@ def object_size(name: str) -> float:
 
 
 def hold_object(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: float) -> list[ExpectedEvent]:
-    """A big object held between both palms (their centres its width apart), lifted and held."""
+    """A big object held between both palms (their centres its width apart), lifted and held (the hands
+    keep it: a following move carries it)."""
     width = object_size(a.obj or "box")
     R = ORIENT["palm_medial"]
     q = shape_from_states((("index", "extended"), ("middle", "extended"), ("ring", "extended"), ("pinky", "extended"),
@@ -514,9 +520,7 @@ def hold_object(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: f
     t0 = tracks["left"].end
     for tr in tracks.values():
         tr.to(ctx.dur(0.6, a), pos=pos + [0.0, 0.06 * amp, 0.0]).hold(hold_seconds(a, ctx.dur(0.8, a)))
-    t1 = tracks["left"].end
-    for tr in tracks.values():
-        tr.to(ctx.dur(0.6, a), pos=pos).to(ctx.dur(0.4, a), pos=open_pos)
+    t1 = tracks["left"].end  # the hands keep holding it: "..., then lift it up" carries it on
     return [ExpectedEvent("spacing", start_s=t0, end_s=t1, value=width + 2 * PART_RADIUS_M["palm"], action=a.text)]
 
 

@@ -464,7 +464,10 @@ def mentions(tokens: list[Token]) -> list[Mention]:
         while j < n:
             u = tokens[j]
             if u.tag == "SIDE":
-                nxt = tokens[j + 1] if j + 1 < n else None
+                k = j + 1
+                while k < n and tokens[k].tag == "NUM":  # "the other three fingers"
+                    k += 1
+                nxt = tokens[k] if k < n else None
                 if u.value == "other" and nxt is not None and nxt.tag in ("FINGERWORD", "FINGER") and not m.fingers:
                     m.others = True
                 elif u.value == "both" and m.side in ("left", "right"):
@@ -593,7 +596,8 @@ def _hand_sides(c: _Clause, verb: Token | None, default_note: str) -> tuple[str,
         return (side,)
     if any(m.plural and (m.hand or m.part) for m in c.mentions):
         return ("left", "right")
-    c.notes.append(f"{default_note}: no hand named, the right hand does it")
+    if default_note != "keep":  # a keep clause takes the hand of the clause it runs with
+        c.notes.append(f"{default_note}: no hand named, the right hand does it")
     return ("right",)
 
 
@@ -693,7 +697,9 @@ def interpret(c: _Clause):
         c.problems.append(f"no action I know in {c.text!r}")
         return []
     if cat == "keep":
-        if c.first("STATE") is not None or c.first("SHAPE") is not None:
+        if c.first("STATE") is not None or c.first("SHAPE") is not None or (
+            _finger_mentions(c) and any(t.tag == "DIR" and t.value in ("up", "down") for t in c.tokens)
+        ):
             return _keep(c, verb) if shape is None else _shape(c, verb, shape)
         if c.first("DIR") is not None and c.word("palm", "palms") is not None:
             return _turn(c, verb)
@@ -1068,6 +1074,12 @@ _MOVE_DEFAULT = {"raise": "up", "lower": "down", "push": "forward", "state_e": "
 
 def _move(c: _Clause, verb: Token | None, cat: str, sides=None):
     dirs = [t for t in c.tokens if t.tag == "DIR" and t.value not in ("over",)]
+    last = c.context.get("last")
+    if sides is None and _subject_side(c, verb) is None and c.word("it", "them") is not None and last is not None and (
+        last.primitive == "hold_object"
+    ):
+        sides = ("left", "right")  # "hold a box with both hands, then lift it up": the hands carry it
+        c.notes.append(f"{c.text!r}: both hands, which hold the {last.obj}")
     sides = sides or _hand_sides(c, verb, "move")
     for t in c.all("OBJ"):  # "lift the cup up": the hand carries what it holds
         t.used = True
@@ -1402,8 +1414,21 @@ def _parallel(actions: list) -> list:
             fixed.append(k)
         keeps = fixed
     if not main:
-        # "the thumb stays extended" alone: hold that state
-        return [dataclasses.replace(a, primitive="fingers") for a in keeps]
+        # "the thumb stays up while the other fingers are closed": one held finger state per hand
+        merged: dict[tuple[str, ...], dict[str, str]] = {}
+        firsts: dict[tuple[str, ...], object] = {}
+        for k in sorted(keeps, key=lambda k: k.variant == "others"):
+            sides = k.sides
+            if k.variant == "others" and not re.search(r"\b(left|right|both)\b", k.text) and len(firsts) == 1:
+                sides = next(iter(firsts))
+            states = merged.setdefault(sides, {})
+            firsts.setdefault(sides, k)
+            for f, st in k.fingers:
+                if k.variant != "others" or f not in states:
+                    states[f] = st
+        return [dataclasses.replace(firsts[sd], primitive="fingers", sides=sd, variant=None,
+                                    fingers=tuple((f, st[f]) for f in FINGERS if f in st))
+                for sd, st in merged.items()]  # fmt: skip
     if len(main) > 2:
         raise ConfigError(f"at most two actions at the same time (one per hand): {[a.text for a in main]}")
     if len(main) == 2:

@@ -20,7 +20,8 @@ keypoints without knowing how they were made:
 * ``palm``: the palm observed facing ``detail`` overlapping the window's second half;
 * ``grip`` / ``spacing``: a grip aperture / palm spacing within :data:`SIZE_TOLERANCE` of ``value``;
 * ``contact`` with a style (tap, touch, press, rub, slide): ``count`` observed contacts of the two parts
-  starting in the window; press: each lasts ``min_hold_s``; rub / slide: it slides ``slide_m``.
+  starting in the window; press: each lasts ``min_hold_s``; rub / slide: it slides ``slide_m``; hold: a
+  contact of the two parts lasts through the window (however long before it began).
 """
 
 from __future__ import annotations
@@ -174,6 +175,9 @@ def _check_observed(motion: BimanualMotion, exp: ExpectedEvent, observed) -> Che
         return _check_shape(motion, exp)
     if exp.kind == "contact":
         pair = set(exp.parts)
+        if exp.style == "hold":  # a contact held over the window, however long before it began
+            held = [o for o in observed if o.kind == "contact" and set(o.parts) == pair and _overlaps(o, exp, 0.0)]
+            return CheckResult(exp, bool(held), float(len(held)), f"{exp.describe()}: held {'yes' if held else 'no'}")
         hits = [o for o in observed if o.kind == "contact" and set(o.parts) == pair
                 and exp.start_s - WINDOW_MARGIN_S <= o.start <= exp.end_s + WINDOW_MARGIN_S]  # fmt: skip
         n = len(hits)
