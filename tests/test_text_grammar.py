@@ -1,5 +1,5 @@
 """The compositional text grammar (#20): a 392-sentence caption-style suite performed and checked by the
-gesture observer, 56 sentences that must be refused, and the issue's examples.
+gesture observer, 55 sentences that must be refused, and the issue's examples.
 
 The suite is ``tests/data/text_suite.yaml``. Each sentence is parsed (strictly: a word the grammar does
 not use refuses the prompt), composed, and every event its parse promises is looked for by

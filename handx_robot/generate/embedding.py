@@ -37,7 +37,7 @@ EMBEDDING_DIM = 384
 #: paraphrases vs. unrelated sentences, see tests/test_generate_embedding.py).
 DEFAULT_THRESHOLD = 0.5
 #: Similarity at or above which the composer performs the nearest action for a clause whose verb the
-#: grammar does not know. Calibrated on the 56 must-refuse sentences of tests/data/text_suite.yaml: their
+#: grammar does not know. Calibrated on the 55 must-refuse sentences of tests/data/text_suite.yaml: their
 #: verb-less clauses reach at most 0.75 ('snap the fingers of the right hand' -> move; 'throw the ball'
 #: -> move 0.69); 0.80 leaves a margin. Below it the clause is refused, never answered with a guess.
 OPEN_VOCABULARY_THRESHOLD = 0.80
