@@ -374,7 +374,7 @@ def read_motion(
     joints = _fill_gaps(joints, present, fill_gaps, raw.fps or fps or 30.0, source)
     motion = BimanualMotion(
         joints=joints, fps=raw.fps or fps or 30.0, text=raw.text, present=present, frame="handx_yup",
-        mano=mano, source=source,
+        mano=mano, source=source, meta=raw.meta,
     )  # fmt: skip
     span = _min_hand_span(motion)
     if span < MIN_HAND_SPAN_M:
@@ -395,7 +395,7 @@ class _Raw:
     """What a reader found in a file, before frames, units and hands are applied: ``joints``
     (T, 2, 21, 3) in the file's own units and frame, ``present (2,)``, the file's ``fps`` (None when
     it stores none), ``text``, MANO ``mano`` per side, the sequence ``label`` in a collection, and for
-    our own motion files the file's ``frame``."""
+    our own motion files the file's ``frame`` and ``meta``."""
 
     joints: np.ndarray
     present: np.ndarray
@@ -404,6 +404,7 @@ class _Raw:
     mano: dict = dataclasses.field(default_factory=dict)
     label: str = ""
     frame: str = ""
+    meta: dict = dataclasses.field(default_factory=dict)
 
 
 def _check_read_arguments(path: Path, format: str | None, units: str, hand: str | None, fps: float | None) -> str:  # noqa: A002
@@ -437,7 +438,7 @@ def _read_raw(path: Path, fmt: str, hand: str | None, key, mano_dir, units: str)
         stated = m.frame
         if m.frame != "handx_yup":
             m = m.in_frame("handx_yup")
-        return _Raw(m.joints, m.present, m.fps, m.text, dict(m.mano), frame=stated)
+        return _Raw(m.joints, m.present, m.fps, m.text, dict(m.mano), frame=stated, meta=dict(m.meta))
     if fmt == "handx-npy":
         return _Raw(*_bimanual(_load_npy(path), src, "array"))
     if fmt == "handx-npz":

@@ -123,7 +123,7 @@ def _run_nodes(specs, cfg, args: argparse.Namespace) -> int:
         def done() -> bool:
             if args.duration and time.monotonic() - t_start >= args.duration:
                 return True
-            if args.until_done and t2m.status.startswith(("done", "error")):
+            if args.until_done and t2m.status.startswith(("done", "error", "refused")):
                 return all(s.filter.state.value in ("stopped", "idle", "estopped") for s in streamers)
             return False
 
@@ -152,7 +152,7 @@ def _run_nodes(specs, cfg, args: argparse.Namespace) -> int:
             rclpy.shutdown(context=context)
     print(summary, flush=True)
     t2m_status = next((line for line in summary.splitlines() if "text_to_motion" in line), "")
-    return 1 if "error" in t2m_status else 0
+    return 1 if ("error" in t2m_status or "refused" in t2m_status) else 0
 
 
 def _spin(executor, context) -> None:

@@ -6,6 +6,12 @@ Motion source: the motion file of parameter ``motion_file`` when set (our ``.npz
 generator ``handx_robot.generate.generate(prompt, seed=, generator=) -> BimanualMotion`` (issue 7,
 parameters ``generator`` and ``seed``). A new prompt replaces the motion being streamed.
 
+The node says what it understood: after generating, the parse of the prompt (per hand: actions, parts,
+counts, times; the words not used) goes out on ``/handx/status`` as ``parsed: {json}`` before the motion
+streams. A prompt the composer cannot perform is refused (``refused: ...; try: ...`` on
+``/handx/status``) and never moves the hands: the motion being streamed (or none) stays as it was.
+With parameter ``lenient`` the composer performs what it understood instead (the parse lists the rest).
+
 Published, in real time at the motion's fps (or ``rate_hz``, resampled):
 
 =========================== ===================================== ===========================================
@@ -15,9 +21,11 @@ topic                       type                                  content
                                                                   order, metres, ``frame_id`` (world, Z-up);
                                                                   orientation.w = 0 marks an absent hand
 ``/handx/human_markers``    visualization_msgs/MarkerArray        the same keypoints as RViz skeletons
-``/handx/status``           std_msgs/String (latched)             ``idle``, ``generating``, ``waiting for
-                                                                  ...``, ``streaming N frames``, ``done N
-                                                                  frames``, ``error: ...``
+``/handx/status``           std_msgs/String (latched)             ``idle``, ``generating``, ``parsed:
+                                                                  {json of the parse}``, ``refused:
+                                                                  MESSAGE; try: A | B`` (nothing moves),
+                                                                  ``waiting for ...``, ``streaming N
+                                                                  frames``, ``done N frames``, ``error: ...``
 ``/handx/ready``            std_msgs/String (latched)             this node's readiness
                                                                   (:class:`handx_robot.ros.readiness.Readiness`)
 =========================== ===================================== ===========================================
@@ -34,6 +42,7 @@ with an ``error:`` status (send the prompt again); a node that does not become r
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 import time
 
@@ -61,7 +70,10 @@ from handx_robot.errors import HandXError, MissingDependencyError
 from handx_robot.frames import FRAME_WORLD_ZUP
 from handx_robot.motion import BimanualMotion, load_motion
 
-__all__ = ["TextToMotionNode", "PARAMS", "TOPIC_STATUS", "MAX_CATCH_UP_FRAMES", "make_motion", "main"]
+__all__ = [
+    "TextToMotionNode", "PARAMS", "TOPIC_STATUS", "MAX_CATCH_UP_FRAMES", "make_motion", "parsed_status",
+    "refused_status", "main",
+]  # fmt: skip
 
 TOPIC_STATUS = "/handx/status"
 #: a timer tick late by up to this many frames publishes the frames it passed; a longer stall skips them
@@ -74,6 +86,8 @@ PARAMS = (
     ParamSpec("motion_file", "", "motion .npz to stream instead of generating one ('' = generate)"),
     ParamSpec("generator", "composer", "text-to-motion generator name (handx_robot.generate.available_generators)"),
     ParamSpec("seed", 0, "generator seed (same prompt + seed = same motion)", min_value=0),
+    ParamSpec("lenient", False, "composer: perform what was understood of a prompt it cannot fully perform "
+              "instead of refusing it (the parse on /handx/status lists the words not used)"),
     ParamSpec("rate_hz", 0.0, "publishing rate in Hz (0 = the motion's fps; otherwise resampled)", min_value=0.0),
     ParamSpec("loop", False, "restart the motion when it ends"),
     ParamSpec("frame_id", "world", "frame of the published keypoints (robot world, Z-up)"),
@@ -88,8 +102,14 @@ PARAMS = (
 )
 
 
-def make_motion(prompt: str, motion_file: str = "", generator: str = "composer", seed: int = 0) -> BimanualMotion:
-    """The motion for ``prompt``: from ``motion_file`` if given, else from the text-to-motion generator."""
+def make_motion(
+    prompt: str, motion_file: str = "", generator: str = "composer", seed: int = 0, lenient: bool = False
+) -> BimanualMotion:
+    """The motion for ``prompt``: from ``motion_file`` if given, else from the text-to-motion generator.
+
+    The composer (``ComposerGenerator(lenient=lenient)``) puts what it understood in ``motion.meta['parse']``
+    and raises :class:`~handx_robot.generate.grammar.PromptRefused` for a prompt it cannot perform.
+    """
     if motion_file:
         motion = load_motion(motion_file)
         return motion.replace(text=prompt or motion.text)
@@ -103,10 +123,30 @@ def make_motion(prompt: str, motion_file: str = "", generator: str = "composer",
             "the text-to-motion generator (handx_robot.generate.generate) is not available in this "
             "version; give a motion file with parameter 'motion_file' (or --motion-file)"
         )
-    motion = generate(prompt, seed=seed, generator=generator)
+    kwargs = {"lenient": bool(lenient)} if generator == "composer" else {}
+    motion = generate(prompt, seed=seed, generator=generator, **kwargs)
     if not isinstance(motion, BimanualMotion):
         raise MissingDependencyError(f"handx_robot.generate.generate returned {type(motion).__name__}, not a BimanualMotion")
     return motion
+
+
+def parsed_status(motion: BimanualMotion) -> str | None:
+    """``parsed: {json}``: what the generator understood (``motion.meta['parse']``, one line), or None."""
+    parse = motion.meta.get("parse")
+    if parse is None:
+        return None
+    return "parsed: " + json.dumps(parse, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def refused_status(exc) -> str:
+    """``refused: MESSAGE; try: A | B`` for a :class:`~handx_robot.generate.grammar.PromptRefused`."""
+    from handx_robot.generate.cli import refusal_message
+
+    status = f"refused: {refusal_message(exc)}"
+    suggestions = tuple(getattr(exc, "suggestions", ()) or ())
+    if suggestions:
+        status += "; try: " + " | ".join(suggestions)
+    return status
 
 
 class TextToMotionNode(Node):
@@ -164,11 +204,19 @@ class TextToMotionNode(Node):
         worker.start()
 
     def _generate(self, prompt: str, generation: int) -> None:
+        from handx_robot.generate.grammar import PromptRefused
+
         try:
             p = self.params
-            motion = make_motion(prompt, p["motion_file"], p["generator"], p["seed"]).in_frame(FRAME_WORLD_ZUP)
+            motion = make_motion(prompt, p["motion_file"], p["generator"], p["seed"], p["lenient"])
+            motion = motion.in_frame(FRAME_WORLD_ZUP)
             if self.params["rate_hz"] > 0:
                 motion = motion.resample(self.params["rate_hz"])
+        except PromptRefused as exc:  # never moves the hands: the motion being streamed (or none) stays
+            self.get_logger().error(f"refused {prompt!r}: {exc}")
+            if generation == self._generation and not self._closing:
+                self._set_status(refused_status(exc))
+            return
         except HandXError as exc:
             self.get_logger().error(f"cannot make a motion for {prompt!r}: {exc}")
             self._set_status(f"error: {exc}")
@@ -178,6 +226,12 @@ class TextToMotionNode(Node):
         with self._lock:
             if generation != self._generation:
                 return  # a newer prompt arrived meanwhile
+            parsed = None if p["motion_file"] else parsed_status(motion)
+            if parsed is not None:  # what was understood, before anything moves
+                self._set_status(parsed)
+                unused = motion.meta["parse"].get("unused") if isinstance(motion.meta["parse"], dict) else None
+                if unused:
+                    self.get_logger().warning(f"not performed of {prompt!r}: {', '.join(map(str, unused))}")
             self._motion = motion
             self._started = False
             self._wait_t0 = self._wait_logged = time.monotonic()

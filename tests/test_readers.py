@@ -328,3 +328,14 @@ def test_pickle_dict_with_data_key_and_motion_frame_conflict(tmp_path, motion):
     assert read_motion(tmp_path / "z.npz", frame="zup").frame == "handx_yup"
     with pytest.raises(ConfigError, match="states its frame"):
         read_motion(tmp_path / "z.npz", frame="camera")
+
+
+def test_read_motion_keeps_the_motion_files_meta(tmp_path):
+    """The text generator's parse (meta['parse']) survives convert / retarget's reader."""
+    from handx_robot.motion import BimanualMotion, save_motion
+    from handx_robot.readers import read_motion
+
+    J = np.zeros((4, 2, 21, 3), np.float32)
+    J[..., 0] = np.linspace(0, 0.18, 21)  # a hand-sized span
+    path = save_motion(BimanualMotion(J, meta={"parse": {"prompt": "clap"}}), tmp_path / "m.npz")
+    assert read_motion(path, check_hands=False).meta == {"parse": {"prompt": "clap"}}

@@ -62,3 +62,19 @@ def test_ros_run_real_mode_dry_run_keeps_normal_scheduling(dexmv_npz, dex_urdf_d
     assert "realtime_priority 50 ignored" in text and "SCHED_FIFO priority" not in text, text[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if "safety_streamer_right:" in ln)
     assert int(line.split(":")[1].split()[0]) >= 10 and " 0 rejected" in line, line
+
+
+@pytest.mark.timeout(90)
+def test_ros_run_refused_prompt_stops_with_exit_1():
+    """A prompt the grammar refuses ends ``--until-done`` at once (status 'refused: ...'), exit code 1."""
+    exe = Path(sys.executable).with_name("handx-robot")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 100)),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    proc = subprocess.run(
+        [str(exe), "ros-run", "--prompt", "touch the nose with the right index finger", "--robot", "shadow_builtin_right",
+         "--mode", "sim", "--duration", "40", "--until-done"],
+        capture_output=True, text=True, timeout=80, env=env,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "refused" in out, out[-3000:]

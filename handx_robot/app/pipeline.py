@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, help="motion length, s (default: from the prompt)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument("--generator", default="composer", help="motion generator (default composer)")
+    parser.add_argument("--lenient", action="store_true",
+                        help="composer: perform what was understood of a prompt it cannot fully perform (and warn) "
+                        "instead of refusing it")  # fmt: skip
     parser.add_argument("--camera", default="front", help="video camera (default front)")
     parser.add_argument("--width", type=int, default=640, help="robot view width, pixels (default 640)")
     parser.add_argument("--height", type=int, default=480, help="video height, pixels (default 480)")
@@ -63,9 +67,9 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = PipelineResult(prompt=args.prompt, out=str(out), files={})
-    motion = _generate(args, out, summary)
+    motion = _generate(args, out, summary)  # first: a refused prompt leaves no output (not even OUT)
+    out.mkdir(parents=True, exist_ok=True)
     robot_motion, ids = _retarget(args, motion, out, summary)
     _replay(args, robot_motion, out, summary)
     if args.ros:
@@ -82,13 +86,38 @@ def _write_json(out: Path, name: str, obj: dict) -> Path:
     return atomic_write(out / name, lambda tmp: Path(tmp).write_text(text))
 
 
+def _compose(args: argparse.Namespace):
+    """The composer's motion for the prompt: prints what it understood (the parse, also in the motion's
+    ``meta['parse']``); raises :class:`~handx_robot.generate.grammar.PromptRefused` for a prompt it cannot
+    perform (unless ``--lenient``); self-check as :meth:`ComposerGenerator.generate` (warn)."""
+    from handx_robot.generate import get_generator
+    from handx_robot.generate.cli import print_parse, with_parse
+
+    gen = get_generator("composer", lenient=bool(getattr(args, "lenient", False)))
+    comp = gen.compose(args.prompt, seconds=args.seconds, seed=args.seed)
+    print_parse(comp)
+    if gen.self_check != "off" and comp.expected:
+        report = gen.check(comp)
+        if not report.ok:
+            log.warning("generated motion for %r misses promised events: %s", comp.plan.prompt,
+                        "; ".join(report.failures()))  # fmt: skip
+    return with_parse(comp)
+
+
 def _generate(args: argparse.Namespace, out: Path, summary: PipelineResult):
     """Stage 1: the sentence -> ``motion.npz``."""
     from handx_robot.generate import generate
     from handx_robot.motion import save_motion
 
     t0 = time.perf_counter()
-    motion = generate(args.prompt, seconds=args.seconds, seed=args.seed, generator=args.generator)
+    if args.generator == "composer":
+        motion = _compose(args)
+    else:
+        if getattr(args, "lenient", False):
+            from handx_robot.errors import ConfigError
+
+            raise ConfigError(f"--lenient applies to the composer generator, not {args.generator!r}; drop --lenient")
+        motion = generate(args.prompt, seconds=args.seconds, seed=args.seed, generator=args.generator)
     summary["generation"] = {
         "generator": args.generator,
         "seconds": round(time.perf_counter() - t0, 4),
@@ -252,6 +281,8 @@ def _run_ros(args: argparse.Namespace, ids: dict[str, str]) -> dict:
     argv = ["--prompt", args.prompt, "--robot", robot, "--mode", "sim", "--until-done", "--duration", "120"]
     if args.assets:
         argv += ["--assets", args.assets]
+    if getattr(args, "lenient", False):  # the graph performs what was understood, not a refusal of the prompt
+        argv += ["--motion-file", str(Path(args.out) / "motion.npz")]
     t0 = time.perf_counter()
     rc = ros_cli.run(parser.parse_args(argv))
     return {"exit_code": rc, "seconds": round(time.perf_counter() - t0, 2), "robots": ids}
@@ -301,8 +332,17 @@ def _print_summary(s: PipelineResult) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit code 0, or the ROS graph's exit code when ``--ros`` ran it and it failed."""
-    summary = run_pipeline(args)
+    """Exit code 0, or the ROS graph's exit code when ``--ros`` ran it and it failed; 1 for a prompt
+    the composer refuses (nothing is written)."""
+    from handx_robot.generate.grammar import PromptRefused
+
+    try:
+        summary = run_pipeline(args)
+    except PromptRefused as exc:
+        from handx_robot.generate.cli import EXIT_REFUSED, format_refusal
+
+        print(format_refusal(exc, "run"), file=sys.stderr)
+        return EXIT_REFUSED
     _print_summary(summary)
     ros_rc = summary.get("ros", {}).get("exit_code", 0)
     if ros_rc:
