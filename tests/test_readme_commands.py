@@ -23,6 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 #: every handx-robot command of README.md -> 'run' (runs here) or why it is only parsed
 COMMANDS = {
     'handx-robot generate "make a fist with the left hand, then wave" -o motion.npz': "run",
+    'handx-robot generate "The right index fingertip taps the left palm twice while the left thumb stays extended." '
+    "-o tap.npz": "run",
+    'handx-robot generate "juggle three balls" -o x.npz': "refused",
+    'handx-robot generate "clap twice then juggle" --lenient -o clap.npz': "run",
     "handx-robot convert capture.npy --hand right --units mm -o motion.npz": "run",
     "handx-robot describe motion.npz": "run",
     "handx-robot show motion.npz -o skel.mp4 --plot contacts.png": "run",
@@ -89,13 +93,18 @@ def test_readme_commands_run_as_written(tmp_path, shared_dir):
         for placeholder, value in PLACEHOLDERS.items():
             command = command.replace(placeholder, value)
         argv = shlex.split(command)[1:]
+        if how == "refused":  # the README shows a refusal: exit code 1, no file, the closest phrasings
+            proc = subprocess.run([str(exe), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 1 and "try instead" in proc.stderr, f"{command}\n{proc.stderr[-2000:]}"
+            assert not (tmp_path / argv[argv.index("-o") + 1]).exists()
+            continue
         if how != "run":
             continue
         if argv[0] == "ros-run":
             argv += ["--until-done", "--duration", "60"]  # the README's command, bounded for a test
         proc = subprocess.run([str(exe), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-    for name in ("motion.npz", "skel.mp4", "contacts.png", "robot.npz", "fidelity.json", "replay.mp4",
+    for name in ("motion.npz", "tap.npz", "clap.npz", "skel.mp4", "contacts.png", "robot.npz", "fidelity.json", "replay.mp4",
                  "replay.json", "out/clap/summary.json", "out/gr1/summary.json", "out/gr1/replay.mp4"):
         assert (tmp_path / name).is_file(), f"{name} was not written"
 
