@@ -203,3 +203,15 @@ def test_generation_is_seeded_and_finite() -> None:
     a = gen.compose("the left knuckles press the right palm, then shake both hands", seed=3).motion
     b = gen.compose("the left knuckles press the right palm, then shake both hands", seed=3).motion
     assert np.array_equal(a.joints, b.joints) and np.isfinite(a.joints).all()
+
+
+def test_describe_names_what_the_prompt_asked_in_the_same_words() -> None:
+    """generate -> describe: the observer's lines (``handx-robot describe``) name the parse's shape and contact."""
+    from handx_robot.gestures import observation_lines, observe
+
+    gen = ComposerGenerator(self_check="off", open_vocabulary=False)
+    lines = "\n".join(observation_lines(observe(gen.compose("show a peace sign with the left hand").motion)))
+    assert "left hand: peace" in lines
+    comp = gen.compose("The right index fingertip taps the left palm three times.")
+    lines = "\n".join(observation_lines(observe(comp.motion)))
+    assert lines.count("right index fingertip taps the left palm") == 3, lines
