@@ -215,3 +215,15 @@ def test_describe_names_what_the_prompt_asked_in_the_same_words() -> None:
     comp = gen.compose("The right index fingertip taps the left palm three times.")
     lines = "\n".join(observation_lines(observe(comp.motion)))
     assert lines.count("right index fingertip taps the left palm") == 3, lines
+
+
+def test_a_missing_embedding_model_refuses_instead_of_failing() -> None:
+    """Without the sentence-embedding package a verb-less clause is refused (with suggestions), not an error."""
+    from handx_robot.errors import MissingDependencyError
+
+    def matcher(clause):
+        raise MissingDependencyError("open-vocabulary prompts need the sentence-embedding model package")
+
+    with pytest.raises(PromptRefused) as info:
+        parse("juggle three balls", matcher=matcher)
+    assert info.value.suggestions and "juggle" in info.value.unused

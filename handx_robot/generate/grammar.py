@@ -42,7 +42,7 @@ import dataclasses
 import difflib
 import re
 
-from handx_robot.errors import ConfigError
+from handx_robot.errors import ConfigError, MissingDependencyError
 
 __all__ = [
     "OBJECTS",
@@ -1317,6 +1317,9 @@ def parse(prompt: str, lenient: bool = False, matcher=None):
                     prim, score = matcher(text)
                 except ConfigError:
                     prim = None
+                except MissingDependencyError as exc:  # no embedding model installed: refuse, say why
+                    prim = None
+                    c.notes.append(f"open vocabulary unavailable ({exc})")
                 if prim is not None:
                     acts = [Action(prim, ("right",) if prim not in BIMANUAL_PRIMITIVES else ("left", "right"),
                                    text=text, matched_by="embedding", score=score)]  # fmt: skip
