@@ -172,9 +172,7 @@ def _target_pose(ctx, side: str, finger: str | None, part: str, base_q):
                                ("pinky", "extended")), base=base_q)  # fmt: skip
         R = orientation((-0.35, 0.05, -1.0), (0.0, 1.0, 0.0))
     elif part == "tip":
-        q = shape_from_states(((finger, "extended"),), base=hand_shape("fist") if finger != "thumb" else hand_shape("fist"))
-        if finger == "thumb":
-            q = shape_from_states((("thumb", "extended"),), base=hand_shape("fist"))
+        q = shape_from_states(((finger, "extended"),), base=hand_shape("fist"))
         R = orientation((-0.35, 0.05, -1.0), (0.0, -1.0, 0.0))
     elif part == "knuckles":
         q = hand_shape("fist")

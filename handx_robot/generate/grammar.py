@@ -627,7 +627,7 @@ def _count(c: _Clause, default: int = 1) -> int:
     return int(v)
 
 
-def _finger_states(c: _Clause, state: str | None, sides: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _finger_states(c: _Clause, state: str | None) -> tuple[tuple[str, str], ...]:
     """Finger states named in the clause: each finger mention gets the nearest state word after it."""
     out: dict[str, str] = {}
     st_tokens = c.all("STATE")
@@ -671,9 +671,6 @@ def _action(primitive: str, sides, c: _Clause, **kw):
 def interpret(c: _Clause):
     """The actions of one clause (a list; empty when nothing is understood, with ``c.problems`` saying why)."""
     verb = _verb(c)
-    for t in c.tokens:
-        if t.tag == "VERB" and t is not verb and VERBS[t.value] in ("keep",) and verb is not None and VERBS[verb.value] != "keep":
-            pass
     cat = VERBS[verb.value] if verb is not None else None
     shape = c.first("SHAPE")
     obj = c.first("OBJ")
@@ -754,8 +751,7 @@ def interpret(c: _Clause):
         return _contact(c, verb, cat)
     if cat == "join":
         return _contact(c, verb, "touch")
-    if cat in ("move", "raise", "lower", "push", "state_e") or (cat == "turn" and c.first("DIR") is not None and
-                                                               c.word("palm", "palms") is None and c.take_word("over") is False and False):
+    if cat in ("move", "raise", "lower", "push", "state_e"):
         return _move(c, verb, cat)
     if cat in ("circle", "draw") and (c.word("circle", "circles") is not None or cat == "circle"):
         return _circle(c, verb)
@@ -845,7 +841,7 @@ def _shape(c: _Clause, verb: Token | None, shape_tok: Token):
     shape_tok.used = True
     name = shape_tok.value
     sides = _hand_sides(c, verb, "shape")
-    keep = _finger_states(c, None, sides)
+    keep = _finger_states(c, None)
     reps = _count(c)
     prim = _SHAPE_PRIMITIVE.get(name)
     if prim is not None and not keep:
@@ -881,7 +877,7 @@ def _number(c: _Clause, verb: Token | None, sides=None):
 
 def _keep(c: _Clause, verb: Token | None, standalone: bool = False):
     sides = _hand_sides(c, verb, "keep")
-    states = _finger_states(c, None, sides)
+    states = _finger_states(c, None)
     if not states:
         c.problems.append(f"{c.text!r}: which fingers, in which state?")
         return []
@@ -892,7 +888,7 @@ def _keep(c: _Clause, verb: Token | None, standalone: bool = False):
 
 def _fingers(c: _Clause, verb: Token | None, state: str | None):
     sides = _hand_sides(c, verb, "fingers")
-    states = _finger_states(c, state, sides)
+    states = _finger_states(c, state)
     if not states:
         c.problems.append(f"{c.text!r}: which fingers?")
         return []
@@ -911,7 +907,7 @@ def _resolve(m: Mention, subject: str | None) -> tuple[str | None, list[str], st
     if fingers and part is None:
         part = "tip"
     if not fingers and part in ("tip", "pad"):
-        fingers = ["index"] if part == "tip" else ["index"]
+        fingers = ["index"]  # "a fingertip": the index
     if part is None and m.hand:
         part = "hand"
     return side, fingers, part
@@ -1024,12 +1020,9 @@ def _contact(c: _Clause, verb: Token, cat: str):
         a_fingers = ["index"] if a_part == "tip" else []
     if b_part == "hand":
         b_part = "back" if style in ("tap", "touch", "press", "rub", "slide") else "palm"
-    if len(a_fingers) > 1 or len(b_fingers) > 1:
-        if sorted(a_fingers + b_fingers) and "thumb" in a_fingers and len(a_fingers) == 2:
-            pass
-        else:
-            c.problems.append("one finger per part in a contact (say which finger)")
-            return []
+    if (len(a_fingers) > 1 or len(b_fingers) > 1) and not ("thumb" in a_fingers and len(a_fingers) == 2):
+        c.problems.append("one finger per part in a contact (say which finger)")
+        return []
     if a_side == "both" or b_side == "both":
         c.problems.append("a contact between named parts uses one part of each hand")
         return []
@@ -1213,9 +1206,6 @@ def _grasp(c: _Clause, verb: Token, obj: Token):
     big = c.word("big", "large")
     if grip == "two_hands" or (len(sides) == 2 and size >= 0.1):
         return [_action("hold_object", ("left", "right"), c, obj=obj.value)]
-    if len(sides) == 2 and grip != "two_hands":
-        # each hand holds one
-        pass
     if big is not None and obj.value == "ball":
         big.used = True
         return [_action("hold_object", ("left", "right"), c, obj="bigball")]
