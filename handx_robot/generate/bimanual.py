@@ -256,7 +256,7 @@ def handover(ctx: ComposeContext, a: Action, tracks: dict[str, Track], amp: floa
 
 
 def _is_pinch_object(name: str) -> bool:
-    from handx_robot.generate.grammar import OBJECTS
+    from handx_robot.generate.lexicon import OBJECTS
 
     return OBJECTS[name][1] == "pinch"
 

@@ -491,7 +491,7 @@ def power_grip(size_m: float, scale: float = 1.0) -> tuple[float, ...]:
 
 
 def object_size(name: str) -> float:
-    from handx_robot.generate.grammar import OBJECTS
+    from handx_robot.generate.lexicon import OBJECTS
 
     return OBJECTS[name][0]
 
