@@ -232,10 +232,11 @@ def _replay(args: argparse.Namespace, robot_motion, out: Path, summary: Pipeline
         bar.close()
     summary["files"]["replay_metrics"] = str(result.metrics.save_json(out / "replay.json"))
     rs = result.metrics.summary()
-    if robot_motion.body is not None:
+    common = {"mode": rs["mode"], "real_time_factor": rs["real_time_factor"],
+              "contact_f1_human_vs_robot": rs["contact_f1"].get("f1")}  # fmt: skip
+    if robot_motion.body is not None:  # a humanoid's replay: hand and arm errors, contacts by pair kind
         summary["replay"] = {
-            "mode": rs["mode"],
-            "real_time_factor": rs["real_time_factor"],
+            **common,
             "hands": {
                 s: {
                     "fingertip_error_m": h["fingertip_error_m"]["mean"],
@@ -245,15 +246,13 @@ def _replay(args: argparse.Namespace, robot_motion, out: Path, summary: Pipeline
                 }
                 for s, h in rs["sides"].items()
             },
-            "contact_f1_human_vs_robot": rs["contact_f1"].get("f1"),
             "hand_hand_penetration_max_m": rs["contacts"]["hand-hand"]["max_depth_m"],
             "deepest_unwanted_contact": rs["deepest_unwanted_contact"],
             "diverged": rs["diverged"],
         }
         return
     summary["replay"] = {
-        "mode": rs["mode"],
-        "real_time_factor": rs["real_time_factor"],
+        **common,
         "hands": {
             s: {
                 "fingertip_error_m": h["fingertip_error_m"]["mean"],
@@ -262,10 +261,8 @@ def _replay(args: argparse.Namespace, robot_motion, out: Path, summary: Pipeline
             }
             for s, h in rs["hands"].items()
         },
-        "contact_f1_human_vs_robot": rs["contact_f1"].get("f1"),
         "hand_hand_penetration_max_m": rs["hand_hand_penetration_m"]["max"],
     }
-
 
 def _run_ros(args: argparse.Namespace, ids: dict[str, str]) -> dict:
     """Run the prompt through the ROS 2 node graph (sim mode) until the motion has been performed."""

@@ -65,6 +65,7 @@ __all__ = [
     "SHAPES",
     "VERBS",
     "PromptRefused",
+    "has_known_verb",
     "Token",
     "parse",
     "suggestions",
@@ -219,6 +220,13 @@ class _Clause:
         if t is not None:
             t.used = True
         return t is not None
+
+
+def has_known_verb(clause: str) -> bool:
+    """Whether a (normalized) clause has a verb the grammar knows; only clauses without one may be read
+    by the open-vocabulary matcher."""
+    toks = tokenize(clause)
+    return _verb(_Clause(clause, toks, mentions(toks), [], [])) is not None
 
 
 def _verb(c: _Clause) -> Token | None:
@@ -973,7 +981,7 @@ def parse(prompt: str, lenient: bool = False, matcher=None):
                     verb = _verb(c)
                     if verb is not None:
                         context["prefix"] = " ".join(t.word for t in toks[: toks.index(verb) + 1] if t.tag not in ("COUNT", "DUR"))
-            if not acts and matcher is not None and not c.problems[1:] and _verb(c) is None:
+            if not acts and matcher is not None and not c.problems[1:] and not has_known_verb(text):
                 try:
                     prim, score = matcher(text)
                 except ConfigError:
