@@ -63,6 +63,7 @@ OPTIONAL = {
     "ruff": ">=0.17,<0.18",
     "mink": ">=1.3,<2",
     "qpsolvers": ">=4.13,<5",
+    "ray": ">=2.60,<3",
 }
 EXTRAS = {
     # RL tracking (sim.training, sim.policy_export, the mjx backend)
@@ -78,8 +79,10 @@ EXTRAS = {
     # humanoids: the arm IK (retarget.humanoid.ik). Their models come from the robosuite wheel, installed
     # without its dependencies (it pins an old mink): pip install --no-deps -r requirements-models.txt
     "humanoid": ["mink", "qpsolvers"],
+    # whole datasets on Ray, local or a cluster (handx_robot.app.dataset)
+    "dataset": ["ray"],
 }
-EXTRAS["all"] = sorted({name for group in ("rl", "text", "dex", "mano", "humanoid") for name in EXTRAS[group]})
+EXTRAS["all"] = sorted({name for group in ("rl", "text", "dex", "mano", "humanoid", "dataset") for name in EXTRAS[group]})
 
 
 def requirements(names: Iterable[str]) -> list[str]:

@@ -31,7 +31,8 @@ _FORMAT_NAMES = (
 )  # fmt: skip  (== readers.FORMATS keys; repeated here to keep --help import-free; tested)
 
 
-def _add_input_options(p: argparse.ArgumentParser) -> None:
+def add_input_options(p: argparse.ArgumentParser, key: bool = True) -> None:
+    """Reader options (:func:`handx_robot.readers.read_motion`); ``key=False`` leaves out ``--key``."""
     p.add_argument("--format", choices=_FORMAT_NAMES, help="input format (default: detected from the file)")
     p.add_argument("--hand", choices=("left", "right"), help="which hand a single-hand file holds (required for "
                    "MediaPipe-order files); for bimanual files, keep only this hand")  # fmt: skip
@@ -43,7 +44,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--units", choices=("m", "cm", "mm"), default="m", help="units of the input keypoints (default m)")
     p.add_argument("--mano-dir", help="folder with the licensed MANO_LEFT.pkl / MANO_RIGHT.pkl (MANO inputs only; "
                    "or set HANDX_MANO_DIR)")  # fmt: skip
-    p.add_argument("--key", help="sequence name or index inside a collection file")
+    if key:
+        p.add_argument("--key", help="sequence name or index inside a collection file")
     p.add_argument("--fill-gaps", type=float, default=0.0, metavar="SECONDS",
                    help="interpolate missing frames (NaN or all-zero keypoints) over gaps up to SECONDS (default 0: "
                    "missing frames are an error)")  # fmt: skip
@@ -66,7 +68,7 @@ def _read(args):
 def add_arguments_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="input motion file (.npy, .npz, .pkl)")
     p.add_argument("-o", "--output", required=True, help="output motion .npz")
-    _add_input_options(p)
+    add_input_options(p)
     p.add_argument("--resample", type=float, metavar="FPS", help="resample the output to FPS (linear)")
     p.add_argument("--trim", nargs=2, type=float, metavar=("START", "END"), help="keep START..END seconds")
     p.add_argument("--text", help="caption to store in the motion file")
@@ -96,7 +98,7 @@ def run_convert(args) -> int:
 # -- describe ------------------------------------------------------------------------------
 def add_arguments_describe(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="motion file (our .npz, or any convert input with the same options)")
-    _add_input_options(p)
+    add_input_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable JSON instead of text (with the key "
                    "'observations': shapes, contacts, wrist motions named as in the text grammar)")  # fmt: skip
 
@@ -128,7 +130,7 @@ def add_arguments_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", nargs=2, type=int, default=(960, 480), metavar=("W", "H"), help="video size in pixels")
     p.add_argument("--views", default="front,side", help="comma-separated panels: front, side, top")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_input_options(p)
+    add_input_options(p)
 
 
 def run_show(args) -> int:

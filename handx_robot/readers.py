@@ -59,6 +59,7 @@ __all__ = [
     "UNITS",
     "read_motion",
     "detect_format",
+    "sequence_keys",
     "handedness_score",
     "check_handedness",
 ]
@@ -191,6 +192,27 @@ def detect_format(path: str | os.PathLike) -> str:
             "Formats: " + _choices()
         )
     raise MotionFormatError(f"{path}: unknown extension {ext!r}; expected .npy, .npz or .pkl. Formats: " + _choices())
+
+
+def sequence_keys(path: str | os.PathLike, format: str | None = None) -> list[str | None]:  # noqa: A002
+    """The sequences a file holds, as ``key`` values for :func:`read_motion`: the array names of a HandX
+    ``*_can_pos_*.npz`` collection, the prefixes (or indices along a leading sequence axis) of a MANO
+    ``.npz`` collection, and ``[None]`` for a file that holds one motion. Reads headers only, no data."""
+    path = Path(path)
+    fmt = format or detect_format(path)
+    if fmt not in FORMATS:
+        raise ConfigError(f"{path}: unknown format {fmt!r}; formats: {_choices()}")
+    if fmt == "handx-npz":
+        names, shapes = _npz_files(path)
+        return [n for n in names if _is_handx_shape(shapes[n])] or [None]
+    if fmt == "handx-mano-npz":
+        names, shapes = _npz_files(path)
+        prefixes = _mano_prefixes(names)
+        if prefixes != [""]:
+            return [p.rstrip("/_") for p in prefixes]
+        stacked = [shapes[f"{s}_pose"] for s in SIDES if len(shapes.get(f"{s}_pose") or ()) == 3]
+        return [str(i) for i in range(max(sh[0] for sh in stacked))] if stacked else [None]
+    return [None]
 
 
 # -- per-format readers: return (joints (T,2,21,3), present, fps or None, text, mano) ---------

@@ -8,7 +8,8 @@ import json
 import logging
 import sys
 
-__all__ = ["add_arguments_robots", "run_robots", "add_arguments_retarget", "run_retarget"]
+__all__ = ["add_arguments_robots", "run_robots", "add_arguments_retarget", "run_retarget", "add_robot_arguments",
+           "robot_settings", "retarget_with", "check_robot_settings", "ROBOT_OPTIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,24 @@ def run_robots(args: argparse.Namespace) -> int:
 
 def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("motion", metavar="MOTION", help="human motion file (our .npz or any format `convert` reads)")
+    add_robot_arguments(parser)
+    parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
+
+
+#: The options of :func:`add_robot_arguments`, as :func:`retarget_with` reads them (``settings[name]``).
+ROBOT_OPTIONS = ("robot", "left_robot", "right_robot", "assets", "solver", "temporal_weight", "low_pass",
+                 "interaction", "wrist_budget", "workspace_scale", "workspace_center", "workspace_yaw")  # fmt: skip
+
+
+def robot_settings(args: argparse.Namespace) -> dict:
+    """The :data:`ROBOT_OPTIONS` of parsed arguments, as a JSON-ready dict."""
+    return {name: getattr(args, name) for name in ROBOT_OPTIONS}
+
+
+def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
+    """Robots, solver and humanoid workspace options (shared by ``retarget`` and ``dataset retarget``)."""
     g = parser.add_argument_group("robots")
     g.add_argument("--robot", help="robot id for both hands, or a family shorthand (shadow -> shadow_left + "
                    "shadow_right; without --assets: the built-in Shadow). Default: shadow")  # fmt: skip
@@ -65,9 +84,6 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
     h.add_argument("--workspace-center", type=float, nargs=3, metavar=("X", "Y", "Z"),
                    help="where the motion's mean hand midpoint goes, world metres (default: fitted near the humanoid's)")
     h.add_argument("--workspace-yaw", type=float, metavar="RAD", help="extra rotation of the motion about world z")
-    parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
 
 
 def interaction_table(sec: dict) -> str:
@@ -132,64 +148,89 @@ def humanoid_table(sec: dict) -> str:
     return "\n".join(rows)
 
 
-def _run_humanoid(args: argparse.Namespace, motion) -> int:
-    from pathlib import Path
-
-    from handx_robot.retarget.humanoid.retarget import retarget_humanoid
-    from handx_robot.retarget.robot_motion import save_robot_motion
+def check_robot_settings(settings: dict) -> None:
+    """Refuse option combinations that cannot work (before any file is read)."""
+    from handx_robot.retarget.humanoid import is_humanoid
 
     from handx_robot.errors import ConfigError
-    from handx_robot.motion import atomic_write
 
-    if args.left_robot or args.right_robot:
-        raise ConfigError(f"--robot {args.robot} is a humanoid: its hands come with it; drop --left-robot/--right-robot")
-    if args.solver != "handx":
-        raise ConfigError("humanoids are retargeted with --solver handx only")
-    rm, report = retarget_humanoid(motion, args.robot, interaction=args.interaction, scale=args.workspace_scale,
-                                   center=args.workspace_center, yaw=args.workspace_yaw)  # fmt: skip
-    out = save_robot_motion(rm, args.output)
-    print(humanoid_table(report["humanoid"]))
-    if "interaction" in report:
-        print(interaction_table(report["interaction"]))
-    if args.metrics:
-        text = json.dumps(report, indent=1, default=float)
-        atomic_write(args.metrics, lambda tmp: Path(tmp).write_text(text))
-    print(f"wrote {out}")
-    return 0
+    if is_humanoid(settings["robot"]):
+        if settings["left_robot"] or settings["right_robot"]:
+            raise ConfigError(f"--robot {settings['robot']} is a humanoid: its hands come with it; "
+                              "drop --left-robot/--right-robot")  # fmt: skip
+        if settings["solver"] != "handx":
+            raise ConfigError("humanoids are retargeted with --solver handx only")
 
 
-def run_retarget(args: argparse.Namespace) -> int:
+def retarget_with(motion, settings: dict, progress=None, log_robots: bool = False):
+    """Retarget ``motion`` as the options of :func:`add_robot_arguments` (``settings``, see
+    :func:`robot_settings`) ask: onto a humanoid or onto robot hands. Returns ``(RobotMotion, report)``."""
     from handx_robot.retarget.bimanual import retarget_motion
     from handx_robot.retarget.humanoid import is_humanoid
-    from handx_robot.retarget.robot_motion import save_robot_motion
+    from handx_robot.retarget.interaction import InteractionOptions
     from handx_robot.retarget.robots import resolve_robot_specs
     from handx_robot.retarget.solver import SolverOptions
 
+    check_robot_settings(settings)
+    if is_humanoid(settings["robot"]):
+        from handx_robot.retarget.humanoid.retarget import retarget_humanoid
+
+        return retarget_humanoid(motion, settings["robot"], interaction=settings["interaction"],
+                                 scale=settings["workspace_scale"], center=settings["workspace_center"],
+                                 yaw=settings["workspace_yaw"], progress=progress)  # fmt: skip
+    # without assets a dex-urdf hand is simulated by the built-in hand of its family (one warning)
+    specs = resolve_robot_specs(settings["robot"], settings["left_robot"], settings["right_robot"], settings["assets"],
+                                motion.present_sides)  # fmt: skip
+    if log_robots:
+        for s in ("left", "right"):
+            if s in specs:
+                log.info("%s hand -> %s (%s, %s)", s, specs[s].id, specs[s].model_path, specs[s].source)
+    opts = SolverOptions(temporal_weight=settings["temporal_weight"], low_pass=settings["low_pass"])
+    inter = InteractionOptions(mode=settings["interaction"])
+    if settings["wrist_budget"] is not None:
+        inter = dataclasses.replace(inter, wrist_budget_m=settings["wrist_budget"])
+    return retarget_motion(
+        motion, specs.get("left"), specs.get("right"), assets=settings["assets"], solver=settings["solver"],
+        options=opts, metrics=True, progress=progress, interaction=inter,
+    )  # fmt: skip
+
+
+def _write_metrics(path: str | None, report: dict) -> None:
+    if path:
+        from pathlib import Path
+
+        from handx_robot.motion import atomic_write
+
+        text = json.dumps(report, indent=1, default=float)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def run_retarget(args: argparse.Namespace) -> int:
+    from handx_robot.retarget.humanoid import is_humanoid
+    from handx_robot.retarget.robot_motion import save_robot_motion
+
+    settings = robot_settings(args)
+    check_robot_settings(settings)
     motion = _read(args.motion)
     if is_humanoid(args.robot):
-        return _run_humanoid(args, motion)
-    # without assets a dex-urdf hand is simulated by the built-in hand of its family (one warning)
-    specs = resolve_robot_specs(args.robot, args.left_robot, args.right_robot, args.assets, motion.present_sides)
-    for s in ("left", "right"):
-        if s in specs:
-            log.info("%s hand -> %s (%s, %s)", s, specs[s].id, specs[s].model_path, specs[s].source)
-    total = motion.num_frames * len(specs)
+        rm, report = retarget_with(motion, settings)
+        out = save_robot_motion(rm, args.output)
+        print(humanoid_table(report["humanoid"]))
+        if "interaction" in report:
+            print(interaction_table(report["interaction"]))
+        _write_metrics(args.metrics, report)
+        print(f"wrote {out}")
+        return 0
+    one_robot_only = bool(args.left_robot) != bool(args.right_robot)  # the other hand is not retargeted
+    total = motion.num_frames * (1 if one_robot_only else len(motion.present_sides))
     bar = None
     if not args.no_progress and total >= 2000 and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="frame", desc="retarget", file=sys.stderr)
-    opts = SolverOptions(temporal_weight=args.temporal_weight, low_pass=args.low_pass)
-    from handx_robot.retarget.interaction import InteractionOptions
-
-    inter = InteractionOptions(mode=args.interaction)
-    if args.wrist_budget is not None:
-        inter = dataclasses.replace(inter, wrist_budget_m=args.wrist_budget)
     try:
-        robot_motion, report = retarget_motion(
-            motion, specs.get("left"), specs.get("right"), assets=args.assets, solver=args.solver, options=opts,
-            metrics=True, progress=bar.update if bar is not None else None, interaction=inter,
-        )  # fmt: skip
+        robot_motion, report = retarget_with(motion, settings, progress=bar.update if bar is not None else None,
+                                             log_robots=True)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -208,12 +249,6 @@ def run_retarget(args: argparse.Namespace) -> int:
                   f"of {pen['frames_checked']} frames checked")  # fmt: skip
     if "interaction" in report:
         print(interaction_table(report["interaction"]))
-    if args.metrics:
-        from pathlib import Path
-
-        from handx_robot.motion import atomic_write
-
-        text = json.dumps(report, indent=1)
-        atomic_write(args.metrics, lambda tmp: Path(tmp).write_text(text))
+    _write_metrics(args.metrics, report)
     print(f"wrote {out}")
     return 0

@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("handx_robot.sim.cli", "replay a robot motion in MuJoCo (kinematic or physics), video, metrics"),
     "train-tracker": ("handx_robot.sim.cli_tracking", "train an RL residual tracking policy (PPO)"),
     "track": ("handx_robot.sim.cli_tracking", "track a robot motion with a trained policy"),
+    "dataset": ("handx_robot.app.dataset.cli", "whole datasets onto a robot on Ray (resumable), and their report"),
     "run": ("handx_robot.app.pipeline", "sentence -> motion -> robot -> MuJoCo video and summary"),
     "ros-run": ("handx_robot.ros.cli", "run the ROS 2 text-to-hand node graph in one process"),
 }
