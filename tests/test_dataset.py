@@ -104,6 +104,21 @@ def test_manifest_drops_a_truncated_last_line_and_later_rows_win(tmp_path):
         Manifest(tmp_path).append({"task": "t4", "status": "ok"})
 
 
+def _settings(validate: str) -> dict:
+    """What the command line gives the worker for ``--robot shadow`` (defaults elsewhere)."""
+    from handx_robot.retarget.cli import ROBOT_OPTIONS
+
+    retarget = dict.fromkeys(ROBOT_OPTIONS) | {"solver": "handx", "low_pass": False, "interaction": "auto"}
+    return {"read": {}, "retarget": retarget, "robots": {"robot": "shadow"}, "validate": validate, "config": "c",
+            "code": "v"}  # fmt: skip
+
+
+def _task(path: Path) -> dict:
+    (t,) = list_tasks(scan([path]), {"robot": "shadow"}, "c", "v")
+    return {"task": t.id, "clip": t.clip, "source": t.source, "key": t.key, "format": t.format,
+            "input_sha256": t.input_sha256, "error": t.error}  # fmt: skip
+
+
 def test_worker_rows_for_a_good_clip_a_nan_clip_and_an_unreadable_file(tmp_path, corpus):
     from handx_robot.app.dataset.worker import output_digest, run_task
 
@@ -113,16 +128,8 @@ def test_worker_rows_for_a_good_clip_a_nan_clip_and_an_unreadable_file(tmp_path,
     np.save(bad, joints)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file")
-    settings = {"read": {}, "retarget": {k: None for k in ("robot", "left_robot", "right_robot", "assets",
-                "temporal_weight", "wrist_budget", "workspace_scale", "workspace_center", "workspace_yaw")}
-                | {"solver": "handx", "low_pass": False, "interaction": "auto"},
-                "robots": {"robot": "shadow"}, "validate": "none", "config": "c", "code": "v"}  # fmt: skip
-    rows = {}
-    for f in (corpus / "clip1.npz", bad, junk):
-        (t,) = list_tasks(scan([f]), settings["robots"], "c", "v")
-        task = {"task": t.id, "clip": t.clip, "source": t.source, "key": t.key, "format": t.format,
-                "input_sha256": t.input_sha256, "error": t.error}  # fmt: skip
-        rows[f.name] = run_task(task, settings, str(tmp_path / "out"))
+    settings = _settings("none")
+    rows = {f.name: run_task(_task(f), settings, str(tmp_path / "out")) for f in (corpus / "clip1.npz", bad, junk)}
     good = rows["clip1.npz"]
     assert good["status"] == "done" and good["frames"] > 10 and good["sides"] == ["left", "right"]
     assert (tmp_path / "out" / good["output"]).is_file() and (tmp_path / "out" / good["report"]).is_file()
@@ -132,6 +139,15 @@ def test_worker_rows_for_a_good_clip_a_nan_clip_and_an_unreadable_file(tmp_path,
     assert rows["nan.npy"]["status"] == "rejected" and "NaN" in rows["nan.npy"]["error"] and "frame 4" in rows["nan.npy"]["error"]
     assert rows["junk.npz"]["status"] == "rejected" and "not a readable .npz" in rows["junk.npz"]["error"]
     assert not list((tmp_path / "out" / "robot").glob("nan*")), "a rejected clip writes no output"
+
+
+def test_physics_validation_adds_the_replay_metrics(tmp_path, corpus):
+    from handx_robot.app.dataset.worker import run_task
+
+    row = run_task(_task(corpus / "clip2.npz"), _settings("physics"), str(tmp_path))  # "clap twice"
+    m = row["metrics"]
+    assert row["status"] == "done" and m["diverged"] is False and m["physics_error"] is None
+    assert 0 < m["tracking_error_mm"] < 20 and 0 <= m["physics_contact_f1"] <= 1 and m["physics_penetration_mm"] >= 0
 
 
 # -- the command, on Ray ----------------------------------------------------------------------

@@ -35,6 +35,14 @@ COMMANDS = {
     "handx-robot replay robot.npz --physics --video replay.mp4 --metrics replay.json": "run",
     'handx-robot run "clap twice" --out out/clap': "run",
     "handx-robot retarget out/clap/motion.npz --robot shadow --interaction off -o out/clap/per_hand.npz": "run",
+    "handx-robot dataset retarget motion.npz tap.npz clap.npz --robot shadow --out out/ds": "run",
+    'handx-robot dataset report out/ds --keep "contact_f1 >= 0.8 and penetration_mm <= 2"': "run",
+    'handx-robot dataset retarget captures/ "handx/**/*_can_pos_*.npz" --robot shadow --validate physics '
+    "--out out/handx": "parse: needs a dataset",
+    'handx-robot dataset report out/handx --keep "contact_f1 >= 0.8 and penetration_mm <= 2 and not diverged"':
+    "parse: needs the run above",
+    "handx-robot dataset retarget /shared/handx --robot shadow --out /shared/out/handx --address HEAD:6379":
+    "parse: needs a Ray cluster",
     "handx-robot --help": "run",
     'handx-robot run "wave with the right hand, then clap twice" --robot gr1_inspire --out out/gr1': "run",
     'handx-robot ros-run --prompt "..." --robot shadow_right --mode sim': "run",
@@ -105,7 +113,8 @@ def test_readme_commands_run_as_written(tmp_path, shared_dir):
         proc = subprocess.run([str(exe), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     for name in ("motion.npz", "tap.npz", "clap.npz", "skel.mp4", "contacts.png", "robot.npz", "fidelity.json", "replay.mp4",
-                 "replay.json", "out/clap/summary.json", "out/gr1/summary.json", "out/gr1/replay.mp4"):
+                 "replay.json", "out/clap/summary.json", "out/gr1/summary.json", "out/gr1/replay.mp4",
+                 "out/ds/manifest.jsonl", "out/ds/keep.txt", "out/ds/report.html"):
         assert (tmp_path / name).is_file(), f"{name} was not written"
 
 

@@ -123,19 +123,27 @@ def _task_dict(t: Task) -> dict:
             "input_sha256": t.input_sha256, "error": t.error}  # fmt: skip
 
 
-def _start_ray(workers: int | None, address: str | None) -> int:
+def _start_ray(workers: int | None, address: str | None) -> tuple[int, int]:
+    """Start or join Ray; returns (workers, tasks to keep in flight). Locally Ray runs at most ``workers``
+    tasks at once and a second task per worker waits queued; on a cluster with more CPUs than
+    ``--workers`` asks for, the number in flight is the cap."""
     try:
         import ray
     except ImportError as exc:
         raise MissingDependencyError("handx-robot dataset needs Ray: pip install 'handx_robot[dataset]'") from exc
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        ray.init(address=address, **quiet)
+        ctx = ray.init(address=address, **quiet)
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        return min(workers, cpus) if workers else cpus
-    n = workers or os.cpu_count() or 1
-    ray.init(num_cpus=n, include_dashboard=False, **quiet)
-    return n
+        n = min(workers, cpus) if workers else cpus
+        window = n if n < cpus else 2 * n
+    else:  # the dashboard starts where Ray's dashboard packages are installed (pip install "ray[default]")
+        n = workers or os.cpu_count() or 1
+        ctx = ray.init(num_cpus=n, include_dashboard=None, **quiet)
+        window = 2 * n
+    if ctx.dashboard_url:
+        log.info("Ray dashboard: http://%s", ctx.dashboard_url)
+    return n, window
 
 
 def _failed_row(task: dict, settings: dict, exc: BaseException) -> dict:
@@ -183,8 +191,8 @@ def run_dataset(
         summary = RunSummary(out=out)
 
         def start() -> int:  # Ray starts when the first task needs running (not on a finished dataset)
-            summary.workers = _start_ray(workers, address)
-            return summary.workers
+            summary.workers, window = _start_ray(workers, address)
+            return window
 
         try:
             _drive(tasks, total, out, settings, summary, retries, progress, on_row, start)
@@ -220,7 +228,7 @@ def _drive(tasks, total, out, settings, summary, retries, progress, on_row, star
                         bar.update(1)
                         continue
                     seen.add(t.id)
-                    window = window or 2 * start()
+                    window = window or start()
                     td = _task_dict(t)
                     pending[remote.remote(td, settings, str(out))] = td
                     if len(pending) >= window:
