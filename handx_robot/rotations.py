@@ -8,7 +8,8 @@ Conventions (everywhere in handx-robot):
   are ``(..., 4, 4)``; poses are 7-vectors ``[x, y, z, qw, qx, qy, qz]`` (``T_a_b`` as position and
   quaternion);
 * rotation vectors (axis * angle, rad) are ``(..., 3)``;
-* every function is numpy, float64, batched over leading dimensions, and imports nothing but numpy.
+* every function is numpy, float64, batched over leading dimensions, and imports nothing but numpy (and
+  math: one quaternion or matrix takes a Python-float path with the same operations, for speed).
 
 Kept apart on purpose (each tested against this module): the numba kernel of
 :mod:`handx_robot.retarget.kinematics.fused` (and the forward kinematics' cached Rodrigues) and the
@@ -16,6 +17,8 @@ IsaacGym backend's torch maths.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -97,6 +100,10 @@ def quat_conj(q) -> np.ndarray:
 def quat_normalize(q) -> np.ndarray:
     """Unit quaternions ``(..., 4)``; a zero quaternion becomes the identity."""
     q = _f64(q)
+    if q.shape == (4,):  # one quaternion in Python floats (numpy's per-call overhead dominates)
+        w, x, y, z = q.tolist()
+        n = math.sqrt(((w * w + x * x) + y * y) + z * z)
+        return q / n if n > 0 else np.array([1.0, 0.0, 0.0, 0.0])
     n = np.linalg.norm(q, axis=-1, keepdims=True)
     ident = np.zeros_like(q)
     ident[..., 0] = 1.0
@@ -130,7 +137,13 @@ def quat_rotate(q, v) -> np.ndarray:
 
 def quat_to_matrix(q) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` of quaternions ``(..., 4)`` (normalised first)."""
-    w, x, y, z = np.moveaxis(quat_normalize(q), -1, 0)
+    qn = quat_normalize(q)
+    if qn.shape == (4,):  # one quaternion: the same operations in Python floats (same bits, less overhead)
+        w, x, y, z = qn.tolist()
+        return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])  # fmt: skip
+    w, x, y, z = np.moveaxis(qn, -1, 0)
     return np.stack([
         np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
         np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
@@ -142,6 +155,8 @@ def matrix_to_quat(R) -> np.ndarray:
     """Quaternions ``(..., 4)``, ``w >= 0``, of rotation matrices ``(..., 3, 3)`` (Shepperd's method:
     the largest of the four candidates, so accurate for every angle)."""
     R = _f64(R)
+    if R.shape == (3, 3):
+        return _matrix_to_quat_one(R)
     m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
     trace = m00 + m11 + m22
     cands = np.stack([
@@ -152,6 +167,22 @@ def matrix_to_quat(R) -> np.ndarray:
     ], axis=-2)  # (..., 4 candidates, 4); candidate k has its k-th entry = 4 q_k^2
     k = np.argmax(np.stack([1 + trace, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1), axis=-1)
     q = np.take_along_axis(cands, k[..., None, None], axis=-2)[..., 0, :]
+    return quat_canonical(quat_normalize(q))
+
+
+def _matrix_to_quat_one(R: np.ndarray) -> np.ndarray:
+    """:func:`matrix_to_quat` of one matrix in Python floats: the same operations in the same order, so
+    the same bits, without numpy's per-call overhead (the bimanual solve converts thousands of poses)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = R.tolist()
+    trace = m00 + m11 + m22
+    diag = (1 + trace, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22)
+    k = diag.index(max(diag))  # the first largest, as np.argmax
+    q = np.array((
+        (1 + trace, m21 - m12, m02 - m20, m10 - m01),
+        (m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20),
+        (m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21),
+        (m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22),
+    )[k])
     return quat_canonical(quat_normalize(q))
 
 

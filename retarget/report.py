@@ -29,6 +29,7 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
+from handx_robot.retarget.pool import Pool
 
 from handx_robot.features import TIP_TIP_THRESHOLD_M, ContactConfig, events_from_distances
 from handx_robot.keypoints import FINGERS, FINGERTIPS, WRIST
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 MAX_PER_FRAME_VALUES = 100_000
 MAX_COLLISION_FRAMES = 2_000
+#: Two-hand collision worlds by model files, reused between reports (see :mod:`handx_robot.retarget.pool`).
+COLLIDERS = Pool(per_key=2, max_keys=8)
 _FK_CHUNK = 8192
 
 
@@ -187,13 +190,12 @@ def _bimanual(hands: Mapping, fps: float) -> dict:
     try:
         from handx_robot.retarget.collision import HandPairCollider
 
-        col = HandPairCollider(
-            {s_: (h.spec.model_path, h.spec.model_format, h.problem.tree.link_names[0] if not h.problem.free_base
-                  else h.problem.tree.link_names[7]) for s_, h in hands.items()}
-        )  # fmt: skip
+        models = {s_: (h.spec.model_path, h.spec.model_format, h.problem.tree.link_names[0] if not h.problem.free_base
+                       else h.problem.tree.link_names[7]) for s_, h in hands.items()}  # fmt: skip
         poses = {s_: h.T_world_base for s_, h in hands.items()}
         qpos = {s_: (h.problem.joint_names, h.result.qpos) for s_, h in hands.items()}
-        depth = col.penetration(poses, qpos, frames)
+        with COLLIDERS.borrow(repr(sorted(models.items())), lambda: HandPairCollider(models)) as col:
+            depth = col.penetration(poses, qpos, frames)
         out["interpenetration"] = {
             "max_depth_m": float(depth.max()) if depth.size else 0.0,
             "frames_with_penetration": int((depth > 0).sum()),

@@ -95,3 +95,18 @@ def test_poses_compose_and_invert_like_matrices():
     np.testing.assert_allclose(rot.pose_to_matrix(rot.pose_compose(p1, p2)), T1 @ T2, atol=1e-12)
     np.testing.assert_allclose(rot.pose_to_matrix(rot.pose_inv(p1)), np.linalg.inv(T1), atol=1e-12)
     np.testing.assert_allclose(rot.transform_inv(T1), np.linalg.inv(T1), atol=1e-12)
+
+
+def test_one_quaternion_or_matrix_takes_the_fast_path_with_the_batched_result():
+    """matrix_to_quat, quat_to_matrix and quat_normalize of one element (Python floats) equal the batched
+    numpy path, edge cases included (identity, half turns, a zero quaternion)."""
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(2000, 4)) * rng.uniform(1e-3, 1e3, size=(2000, 1))
+    q[:4] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [-1, 0, 0, 0]]
+    R = rot.quat_to_matrix(q)
+    R[4:7] = [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])]
+    for batched, one in ((rot.quat_normalize(q), [rot.quat_normalize(x) for x in q]),
+                         (rot.quat_to_matrix(q), [rot.quat_to_matrix(x) for x in q]),
+                         (rot.matrix_to_quat(R), [rot.matrix_to_quat(x) for x in R])):  # fmt: skip
+        np.testing.assert_allclose(np.array(one), batched, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(rot.quat_normalize(np.zeros(4)), [1.0, 0.0, 0.0, 0.0])

@@ -13,6 +13,8 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 
+from handx_robot.retarget.pool import Pool
+
 from .measure import interaction_report, measure_frames
 from .refine import (
     INTERACTION_MODES,
@@ -23,6 +25,9 @@ from .refine import (
 )
 from .stream import BimanualFrame, BimanualStream
 from .world import TwoHandWorld
+
+#: Two-hand worlds by robots and margin, reused between calls (compiling one takes tenths of a second).
+WORLDS = Pool(per_key=2, max_keys=8)
 
 __all__ = ["solve_bimanual", "InteractionOptions", "BimanualRefiner", "HumanContactTracker", "BimanualStream",
            "BimanualFrame", "TwoHandWorld", "INTERACTION_MODES",
@@ -37,13 +42,16 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
     opts = options or InteractionOptions()
     t0 = time.perf_counter()
     problems = {s: hr.problem for s, hr in hands.items()}
-    refiner = BimanualRefiner(problems, opts)
-    kp = {s: hr.kp_world for s, hr in hands.items()}
-    touching, human_events = human_contact_mask(kp, refiner.pairs, fps)
-    refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
-    T0 = {s: hr.T_world_base for s, hr in hands.items()}
-    q0 = {s: hr.result.q for s, hr in hands.items()}
-    T1, q1, info = refiner.refine_sequence(T0, q0, refs, touching, progress=progress)
+    key = (tuple((s, repr(p.spec)) for s, p in problems.items()), opts.margin_m)
+    with WORLDS.borrow(key, lambda: TwoHandWorld(problems, margin=opts.margin_m)) as world:
+        refiner = BimanualRefiner(problems, opts, world=world)
+        kp = {s: hr.kp_world for s, hr in hands.items()}
+        touching, human_events = human_contact_mask(kp, refiner.pairs, fps)
+        refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
+        T0 = {s: hr.T_world_base for s, hr in hands.items()}
+        q0 = {s: hr.result.q for s, hr in hands.items()}
+        T1, q1, info = refiner.refine_sequence(T0, q0, refs, touching, progress=progress)
+        section = interaction_report(refiner, info["measured"], human_events, fps, anchors=T0, poses=T1)
     out = {}
     for s, hr in hands.items():
         prob = hr.problem
@@ -51,7 +59,6 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
                                   objective=prob.dex_objective(q1[s], hr.kp_wrist))  # fmt: skip
         out[s] = dataclasses.replace(hr, result=res, T_world_base=T1[s])
     seconds = time.perf_counter() - t0
-    section = interaction_report(refiner, info["measured"], human_events, fps, anchors=T0, poses=T1)
     solved = info["solved"]
     section["bimanual_frames"] = {
         "count": int(solved.sum()), "fraction": float(solved.mean()) if len(solved) else 0.0,

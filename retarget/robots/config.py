@@ -3,6 +3,9 @@ validation, the wrist calibration, and the links a config names (wrist, fingerti
 
 from __future__ import annotations
 
+import copy
+import functools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,11 +24,18 @@ _TIP_HANDX = {16: "thumb", 17: "index", 18: "middle", 19: "ring", 20: "pinky"}
 _FINGER_ORDER = ("thumb", "index", "middle", "ring", "pinky")
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_yaml(path: str, size: int, mtime_ns: int):
+    with open(path) as f:
+        return yaml.safe_load(f)  # safe_load: never constructs Python objects
+
+
 def read_yaml(path: Path) -> dict:
-    """A retargeting config file (safe YAML) with its top-level ``retargeting:`` mapping checked."""
+    """A retargeting config file (safe YAML) with its top-level ``retargeting:`` mapping checked. Parsed
+    once per file version (path, size, modification time); each call gets its own copy."""
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)  # safe_load: never constructs Python objects
+        st = os.stat(path)
+        data = copy.deepcopy(_parse_yaml(str(path), st.st_size, st.st_mtime_ns))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the YAML config ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("retargeting"), dict):
