@@ -22,7 +22,8 @@ TESTS=(
   tests/test_generate_parser.py tests/test_generate_events.py tests/test_generate_handmodel.py
   tests/test_generate_modes.py tests/test_layers.py tests/test_package_metadata.py
   tests/test_safety.py tests/test_safety_properties.py
-  tests/test_kinematics.py tests/test_robots.py tests/test_retarget.py tests/test_interaction.py
+  tests/test_kinematics.py tests/test_robots.py tests/test_retarget.py tests/test_interaction.py tests/test_pool.py
+  tests/test_dataset_report.py
   tests/test_sim_scene.py tests/test_sim_replay.py tests/test_sim_contacts.py tests/test_sim_render.py
   tests/test_pipeline.py tests/test_ros_*.py tests/test_colcon.py tests/test_ros2_launch.py
 )
