@@ -40,7 +40,7 @@ from handx_robot.generate import generate  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
 PROMPTS = ("clap three times", "touch the fingertips of both hands together", "interlock the fingers of both hands",
-           "press the palms together", "pass an object from the left hand to the right hand")  # fmt: skip
+           "press the palms together", "pass a ball from the left hand to the right hand")  # fmt: skip
 
 
 def row(robot, solver, reps):
