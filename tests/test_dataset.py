@@ -146,7 +146,7 @@ def test_physics_validation_adds_the_replay_metrics(tmp_path, corpus):
 
     row = run_task(_task(corpus / "clip2.npz"), _settings("physics"), str(tmp_path))  # "clap twice"
     m = row["metrics"]
-    assert row["status"] == "done" and m["diverged"] is False and m["physics_error"] is None
+    assert row["status"] == "done" and m["diverged"] is False and row["physics_error"] is None
     assert 0 < m["tracking_error_mm"] < 20 and 0 <= m["physics_contact_f1"] <= 1 and m["physics_penetration_mm"] >= 0
 
 

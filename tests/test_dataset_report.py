@@ -218,3 +218,23 @@ def test_keep_agrees_with_python(f1, pen, t, p):
     row = {"status": "done", "frames": 10, "metrics": {"contact_f1": f1, "penetration_mm": pen}}
     expected = None if f1 is None or pen is None else (f1 >= t and pen <= p)
     assert keep(row) is expected
+
+
+def test_a_clip_redone_under_new_code_counts_once_with_its_latest_row(tmp_path):
+    """A code change gives a clip a new task id; the report keeps only the clip's latest row."""
+    with Manifest(tmp_path) as m:
+        m.append(_row("old", "a", metrics=_m(0.5, 9.0, 1.0)))
+        m.append(_row("x", "b", metrics=_m(0.9, 0.0, 1.0)))
+        m.append({**_row("new", "a", metrics=_m(0.9, 1.0, 1.0)), "code": "0.5.0"})
+    s = write_report(tmp_path, keep="penetration_mm <= 2")
+    assert s.tasks == 2 and s.status_counts == {"done": 2, "rejected": 0, "failed": 0}
+    assert sorted(Path(p).name for p in (tmp_path / "keep.txt").read_text().split()) == ["a.npz", "b.npz"]
+
+
+def test_a_diverged_clip_with_its_physics_error_is_reported_not_refused(tmp_path):
+    with Manifest(tmp_path) as m:
+        m.append({**_row("t1", "a", metrics={**_m(0.9, 1.0, 1.0), "diverged": True, "tracking_error_mm": None}),
+                  "physics_error": "physics diverged between motion frames 3 and 4"})
+        m.append(_row("t2", "b", metrics={**_m(0.9, 1.0, 1.0), "diverged": False, "tracking_error_mm": 3.0}))
+    s = write_report(tmp_path, keep="not diverged")
+    assert s.keep.kept == 1 and (tmp_path / "keep.txt").read_text().strip().endswith("b.npz")

@@ -33,6 +33,7 @@ output_digest       SHA-256 over the robot motion's arrays (names, dtypes, shape
                     digests mean identical outputs (the ``.npz`` bytes also hold zip timestamps)
 frames, sides       frames of the clip and the hands retargeted (``["left", "right"]``)
 metrics             flat numbers of the fidelity report (below), the names ``--keep`` expressions use
+physics_error       ``--validate physics`` only: where the physics replay diverged (``null`` if it did not)
 node, pid, wall_s   where the task ran and its wall time, s
 run, time           the run's id (12 hex) and the UTC time the row was written (ISO 8601)
 =================== ===============================================================================
@@ -65,7 +66,7 @@ tracking_error_mm        physics replay: fingertip error against the kinematic r
                          hand, mm
 physics_contact_f1       physics replay: hand-hand contact F1, human vs robot
 physics_penetration_mm   physics replay: deepest hand-hand penetration, mm
-diverged                 physics replay blew up (true / false); ``physics_error`` says where
+diverged                 physics replay blew up (true / false); the row's ``physics_error`` says where
 ======================== ==========================================================================
 """
 

@@ -3,8 +3,9 @@
 Counts by status, failures grouped by reason and error kind, the distribution of every metric over
 the ``done`` clips (units as in :mod:`handx_robot.app.dataset.manifest`), a PNG of histograms and a
 self-contained HTML page; with ``--keep EXPR`` (:mod:`handx_robot.app.dataset.keep`) the list of the
-clips' output ``.npz`` files that pass it. Only the latest row of each task counts; per task only its
-name, status, failure message, output path, frame count, metric values and run setup are held.
+clips' output ``.npz`` files that pass it. Only the latest row of each clip counts (a clip redone after a
+code or data change supersedes its earlier rows); per clip only its name, status, failure message, output
+path, frame count, metric values and run setup are held.
 """
 
 from __future__ import annotations
@@ -173,15 +174,16 @@ def _clip_of(row: Any, line: int, path: Path) -> tuple[str, _Clip]:
 
 
 def _load(directory: Path) -> dict[str, _Clip]:
-    """task id -> its latest clip. ConfigError if there is no manifest or it has no rows."""
+    """clip name -> its latest row. ConfigError if there is no manifest or it has no rows."""
     path = directory / MANIFEST_NAME
     hint = f"run `handx-robot dataset retarget ... --out {directory}` first"
     if not path.is_file():
         raise ConfigError(f"{directory}: no {MANIFEST_NAME}; {hint}")
     clips: dict[str, _Clip] = {}
     for i, row in enumerate(read_rows(path), start=1):
-        task, clip = _clip_of(row, i, path)
-        clips[task] = clip
+        _, clip = _clip_of(row, i, path)
+        clips.pop(clip.clip, None)  # re-inserted: the dict keeps the order of the latest rows
+        clips[clip.clip] = clip
     if not clips:
         raise ConfigError(f"{directory}: {MANIFEST_NAME} has no rows; {hint}")
     return clips
@@ -250,7 +252,7 @@ def _summarize(directory: Path, clips: Mapping[str, _Clip]) -> DatasetSummary:
 
 
 def summarize(directory: str | os.PathLike) -> DatasetSummary:
-    """The summary of ``directory/manifest.jsonl`` (latest row per task); writes nothing."""
+    """The summary of ``directory/manifest.jsonl`` (latest row per clip); writes nothing."""
     directory = Path(directory)
     return _summarize(directory, _load(directory))
 

@@ -153,10 +153,14 @@ def _retarget(task: dict, settings: dict, out_dir: Path) -> dict:
     metrics = metrics_of(report, motion.num_frames, wall)
     if settings["validate"] == "physics":
         metrics.update(_physics(robot_motion, settings["retarget"]))
+    physics_error = metrics.pop("physics_error", None)
     metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
     out, rep = _write(out_dir, task["clip"], robot_motion, report)
-    return {"status": "done", "output": out, "report": rep, "output_digest": output_digest(out_dir / out),
-            "frames": motion.num_frames, "sides": list(robot_motion.hands), "metrics": metrics}  # fmt: skip
+    row = {"status": "done", "output": out, "report": rep, "output_digest": output_digest(out_dir / out),
+           "frames": motion.num_frames, "sides": list(robot_motion.hands), "metrics": metrics}  # fmt: skip
+    if settings["validate"] == "physics":
+        row["physics_error"] = physics_error
+    return row
 
 
 def _node() -> str:
