@@ -226,7 +226,7 @@ def test_killed_worker_then_ctrl_c_then_rerun_completes_each_task_once_with_iden
     out = tmp_path / "out"
     cmd = [*CLI, "dataset", "retarget", str(corpus), "--out", str(out), "--workers", "2", "--no-progress"]
     driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    after = rng.randint(1, 4)  # rows written before the kill: a random point of the run
+    after = rng.randint(1, 3)  # rows written before the kill: a random point of the run
     deadline = time.monotonic() + 180
     killed = None
     while time.monotonic() < deadline and driver.poll() is None:
@@ -238,7 +238,7 @@ def test_killed_worker_then_ctrl_c_then_rerun_completes_each_task_once_with_iden
             break
         time.sleep(0.05)
     assert killed is not None, f"no worker to kill (rows: {len(list(read_rows(out / 'manifest.jsonl')))})"
-    time.sleep(rng.uniform(0.2, 1.5))
+    time.sleep(rng.uniform(0.05, 0.5))
     driver.send_signal(signal.SIGINT)
     _, err = driver.communicate(timeout=120)
     first = list(read_rows(out / "manifest.jsonl"))
@@ -251,9 +251,32 @@ def test_killed_worker_then_ctrl_c_then_rerun_completes_each_task_once_with_iden
     rows = list(read_rows(out / "manifest.jsonl"))
     done = [r["task"] for r in rows if r["status"] == "done"]
     assert len(done) == len(set(done)) == 8, "each task done exactly once over both runs"
-    second_run = rows[-1]["run"]
-    assert not done_first & {r["task"] for r in rows if r["run"] == second_run}
+    assert not done_first & {r["task"] for r in rows[len(first):]}, "the rerun redid a finished task"
     _run("dataset", "retarget", corpus, "--out", tmp_path / "clean", "--workers", "2", "--no-progress")
     assert _manifest(out) == _manifest(tmp_path / "clean")
     assert not [f for f in (out / "robot").iterdir() if f.name.startswith(".")], "no partial file is left"
     json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_worker_killed_with_no_retries_left_gives_a_failed_row_that_the_rerun_redoes(tmp_path, corpus):
+    out = tmp_path / "out"
+    cmd = [*CLI, "dataset", "retarget", str(corpus), "--out", str(out), "--workers", "1", "--retries", "0",
+           "--no-progress"]  # fmt: skip
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, killed = time.monotonic() + 180, None
+    while time.monotonic() < deadline and driver.poll() is None and killed is None:
+        busy = _task_workers()
+        if busy and len(list(read_rows(out / "manifest.jsonl"))) >= 1:
+            killed = busy[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    out_text, err = driver.communicate(timeout=180)
+    assert killed is not None
+    rows = latest_rows(out / "manifest.jsonl")
+    failed = [r for r in rows.values() if r["status"] == "failed"]
+    assert driver.returncode == 1 and "failed" in err and len(failed) == 1, (out_text, err)
+    assert failed[0]["reason"] == "worker-died" and sum(r["status"] == "done" for r in rows.values()) == 7
+    again = _run("dataset", "retarget", corpus, "--out", out, "--workers", "1", "--no-progress")
+    assert "1 done, 0 rejected, 0 failed, 7 already done" in again.stdout
+    assert latest_rows(out / "manifest.jsonl")[failed[0]["task"]]["status"] == "done"
