@@ -150,6 +150,19 @@ def test_physics_validation_adds_the_replay_metrics(tmp_path, corpus):
     assert 0 < m["tracking_error_mm"] < 20 and 0 <= m["physics_contact_f1"] <= 1 and m["physics_penetration_mm"] >= 0
 
 
+@pytest.mark.slow
+def test_a_humanoid_row_has_the_arm_metrics(tmp_path, corpus):
+    from handx_robot.app.dataset.worker import run_task
+
+    settings = _settings("none")
+    settings["retarget"]["robot"], settings["robots"] = "gr1_inspire", {"humanoid": "gr1_inspire"}
+    row = run_task(_task(corpus / "clip2.npz"), settings, str(tmp_path))  # "clap twice"
+    m = row["metrics"]
+    assert row["status"] == "done", row.get("error")
+    assert 0 <= m["wrist_within_1cm"] <= 1 and m["unreachable_frames"] >= 0 and m["clearance_mm"] is not None
+    assert m["joint_limit_violations"] == 0 and row["sides"] == ["left", "right"]
+
+
 # -- the command, on Ray ----------------------------------------------------------------------
 def test_run_records_faults_goes_on_and_a_rerun_skips_everything(tmp_path, corpus):
     src = tmp_path / "src"
