@@ -185,9 +185,9 @@ def run_dataset(
     settings = {**config, "config": config_hash(config), "code": code_version()}
     lock = _lock(out)
     try:
+        tasks, total = _prepare(sources, out, settings)  # sources that name nothing fail before DIR is claimed
         _check_config(out, config, settings["config"])
         _remove_partial_files(out)
-        tasks, total = _prepare(sources, out, settings)
         summary = RunSummary(out=out)
 
         def start() -> int:  # Ray starts when the first task needs running (not on a finished dataset)
