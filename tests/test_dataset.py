@@ -293,3 +293,22 @@ def test_a_worker_killed_with_no_retries_left_gives_a_failed_row_that_the_rerun_
     again = _run("dataset", "retarget", corpus, "--out", out, "--workers", "1", "--no-progress")
     assert "1 done, 0 rejected, 0 failed, 7 already done" in again.stdout
     assert latest_rows(out / "manifest.jsonl")[failed[0]["task"]]["status"] == "done"
+
+
+def test_at_most_two_tasks_per_worker_are_in_flight(tmp_path, corpus, monkeypatch):
+    """Bounded memory: the driver never holds more than 2 x workers unfinished tasks, whatever the corpus."""
+    from handx_robot.app.dataset.runner import run_dataset
+
+    in_flight = []
+    real_wait = ray.wait
+
+    def wait(refs, *args, **kwargs):
+        in_flight.append(len(refs))
+        return real_wait(refs, *args, **kwargs)
+
+    monkeypatch.setattr(ray, "wait", wait)
+    settings = {k: v for k, v in _settings("none").items() if k not in ("config", "code")}
+    rows = []
+    summary = run_dataset([str(corpus)], tmp_path / "out", settings, workers=1, progress=False, on_row=rows.append)
+    assert summary.done == 8 and len(rows) == 8 and summary.workers == 1
+    assert max(in_flight) == 2 and len(in_flight) == 8  # one wait per finished task, never more than 2 pending
