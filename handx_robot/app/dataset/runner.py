@@ -49,10 +49,9 @@ _DIED = ("WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "LocalRaylet
 @dataclasses.dataclass
 class RunSummary:
     """What a run did. ``skipped``: tasks finished by an earlier run; ``duplicates``: sequences with the
-    same identity as another in this run (identical content); ``interrupted``: stopped by Ctrl-C."""
+    same identity as another in this run (identical content)."""
 
     out: Path
-    tasks: int = 0
     skipped: int = 0
     duplicates: int = 0
     done: int = 0
@@ -61,7 +60,6 @@ class RunSummary:
     frames: int = 0
     wall_s: float = 0.0
     workers: int = 0
-    interrupted: bool = False
 
     @property
     def frames_per_second(self) -> float:
@@ -148,11 +146,9 @@ def _start_ray(workers: int | None, address: str | None) -> tuple[int, int]:
 
 def _failed_row(task: dict, settings: dict, exc: BaseException) -> dict:
     """The row of a task whose worker died after its retries (or another Ray error)."""
-    died = type(exc).__name__ in _DIED or any(type(c).__name__ in _DIED for c in type(exc).__mro__)
-    row = {k: task[k] for k in ("task", "clip", "source", "key", "format", "input_sha256")}
-    row.update(robots=settings["robots"], config=settings["config"], code=settings["code"], status="failed",
-               reason="worker-died" if died else "unexpected", error=f"{type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
-    return row
+    died = any(c.__name__ in _DIED for c in type(exc).__mro__)
+    return {**worker.row_head(task, settings), "status": "failed", "reason": "worker-died" if died else "unexpected",
+            "error": f"{type(exc).__name__}: {str(exc)[:300]}"}  # fmt: skip
 
 
 def _prepare(sources: list[str], out: Path, settings: dict) -> tuple[Iterator[Task], int]:
@@ -221,7 +217,6 @@ def _drive(tasks, total, out, settings, summary, retries, progress, on_row, star
         try:
             while True:
                 for t in tasks:
-                    summary.tasks += 1
                     if t.id in finished or t.id in seen:
                         summary.skipped += t.id in finished
                         summary.duplicates += t.id in seen and t.id not in finished
@@ -248,7 +243,6 @@ def _drive(tasks, total, out, settings, summary, retries, progress, on_row, star
                     if on_row is not None:
                         on_row(row)
         except KeyboardInterrupt:
-            summary.interrupted = True
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise

@@ -27,7 +27,7 @@ from handx_robot.errors import (
     UnknownRobotError,
 )
 
-__all__ = ["run_task", "output_digest", "metrics_of", "ROBOT_DIR", "REPORT_DIR"]
+__all__ = ["run_task", "row_head", "output_digest", "metrics_of", "ROBOT_DIR", "REPORT_DIR"]
 
 ROBOT_DIR = "robot"
 REPORT_DIR = "reports"
@@ -175,15 +175,19 @@ def _node() -> str:
     return socket.gethostname()
 
 
+def row_head(task: dict, settings: dict) -> dict:
+    """The fields every manifest row of ``task`` starts with: what it is and how it is run."""
+    return {**{k: task[k] for k in ("task", "clip", "source", "key", "format", "input_sha256")},
+            "robots": settings["robots"], "config": settings["config"], "code": settings["code"]}
+
+
 def run_task(task: dict, settings: dict, out_dir: str) -> dict:
     """Run one task (``task``: the fields of :class:`~handx_robot.app.dataset.tasks.Task`; ``settings``:
     ``read`` options of :func:`~handx_robot.readers.read_motion`, ``retarget`` options of
     :func:`~handx_robot.retarget.cli.retarget_with`, ``validate``) and return its manifest row (without
     ``run`` and ``time``, which the driver adds)."""
     t0 = time.perf_counter()
-    row = {k: task[k] for k in ("task", "clip", "source", "key", "format", "input_sha256")}
-    row.update(robots=settings["robots"], config=settings["config"], code=settings["code"],
-               node=_node(), pid=os.getpid())  # fmt: skip
+    row = {**row_head(task, settings), "node": _node(), "pid": os.getpid()}
     try:
         if task.get("error"):
             raise _Unreadable(task["error"])
