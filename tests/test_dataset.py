@@ -258,7 +258,7 @@ def test_killed_worker_then_ctrl_c_then_rerun_completes_each_task_once_with_iden
     if driver.returncode == 0:
         assert len(first) == 8  # it had finished before the Ctrl-C arrived: still a valid test of the kill
     else:
-        assert driver.returncode == 130 and "rerun the same command to resume" in err
+        assert driver.returncode == 130 and "rerun the same command to resume" in err, err
     done_first = {r["task"] for r in first if r["status"] == "done"}
     _run("dataset", "retarget", corpus, "--out", out, "--workers", "2", "--no-progress")
     rows = list(read_rows(out / "manifest.jsonl"))
