@@ -14,7 +14,7 @@ the previous frame's correction:
              + w_wrist   |wrist deviation from the scaled human wrist|^2        (bounded adaptation)
              + w_smooth  |change of the correction since the previous frame|^2  (wrists and fingers)
              + w_contact (d_ab - touch)^2    for part pairs the human is touching (contact term)
-             + w_apart   (d_ab - apart)^2    for part pairs closer than ``apart`` the human is not touching
+             + w_apart   max(0, apart - d_ab)^2  for part pairs the human is not touching (a slack per pair)
     subject to d_g + grad d_g . x >= clearance  for every pair of collision geoms closer than the margin
                (hand-hand and finger-finger: the non-penetration constraint, hard)
                joint limits; a trust region per iteration
@@ -326,43 +326,44 @@ class BimanualRefiner:
                 qd = st.q[s][dofs]
                 lo[i0 + 6 : sl.stop] = np.maximum(prob.lower[dofs] - qd, -0.3)
                 hi[i0 + 6 : sl.stop] = np.minimum(prob.upper[dofs] - qd, 0.3)
-            # contact and apart terms over part pairs
+            # contact term over the pairs the human touches
             rows, pd = self._pair_rows(c)
             kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
-            ka = o.w_apart / 1e-4
-            for i in range(len(self.pairs)):
-                if touching[i]:
-                    if rows[i] >= 0:
-                        d, gi = pd[i], G[rows[i]]
-                    else:
-                        d, gi = self._far_pair(i)
-                        if not np.isfinite(d):
-                            continue
-                    r = d - o.touch_m
-                    H += 2 * kc * np.outer(gi, gi)
-                    f += 2 * kc * r * gi
-                elif rows[i] >= 0 and pd[i] < o.apart_m:
-                    gi = G[rows[i]]
-                    r = pd[i] - o.apart_m
-                    H += 2 * ka * np.outer(gi, gi)
-                    f += 2 * ka * r * gi
-            H += 1e-9 * np.eye(nx)
-            if len(c.dist):
-                need = np.minimum(o.clearance_m - c.dist, 0.01)  # at most 1 cm of recovery per iteration
-                A = G
-                bl = np.concatenate([lo, need])
-                bu = np.concatenate([hi, np.full(len(need), 1e30)])
-            else:
-                A = np.zeros((0, nx))
-                bl, bu = lo, hi
+            for i in np.flatnonzero(touching):
+                if rows[i] >= 0:
+                    d, gi = pd[i], G[rows[i]]
+                else:
+                    d, gi = self._far_pair(i)
+                    if not np.isfinite(d):
+                        continue
+                H += 2 * kc * np.outer(gi, gi)
+                f += 2 * kc * (d - o.touch_m) * gi
+            # apart term: a one-sided penalty ka * max(0, apart - d)^2 on every listed pair the human does
+            # not touch, modelled exactly with a slack s >= 0 per pair (d + g.x + s >= apart; cost ka s^2).
+            # A penalty that is only added while d < apart makes the SQP cycle: one step pushes the pair
+            # just past ``apart``, where the term vanishes and the next step pulls it back to the clearance.
+            apart = np.flatnonzero(~touching & (rows >= 0))
+            m = len(apart)
+            n_all = nx + m
+            H = np.pad(H, ((0, m), (0, m)))
+            f = np.pad(f, (0, m))
+            H[nx:, nx:] += 2 * (o.w_apart / 1e-4) * np.eye(m)
+            H += 1e-9 * np.eye(n_all)
+            A = np.zeros((len(c.dist) + m, n_all))
+            A[: len(c.dist), :nx] = G
+            A[len(c.dist) :, :nx] = G[rows[apart]]
+            A[len(c.dist) :, nx:] = np.eye(m)
+            need = np.minimum(o.clearance_m - c.dist, 0.01)  # at most 1 cm of recovery per iteration
+            bl = np.concatenate([lo, np.zeros(m), need, o.apart_m - pd[apart]])
+            bu = np.concatenate([hi, np.full(m + len(c.dist) + m, 1e30)])
             x, _, flag, _ = daqp.solve(H, f, A, bu, bl)
             if flag < 1:  # infeasible within the trust region: the constraints soft, then the cost alone
                 sense = np.zeros(len(bl), dtype=np.int32)
-                sense[nx:] = 8
+                sense[n_all : n_all + len(c.dist)] = 8
                 x, _, flag, _ = daqp.solve(H, f, A, bu, bl, sense)
                 if flag < 1:
-                    x = np.clip(np.linalg.solve(H + 1e-6 * np.eye(nx), -f), lo, hi)
-            x = np.asarray(x, dtype=np.float64)
+                    x = np.clip(np.linalg.solve(H[:nx, :nx] + 1e-6 * np.eye(nx), -f[:nx]), lo, hi)
+            x = np.asarray(x, dtype=np.float64)[:nx]
             self._apply(st, x)
             stats["iterations"] = it + 1
             if np.abs(x).max() < 2e-4 and dmin >= -2e-4:
