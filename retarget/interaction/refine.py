@@ -17,7 +17,9 @@ the previous frame's correction:
              + w_apart   max(0, apart - d_ab)^2  for part pairs the human is not touching (a slack per pair)
     subject to d_g + grad d_g . x >= clearance  for every pair of collision geoms closer than the margin
                (hand-hand and finger-finger: the non-penetration constraint, hard)
-               joint limits; a trust region per iteration
+               joint limits; a trust region per iteration, halved for a variable whose step reverses
+               the previous one (the linear model was wrong over that step; without it the SQP can jump
+               between two penetrations until the iterations run out)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -273,6 +275,8 @@ class BimanualRefiner:
         st = start.copy()
         nx = w.nx
         stats = {"iterations": 0, "min_distance": np.inf, "converged": False}
+        trust = np.full(nx, np.inf)  # per-variable step bound, halved where steps reverse
+        x_prev = None
         it = -1
         while True:
             it += 1
@@ -326,6 +330,7 @@ class BimanualRefiner:
                 qd = st.q[s][dofs]
                 lo[i0 + 6 : sl.stop] = np.maximum(prob.lower[dofs] - qd, -0.3)
                 hi[i0 + 6 : sl.stop] = np.minimum(prob.upper[dofs] - qd, 0.3)
+            lo, hi = np.maximum(lo, -trust), np.minimum(hi, trust)
             # contact term over the pairs the human touches
             rows, pd = self._pair_rows(c)
             kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
@@ -357,13 +362,21 @@ class BimanualRefiner:
             bl = np.concatenate([lo, np.zeros(m), need, o.apart_m - pd[apart]])
             bu = np.concatenate([hi, np.full(m + len(c.dist) + m, 1e30)])
             x, _, flag, _ = daqp.solve(H, f, A, bu, bl)
-            if flag < 1:  # infeasible within the trust region: the constraints soft, then the cost alone
+            feasible = flag >= 1
+            if not feasible:  # infeasible within the trust region: the constraints soft, then the cost alone
                 sense = np.zeros(len(bl), dtype=np.int32)
                 sense[n_all : n_all + len(c.dist)] = 8
                 x, _, flag, _ = daqp.solve(H, f, A, bu, bl, sense)
                 if flag < 1:
                     x = np.clip(np.linalg.solve(H[:nx, :nx] + 1e-6 * np.eye(nx), -f[:nx]), lo, hi)
             x = np.asarray(x, dtype=np.float64)[:nx]
+            # a variable whose step reverses the previous one gets half the room next time: the linear
+            # model was wrong over that step (the SQP would otherwise jump between two penetrations).
+            # Not after an infeasible step: there the room is what recovery needs.
+            if x_prev is not None and feasible:
+                rev = x * x_prev < 0
+                trust[rev] = 0.5 * np.minimum(trust[rev], np.abs(x[rev]))
+            x_prev = x
             self._apply(st, x)
             stats["iterations"] = it + 1
             if np.abs(x).max() < 2e-4 and dmin >= -2e-4:
