@@ -21,10 +21,6 @@ from handx_robot.motion import BimanualMotion
 
 ASSETS = Path(os.environ.get("HANDX_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "assets" / "dex-urdf"
 PEN_MAX_M = 0.002  # the issue's target
-# The built-in Shadow clap misses it today: 2.7 mm, 6 frames over 2 mm (`handx-robot generate "clap twice"
-# -o clap.npz && handx-robot retarget clap.npz --robot shadow_builtin -o r.npz`), the two thumbs'
-# proximal capsules, which the solve does not separate while the palms touch; asserted at what is reached.
-CLAP_SHADOW_PEN_M = 0.003
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +51,14 @@ def test_clap_touches_without_passing_through(clap):
     # per hand, the robot palms pass through each other: the case the bimanual solve exists for
     assert off["bimanual"]["interpenetration"]["max_depth_m"] > 0.005
     sec = on["interaction"]
-    assert sec["hand_hand_penetration_m"]["max"] <= CLAP_SHADOW_PEN_M
-    assert sec["hand_hand_penetration_m"]["frames_over_2mm"] <= 8
+    assert sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
+    assert sec["hand_hand_penetration_m"]["frames_over_2mm"] == 0
     assert sec["self_penetration_m"]["max"] <= PEN_MAX_M
     palms = sec["contact_f1"]["by_kind"]["palm_palm"]
-    # both claps touch palm to palm; one of the two robot palm events is shorter than half the human's
-    # (temporal IoU < 0.5), so palm recall is 0.5 today
+    # both claps touch palm to palm; in the first the robot wrists' own geoms meet first and hold the
+    # palms 5-7 mm apart (robot contact: < 5 mm), so palm recall is 0.5 today
     assert palms["human_events"] == 2 and palms["robot_events"] >= 1 and palms["recall"] >= 0.5
-    assert sec["contact_f1"]["inter_hand"]["recall"] >= 0.8
+    assert sec["contact_f1"]["inter_hand"]["recall"] >= 0.9 and sec["contact_f1"]["inter_hand"]["f1"] >= 0.8  # targets
     assert sec["wrist_deviation_m"]["max"] <= 2 * InteractionOptions().wrist_budget_m
     _limits_hold(rm)
     # the hands' own retargeting barely changes (objective within 1.3x of the per-hand optimum)
@@ -193,5 +189,5 @@ def test_streaming_clap_one_frame_at_a_time(clap):
     streamed = measured(lambda f: f.T, lambda f: f.q)
     assert per_hand["hand_hand"].max() > 0.005, "the per-hand streamed clap should pass through: the test would prove nothing"
     assert any(f.solved for f in frames)
-    assert streamed["hand_hand"].max() <= CLAP_SHADOW_PEN_M, f"streamed {streamed['hand_hand'].max() * 1e3:.1f} mm"
+    assert streamed["hand_hand"].max() <= PEN_MAX_M, f"streamed {streamed['hand_hand'].max() * 1e3:.1f} mm"
     assert streamed["self"].max() <= PEN_MAX_M
