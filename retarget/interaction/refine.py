@@ -268,7 +268,8 @@ class BimanualRefiner:
         ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
         frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
         contacts this frame; ``contacts``: those of ``start`` when the world is already set to it (the
-        gate's). Returns the state and stats (iterations, min distance, converged)."""
+        gate's). Returns the state and stats (iterations, min distance, converged, and ``contacts`` of
+        the returned state when they were computed)."""
         import daqp
 
         o, w = self.options, self.world
@@ -289,6 +290,7 @@ class BimanualRefiner:
             stats["min_distance"] = dmin
             # past the budget, iterate on only while the geoms still penetrate (at most 3x the budget)
             if it >= iterations and (dmin >= -0.5 * o.clearance_m or it >= 3 * iterations):
+                stats["contacts"] = c  # those of the returned state
                 break
             G = w.distance_gradient(c)
             H = np.zeros((nx, nx))
@@ -449,10 +451,11 @@ class BimanualRefiner:
         return g[0][pos], Hgn[0][np.ix_(pos, pos)]
 
     def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, corr: dict | None,
-                      iterations: int):
+                      iterations: int, want_contacts: bool = True):
         """One frame from the per-hand solution ``anchor``, warm-started with the previous frame's
         correction ``corr``. Returns (state, stats or None when the gate skipped the frame, the
-        correction to carry on or None, the contacts at the returned state)."""
+        correction to carry on or None, the contacts at the returned state, None when not ``want_contacts``
+        and not at hand)."""
         w = self.world
         start = anchor.copy()
         if corr is not None:  # warm start: the previous frame's correction
@@ -461,8 +464,11 @@ class BimanualRefiner:
         if not need:
             return anchor, None, None, c
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c)
-        w.set_state(st.T, st.q)
-        return st, stats, self.correction(st, anchor, w.dofs), w.contacts(intra_margin=self.intra_margin_m)
+        c = stats.pop("contacts", None)
+        if c is None and want_contacts:
+            w.set_state(st.T, st.q)
+            c = w.contacts(intra_margin=self.intra_margin_m)
+        return st, stats, self.correction(st, anchor, w.dofs), c
 
     def step(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray], ref: Mapping,
              touching: np.ndarray) -> tuple[dict, dict, dict | None]:
@@ -479,7 +485,7 @@ class BimanualRefiner:
 
         st, stats, self._stream_corr, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
                                                               getattr(self, "_stream_corr", None),
-                                                              self.options.max_iterations)
+                                                              self.options.max_iterations, want_contacts=False)
         return st.T, st.q, stats
 
     def reset_stream(self) -> None:
