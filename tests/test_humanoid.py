@@ -219,7 +219,9 @@ def test_fit_puts_a_clap_in_reach_near_full_scale(hm):
     m = generate("clap twice", seed=0).in_frame(FRAME_WORLD_ZUP)
     w = fit_workspace(m.joints, m.present, hm)
     assert w.automatic and w.scale >= 0.9
-    assert w.reach_fraction["all"] >= 0.99 and w.reach_fraction["ik_checked"] >= 0.9
+    # ik_checked counts sampled frames reached within half the tracking target (5 mm / 0.05 rad): 0.85
+    # here, with the hands' calibrated wrists and open fingers (no hand retargeting passed in)
+    assert w.reach_fraction["all"] >= 0.99 and w.reach_fraction["ik_checked"] >= 0.8
     fixed = fit_workspace(m.joints, m.present, hm, scale=0.8, center=[0.3, 0.0, 1.2])
     assert not fixed.automatic and fixed.scale == 0.8 and fixed.center.tolist() == [0.3, 0.0, 1.2]
 
@@ -239,6 +241,25 @@ def test_clap_on_gr1_inspire_meets_the_issue_targets(clap):
     assert rm.hands["right"].robot == "inspire_builtin_right"
     # the claps happen: the robot palms meet (hand-hand contact F1 of the interaction report)
     assert report["interaction"]["contact_f1"]["by_kind"]["palm_palm"]["recall"] == 1.0
+
+
+@pytest.mark.slow
+def test_a_minute_of_two_hand_motion_on_gr1_inspire_is_tracked():
+    """The benchmark's 60 s motion (benchmarks/humanoid_retarget.py): its automatic placement once passed the
+    fit's IK check at the edge of the workspace and was tracked within 1 cm / 0.1 rad on 15 % of its frames."""
+    from handx_robot.retarget.humanoid.retarget import retarget_humanoid
+
+    from handx_robot.generate import generate
+
+    motion = generate("wave with the right hand, then clap twice, then pinch with the right thumb and index finger "
+                      "twice, then wave with both hands", seconds=60, seed=0)  # fmt: skip
+    _, report = retarget_humanoid(motion, "gr1_inspire")
+    h = report["humanoid"]
+    assert h["workspace"]["scale"] >= 0.9  # the motion keeps (nearly) its size
+    for s in ("left", "right"):
+        assert h["sides"][s]["within_1cm_0.1rad"] >= 0.95, h["sides"][s]
+    assert all(c["frames_deeper_than_2mm"] == 0 for c in h["clearance"].values())
+    assert h["joint_speed"]["frames_over_limit"] == 0
 
 
 def test_stored_wrist_pose_is_the_achieved_hand_pose(clap):

@@ -75,7 +75,8 @@ def retarget_humanoid(
                                     progress=progress)  # fmt: skip
     t_hands = time.perf_counter() - t0
     targets = {s: (pose_to_matrix(h.wrist_pose), dict(zip(h.joint_names, h.qpos.T))) for s, h in human.hands.items()}
-    wmap = fit_workspace(world.joints, present, hm, scale=scale, center=center, yaw=yaw, hands=targets)
+    wmap = fit_workspace(world.joints, present, hm, scale=scale, center=center, yaw=yaw, hands=targets,
+                         fps=world.fps)  # fmt: skip
     M = wmap.transforms(world.joints, present)
     hands_motion = dataclasses.replace(
         human, source_joints=wmap.apply(world.joints, present),
