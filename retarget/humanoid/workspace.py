@@ -195,7 +195,7 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
     scales = [float(fixed)] if fixed is not None else [float(x) for x in SCALES]
     centers = [c] if center is not None else sorted(
         (c + np.array([dx, 0.0, dz]) for dx in OFFSETS_M for dz in OFFSETS_M), key=lambda x: float(np.linalg.norm(x - c)))
-    cands = [(reach(s_, c_), s_, c_) for s_ in scales for c_ in centers]
+    cands = _reach_grid(wrists, present, sides, hm, R, m_bar, scales, centers)
     top = max(r["all"] for r, _, _ in cands)
     # position reach short-lists; the arm IK itself (orientation included) decides on sampled frames
     short = sorted((x for x in cands if x[0]["all"] >= top - REACH_SLACK),
@@ -210,6 +210,31 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
         if score >= 0.99:
             break
     return dataclasses.replace(best[1], reach_fraction={**best[1].reach_fraction, "ik_checked": best[0]})
+
+
+def _reach_grid(wrists: np.ndarray, present: np.ndarray, sides: list[str], hm: HumanoidModel, R: np.ndarray,
+                m_bar: np.ndarray, scales: list[float], centers: list[np.ndarray]) -> list[tuple[dict, float, np.ndarray]]:
+    """``(reach, scale, centre)`` of every placement, as ``fit_workspace``'s ``reach`` gives it one at a time:
+    one KD-tree query per scale and side over all centres. wrists: (F, 2, 1, 3) world_zup metres."""
+    C = np.array(centers)  # (C, 3)
+    per_side = {}
+    for side in sides:
+        h = ("left", "right").index(side)
+        tree = reachable_points(hm, side)
+        rows = []
+        for s_ in scales:
+            base = WorkspaceMap(R, s_, m_bar, np.zeros(3), False).apply(wrists, present)[:, h, 0].astype(np.float64)
+            pts = (base[None, :, :] + C[:, None, :]).reshape(-1, 3)
+            dist, _ = tree.query(pts, k=1, distance_upper_bound=2 * REACH_RADIUS_M)
+            rows.append((dist <= REACH_RADIUS_M).reshape(len(C), -1).mean(axis=1))
+        per_side[side] = np.array(rows)  # (S, C)
+    out = []
+    for i, s_ in enumerate(scales):
+        for k, c_ in enumerate(centers):
+            r = {side: float(per_side[side][i, k]) for side in sides}
+            r["all"] = float(np.mean([r[x] for x in sides])) if sides else 1.0
+            out.append((r, s_, c_))
+    return out
 
 
 def _calibrated_wrists(hm: HumanoidModel, joints: np.ndarray, sides: list[str]) -> dict:
