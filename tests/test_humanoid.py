@@ -211,7 +211,7 @@ def test_workspace_map_keeps_the_hands_relation_and_faces_the_robot():
 
 
 def test_fit_puts_a_clap_in_reach_near_full_scale(hm):
-    from handx_robot.retarget.humanoid.workspace import fit_workspace
+    from handx_robot.retarget.humanoid.workspace import REACH_SLACK, fit_workspace
 
     from handx_robot.frames import FRAME_WORLD_ZUP
     from handx_robot.generate import generate
@@ -220,8 +220,9 @@ def test_fit_puts_a_clap_in_reach_near_full_scale(hm):
     w = fit_workspace(m.joints, m.present, hm)
     assert w.automatic and w.scale >= 0.9
     # ik_checked counts sampled frames reached within half the tracking target (5 mm / 0.05 rad): 0.85
-    # here, with the hands' calibrated wrists and open fingers (no hand retargeting passed in)
-    assert w.reach_fraction["all"] >= 0.99 and w.reach_fraction["ik_checked"] >= 0.8
+    # here, with the hands' calibrated wrists and open fingers (no hand retargeting passed in); the IK check
+    # chooses among the placements within REACH_SLACK of the best position reach
+    assert w.reach_fraction["all"] >= 1.0 - REACH_SLACK and w.reach_fraction["ik_checked"] >= 0.8
     fixed = fit_workspace(m.joints, m.present, hm, scale=0.8, center=[0.3, 0.0, 1.2])
     assert not fixed.automatic and fixed.scale == 0.8 and fixed.center.tolist() == [0.3, 0.0, 1.2]
 
