@@ -64,7 +64,11 @@ class InteractionOptions:
     apart_m:          part pairs the human is not touching are pushed at least this far apart.
     wrist_budget_m / wrist_budget_rad: the wrist deviation a unit of ``w_wrist`` pays for; beyond the
                       budget the penalty grows ten times faster.
-    max_iterations:   SQP iterations per frame.
+    max_iterations:   SQP iterations per frame offline (more, up to 3x, while the geoms still penetrate).
+    stream_iterations: the same for the streaming :meth:`BimanualRefiner.step`: each frame starts from the
+                      previous one's correction, so what one frame leaves the next goes on with (fewer
+                      iterations keep a 30 Hz stream within its period; penetration stays within the
+                      target: ``benchmarks/bimanual_streaming.py``).
     """
 
     mode: str = "auto"
@@ -81,6 +85,7 @@ class InteractionOptions:
     w_apart: float = 10.0
     w_shape: float = 1.0
     max_iterations: int = 8
+    stream_iterations: int = 4
     trust_m: float = 0.01
     trust_rad: float = 0.15
 
@@ -95,8 +100,9 @@ class InteractionOptions:
                 "interaction options must satisfy touch_m < robot_contact_m < apart_m <= margin_m, got "
                 f"{self.touch_m}, {self.robot_contact_m}, {self.apart_m}, {self.margin_m}"
             )
-        if int(self.max_iterations) < 1:
-            raise ConfigError("interaction option max_iterations must be >= 1")
+        for name in ("max_iterations", "stream_iterations"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"interaction option {name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -485,7 +491,7 @@ class BimanualRefiner:
 
         st, stats, self._stream_corr, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
                                                               getattr(self, "_stream_corr", None),
-                                                              self.options.max_iterations, want_contacts=False)
+                                                              self.options.stream_iterations, want_contacts=False)
         return st.T, st.q, stats
 
     def reset_stream(self) -> None:
