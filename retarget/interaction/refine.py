@@ -62,6 +62,9 @@ class InteractionOptions:
     touch_m:          target gap of a part pair the human is touching.
     robot_contact_m:  a robot part pair closer than this is in contact (the report's robot events).
     apart_m:          part pairs the human is not touching are pushed at least this far apart.
+    w_contact / w_contact_palm: the contact term's weight, and the palm-palm pair's. Palms are the largest
+                      parts and the hardest to bring together on a robot: the wrists and the thumbs' bases
+                      meet first (the built-in Shadow's clap kept its palms 5-7 mm apart at ``w_contact``).
     wrist_budget_m / wrist_budget_rad: the wrist deviation a unit of ``w_wrist`` pays for; beyond the
                       budget the penalty grows ten times faster.
     max_iterations:   SQP iterations per frame offline (more, up to 3x, while the geoms still penetrate).
@@ -82,6 +85,7 @@ class InteractionOptions:
     w_wrist: float = 0.02
     w_smooth: float = 0.5
     w_contact: float = 4.0
+    w_contact_palm: float = 20.0
     w_apart: float = 10.0
     w_shape: float = 1.0
     max_iterations: int = 8
@@ -342,6 +346,7 @@ class BimanualRefiner:
             # contact term over the pairs the human touches
             rows, pd = self._pair_rows(c)
             kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
+            kc_palm = o.w_contact_palm / 1e-4
             for i in np.flatnonzero(touching):
                 if rows[i] >= 0:
                     d, gi = pd[i], G[rows[i]]
@@ -349,8 +354,9 @@ class BimanualRefiner:
                     d, gi = self._far_pair(i)
                     if not np.isfinite(d):
                         continue
-                H += 2 * kc * np.outer(gi, gi)
-                f += 2 * kc * (d - o.touch_m) * gi
+                k = kc_palm if self.pairs[i].kind == "palm_palm" else kc
+                H += 2 * k * np.outer(gi, gi)
+                f += 2 * k * (d - o.touch_m) * gi
             # apart term: a one-sided penalty ka * max(0, apart - d)^2 on every listed pair the human does
             # not touch, modelled exactly with a slack s >= 0 per pair (d + g.x + s >= apart; cost ka s^2).
             # A penalty that is only added while d < apart makes the SQP cycle: one step pushes the pair
