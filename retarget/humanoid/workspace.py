@@ -143,11 +143,6 @@ def reachable_points(hm: HumanoidModel, side: str, samples: int = 30000, seed: i
     return _reachable(str(hm.path), tuple(int(a) for a in hm.arm_qpos[side]), hm.hand_root[side], limb, samples, seed)
 
 
-def _inside(points: np.ndarray, tree) -> np.ndarray:
-    dist, _ = tree.query(points, k=1)
-    return dist <= REACH_RADIUS_M
-
-
 def _shoulder_y(hm: HumanoidModel, side: str) -> float:
     """World y (m) of a side's arm root body at the rest pose."""
     import mujoco
@@ -181,17 +176,9 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
     # the position reach of a placement looks at the wrists of at most REACH_FRAMES evenly spaced frames
     wrists = j[np.unique(np.linspace(0, len(j) - 1, min(REACH_FRAMES, len(j))).round().astype(int))][:, :, :1]
 
-    def reach(s_: float, c_: np.ndarray) -> dict[str, float]:
-        mapped = WorkspaceMap(R, s_, m_bar, c_, False).apply(wrists, present)
-        out = {}
-        for side in sides:
-            h = ("left", "right").index(side)
-            out[side] = float(_inside(mapped[:, h, 0], reachable_points(hm, side)).mean())
-        out["all"] = float(np.mean([out[s] for s in sides])) if sides else 1.0
-        return out
-
     if fixed is not None and center is not None:
-        return WorkspaceMap(R, float(fixed), m_bar, c, False, reach(float(fixed), c))
+        return WorkspaceMap(R, float(fixed), m_bar, c, False,
+                            _reach_grid(wrists, present, sides, hm, R, m_bar, [float(fixed)], [c])[0][0])  # fmt: skip
     scales = [float(fixed)] if fixed is not None else [float(x) for x in SCALES]
     centers = [c] if center is not None else sorted(
         (c + np.array([dx, 0.0, dz]) for dx in OFFSETS_M for dz in OFFSETS_M), key=lambda x: float(np.linalg.norm(x - c)))
@@ -214,8 +201,9 @@ def fit_workspace(joints: np.ndarray, present: np.ndarray, hm: HumanoidModel, *,
 
 def _reach_grid(wrists: np.ndarray, present: np.ndarray, sides: list[str], hm: HumanoidModel, R: np.ndarray,
                 m_bar: np.ndarray, scales: list[float], centers: list[np.ndarray]) -> list[tuple[dict, float, np.ndarray]]:
-    """``(reach, scale, centre)`` of every placement, as ``fit_workspace``'s ``reach`` gives it one at a time:
-    one KD-tree query per scale and side over all centres. wrists: (F, 2, 1, 3) world_zup metres."""
+    """``(reach, scale, centre)`` of every placement: per side the fraction of the ``wrists`` (F, 2, 1, 3)
+    world_zup metres it puts within ``REACH_RADIUS_M`` of a sampled reachable hand-root position, and
+    ``all``, their mean; one KD-tree query per scale and side over all centres."""
     C = np.array(centers)  # (C, 3)
     per_side = {}
     for side in sides:
