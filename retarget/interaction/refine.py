@@ -50,6 +50,10 @@ __all__ = ["InteractionOptions", "PartPair", "monitored_pairs", "human_contact_m
 log = logging.getLogger(__name__)
 
 INTERACTION_MODES = ("auto", "off")
+#: while nothing is near, the previous frame's correction the smoothness term holds to shrinks by this factor
+#: per frame (the solve, constraints included, still runs), so a correction left by a contact fades out and
+#: the per-hand solution takes over again; held as it was, it would keep every later frame in the solve
+FADE = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -421,21 +425,23 @@ class BimanualRefiner:
 
     # -- gating ------------------------------------------------------------------------
     def needs_solve(self, st: FrameState, touching: np.ndarray, corr: dict | None):
-        """Whether a frame needs the bimanual solve: geoms within the margin across hands, a finger
-        penetration within a hand, a human contact across hands, or a correction still fading out.
-        Returns (bool, the contacts of ``st``: intra-hand pairs below the robot contact distance)."""
-        _o, w = self.options, self.world
+        """What a frame needs: ``'near'`` when geoms are within the margin across hands, a finger
+        penetrates within a hand or the human's hands touch; else ``'fade'`` while a correction is left
+        over from earlier frames; else None (the per-hand solution stands). Returns (that, the contacts of
+        ``st``: intra-hand pairs below the robot contact distance)."""
+        w = self.world
         w.set_state(st.T, st.q)
         c = w.contacts(intra_margin=self.intra_margin_m)
+        if (touching & self._inter).any():
+            return "near", c
+        if len(c.dist):
+            cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
+            if cross.any() or (c.dist < 0.0).any():
+                return "near", c
         if corr is not None and any(np.abs(dp).max() > 2e-4 or np.abs(dr).max() > 2e-3 or
                                     (len(dq) and np.abs(dq).max() > 2e-3) for dp, dr, dq in corr.values()):  # fmt: skip
-            return True, c
-        if (touching & self._inter).any():
-            return True, c
-        if len(c.dist) == 0:
-            return False, c
-        cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-        return bool(cross.any() or (c.dist < 0.0).any()), c
+            return "fade", c
+        return None, c
 
     @property
     def intra_margin_m(self) -> float:
@@ -473,8 +479,10 @@ class BimanualRefiner:
         if corr is not None:  # warm start: the previous frame's correction
             self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
         need, c = self.needs_solve(start, touching, corr)
-        if not need:
+        if need is None:
             return anchor, None, None, c
+        if need == "fade":  # nothing near: the smoothness term follows a shrinking correction back to the
+            corr = {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}  # per-hand solution
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c)
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
