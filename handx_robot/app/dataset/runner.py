@@ -13,8 +13,9 @@
 * **Faults.** A worker that dies (killed, out of memory) has its task retried by Ray on another worker,
   ``retries`` times; then the task gets a ``failed`` row and the run goes on. A clip with bad data gets a
   ``rejected`` row with its error message.
-* **Ctrl-C** stops the driver; ``ray.shutdown()`` ends the tasks in flight (Ray kills the workers of a
-  job whose driver is gone, on a cluster too). Every row already written stays valid, a task cut short
+* **Ctrl-C** stops the driver; ``ray.shutdown()`` ends the tasks in flight (locally it stops the Ray instance;
+  on a cluster Ray force-exits a finished job's workers, ray-project/ray#44214; tested locally only). Every
+  row already written stays valid, a task cut short
   leaves at most a temporary file that the next run removes, and the same command resumes. The tasks
   are not ``ray.cancel(force=True)``-ed one by one: in Ray 2.60 that races with a task finishing at the
   same moment and aborts the driver ("Tried to complete task that was not pending",
