@@ -31,7 +31,7 @@ REQUIRES = {
     "imageio-ffmpeg": ">=0.5.0,<1",  # 0.4.x imports pkg_resources, gone from current setuptools
     "mujoco": ">=3.13.0,<5",  # its URDF parser turns <mimic> into joint equalities from 3.13 on
     "numba": ">=0.59.0,<1",  # the first with Python 3.12 (noble) wheels
-    "daqp": ">=0.6.0,<1",  # 0.5.x's default constraint-sense array has the wrong integer type
+    "daqp": ">=0.7.0,<1",  # 0.6.0: the bimanual solve ends up to 3.7 mm deep where 0.7.0-0.11.0 reach 0 mm (test_interaction); 0.5.x: wrong integer type of the default constraint-sense array
     "gymnasium": ">=1.2.0,<2",  # what gymnasium-robotics 1.4.0 needs
     "gymnasium-robotics": ">=1.4.0,<2",  # the Shadow hand MJCF of the built-in robot; 1.3.x caps mujoco < 3.2
 }
