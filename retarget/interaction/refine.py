@@ -54,6 +54,10 @@ INTERACTION_MODES = ("auto", "off")
 #: per frame (the solve, constraints included, still runs), so a correction left by a contact fades out and
 #: the per-hand solution takes over again; held as it was, it would keep every later frame in the solve
 FADE = 0.95
+#: SQP iterations of a fading frame: nothing is within the margin there, so no constraint is active and one
+#: quadratic step toward the shrunk correction is the solve (the loop still checks the result, and goes on
+#: while geoms penetrate)
+FADE_ITERATIONS = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,8 +306,11 @@ class BimanualRefiner:
                 c = w.contacts(intra_margin=self.intra_margin_m)
             dmin = float(c.dist.min()) if len(c.dist) else np.inf
             stats["min_distance"] = dmin
-            # past the budget, iterate on only while the geoms still penetrate (at most 3x the budget)
-            if it >= iterations and (dmin >= -0.5 * o.clearance_m or it >= 3 * iterations):
+            rows, pd = self._pair_rows(c)
+            # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
+            # yet in contact (at most 3x the budget): what a frame reaches must not hang on its warm start
+            reached = not (touching & (pd >= o.robot_contact_m)).any()
+            if it >= iterations and ((dmin >= -0.5 * o.clearance_m and reached) or it >= 3 * iterations):
                 stats["contacts"] = c  # those of the returned state
                 break
             G = w.distance_gradient(c)
@@ -348,7 +355,6 @@ class BimanualRefiner:
                 hi[i0 + 6 : sl.stop] = np.minimum(prob.upper[dofs] - qd, 0.3)
             lo, hi = np.maximum(lo, -trust), np.minimum(hi, trust)
             # contact term over the pairs the human touches
-            rows, pd = self._pair_rows(c)
             kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
             kc_palm = o.w_contact_palm / 1e-4
             for i in np.flatnonzero(touching):
@@ -483,6 +489,7 @@ class BimanualRefiner:
             return anchor, None, None, c
         if need == "fade":  # nothing near: the smoothness term follows a shrinking correction back to the
             corr = {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}  # per-hand solution
+            iterations = min(iterations, FADE_ITERATIONS)
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c)
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
