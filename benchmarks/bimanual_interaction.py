@@ -10,6 +10,11 @@ deepest hand-hand and finger-finger penetration, frames over 2 mm, wrist deviati
 command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
+        [--without-link NAME ...]
+
+``--without-link forearm`` is a diagnostic, not a setting of the product: it takes the named links' geoms out
+of the two-hand world (the solve and the measurements), to show what a link costs (the dex-urdf Shadow's
+forearm housings, 7 cm wide, meet before its palms do).
 """
 
 from __future__ import annotations
@@ -43,6 +48,22 @@ PROMPTS = ("clap three times", "touch the fingertips of both hands together", "i
            "press the palms together", "pass a ball from the left hand to the right hand")  # fmt: skip
 
 
+def without_links(names: list[str]) -> None:
+    """Diagnostic: every two-hand world built from now on leaves out the geoms of links named ``names``."""
+    from handx_robot.retarget.interaction import world as world_mod
+
+    cls = world_mod.TwoHandWorld
+    set_filters = cls._set_filters
+
+    def filtered(self, m):
+        for g in range(m.ngeom):
+            if m.body(int(m.geom_bodyid[g])).name.split("/", 1)[-1] in names:
+                self.geom_side[g] = -1  # no side: _set_filters clears its contact bits
+        set_filters(self, m)
+
+    cls._set_filters = filtered
+
+
 def row(robot, solver, reps):
     f1 = np.mean([r["contact_f1"]["inter_hand"]["f1"] for r in reps])
     pr = np.mean([r["contact_f1"]["inter_hand"]["precision"] for r in reps])
@@ -62,7 +83,12 @@ def main() -> int:
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     ap.add_argument("--robots", nargs="+", default=["allegro", "leap", "inspire", "shadow", "shadow_builtin"])
     ap.add_argument("--no-dex", action="store_true", help="skip dex-retargeting (its per-hand rows)")
+    ap.add_argument("--without-link", nargs="+", default=[], metavar="NAME",
+                    help="diagnostic: leave these links' geoms out of the two-hand world (see the docstring)")
     args = ap.parse_args()
+    if args.without_link:
+        without_links(args.without_link)
+        print(f"diagnostic: links {', '.join(args.without_link)} left out of the two-hand world")
     motions = [generate(p, seed=0) for p in PROMPTS]
     print("| robot | solver | inter-hand F1 | precision | recall | hand-hand pen. max (mm) | frames > 2 mm | "
           "finger-finger pen. max (mm) | wrist dev. max (mm) | dex objective | frames/s (both hands) |")
