@@ -219,27 +219,13 @@ def test_streaming_clap_one_frame_at_a_time(clap):
 
 
 def test_a_frame_where_the_human_touches_iterates_until_the_robot_touches(clap):
-    """Past its iteration budget a frame goes on (up to 3x) while a pair the human touches is not in contact,
-    so what a frame reaches does not hang on its warm start. Streamed with a budget of one SQP step, the
-    clap's palms stay within 1 cm in every frame the human's palms touch and are in contact in at least three
-    quarters of them (a streamed event's first frame starts from hands apart); with one step and no more, the
-    second clap began with the palms out of the margin (no distance) and 8 mm apart."""
-    from handx_robot.retarget.interaction import BimanualStream, measure_frames
-
-    from handx_robot.frames import FRAME_WORLD_ZUP
-
-    kp = clap.in_frame(FRAME_WORLD_ZUP).joints
-    problems = {s: HandProblem(get_robot(f"shadow_builtin_{s}")) for s in ("left", "right")}
-    stream = BimanualStream(problems, InteractionOptions(stream_iterations=1))
-    palm = next(i for i, p in enumerate(stream.refiner.pairs) if p.kind == "palm_palm")
-    frames, touching = [], []
-    for t in range(kp.shape[0]):
-        frames.append(stream.step({"left": kp[t, 0], "right": kp[t, 1]}))
-        touching.append(stream.tracker.active[palm])
-    got = measure_frames(stream.refiner, {s: np.array([f.T[s] for f in frames]) for s in problems},
-                         {s: np.array([f.q[s] for f in frames]) for s in problems})  # fmt: skip
-    touching = np.array(touching)
-    assert touching.sum() >= 4, "the clap should have palm contact frames: the test would prove nothing"
-    d = got["pair_distance"][touching, palm]
-    assert np.all(d < 0.01), np.round(d * 1e3, 1)
-    assert np.mean(d < stream.refiner.options.robot_contact_m) >= 0.75, np.round(d * 1e3, 1)
+    """Offline, past its iteration budget a frame goes on (up to 3x) while a pair the human touches is not in
+    contact, so what a frame reaches does not hang on its warm start: with a budget of one SQP step, every
+    contact event of the clap is still reached (with one step and no more: recall 0.9, one of the two palm
+    claps missed)."""
+    _, rep = retarget_motion(clap, "shadow_builtin_left", "shadow_builtin_right",
+                             interaction=InteractionOptions(max_iterations=1))  # fmt: skip
+    f1 = rep["interaction"]["contact_f1"]
+    assert f1["inter_hand"]["human_events"] >= 4, "the clap should have contact events: the test would prove nothing"
+    assert f1["inter_hand"]["recall"] == 1.0, f1["inter_hand"]
+    assert f1["by_kind"]["palm_palm"]["recall"] == 1.0, f1["by_kind"]["palm_palm"]

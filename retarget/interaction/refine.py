@@ -75,11 +75,13 @@ class InteractionOptions:
                       meet first (the built-in Shadow's clap kept its palms 5-7 mm apart at ``w_contact``).
     wrist_budget_m / wrist_budget_rad: the wrist deviation a unit of ``w_wrist`` pays for; beyond the
                       budget the penalty grows ten times faster.
-    max_iterations:   SQP iterations per frame offline (more, up to 3x, while the geoms still penetrate).
+    max_iterations:   SQP iterations per frame offline (more, up to 3x, while the geoms still penetrate or a
+                      pair the human touches is not yet in contact).
     stream_iterations: the same for the streaming :meth:`BimanualRefiner.step`: each frame starts from the
                       previous one's correction, so what one frame leaves the next goes on with (fewer
                       iterations keep a 30 Hz stream within its period; penetration stays within the
-                      target: ``benchmarks/bimanual_streaming.py``).
+                      target: ``benchmarks/bimanual_streaming.py``). The stream goes past them only while
+                      geoms penetrate, not to reach a contact: the next frame goes on with it.
     """
 
     mode: str = "auto"
@@ -281,12 +283,12 @@ class BimanualRefiner:
         return best, w.distance_gradient(c)[0]
 
     def solve_frame(self, start: FrameState, anchor: FrameState, shape_terms: Callable, prev_corr: dict | None,
-                    touching: np.ndarray, iterations: int, contacts=None) -> tuple[FrameState, dict]:
+                    touching: np.ndarray, iterations: int, contacts=None, reach: bool = True) -> tuple[FrameState, dict]:
         """Solve one frame from ``start``. ``anchor``: the per-hand solution (scaled human wrist);
         ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
         frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
         contacts this frame; ``contacts``: those of ``start`` when the world is already set to it (the
-        gate's). Returns the state and stats (iterations, min distance, converged, and ``contacts`` of
+        gate's); ``reach``: iterate past the budget while a touching pair is not in contact. Returns the state and stats (iterations, min distance, converged, and ``contacts`` of
         the returned state when they were computed)."""
         import daqp
 
@@ -309,7 +311,7 @@ class BimanualRefiner:
             rows, pd = self._pair_rows(c)
             # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
             # yet in contact (at most 3x the budget): what a frame reaches must not hang on its warm start
-            reached = not (touching & (pd >= o.robot_contact_m)).any()
+            reached = not reach or not (touching & (pd >= o.robot_contact_m)).any()
             if it >= iterations and ((dmin >= -0.5 * o.clearance_m and reached) or it >= 3 * iterations):
                 stats["contacts"] = c  # those of the returned state
                 break
@@ -475,7 +477,7 @@ class BimanualRefiner:
         return g[0][pos], Hgn[0][np.ix_(pos, pos)]
 
     def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, corr: dict | None,
-                      iterations: int, want_contacts: bool = True):
+                      iterations: int, want_contacts: bool = True, reach: bool = True):
         """One frame from the per-hand solution ``anchor``, warm-started with the previous frame's
         correction ``corr``. Returns (state, stats or None when the gate skipped the frame, the
         correction to carry on or None, the contacts at the returned state, None when not ``want_contacts``
@@ -490,7 +492,7 @@ class BimanualRefiner:
         if need == "fade":  # nothing near: the smoothness term follows a shrinking correction back to the
             corr = {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}  # per-hand solution
             iterations = min(iterations, FADE_ITERATIONS)
-        st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c)
+        st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach)
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
             w.set_state(st.T, st.q)
@@ -512,7 +514,8 @@ class BimanualRefiner:
 
         st, stats, self._stream_corr, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
                                                               getattr(self, "_stream_corr", None),
-                                                              self.options.stream_iterations, want_contacts=False)
+                                                              self.options.stream_iterations, want_contacts=False,
+                                                              reach=False)
         return st.T, st.q, stats
 
     def reset_stream(self) -> None:
