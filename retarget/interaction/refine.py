@@ -288,8 +288,9 @@ class BimanualRefiner:
         ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
         frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
         contacts this frame; ``contacts``: those of ``start`` when the world is already set to it (the
-        gate's); ``reach``: iterate past the budget while a touching pair is not in contact. Returns the state and stats (iterations, min distance, converged, and ``contacts`` of
-        the returned state when they were computed)."""
+        gate's); ``reach``: iterate past the budget while a touching pair is not in contact. Returns the
+        state and stats (iterations, min distance, converged, and ``contacts`` of the returned state when
+        they were computed)."""
         import daqp
 
         o, w = self.options, self.world
