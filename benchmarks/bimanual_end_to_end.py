@@ -91,7 +91,6 @@ def main() -> int:
     ap.add_argument("--corpora", nargs="+", default=["mixed", "contact"])
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     args = ap.parse_args()
-    rows = []
     with tempfile.TemporaryDirectory(prefix="handx_e2e_") as tmp:
         tmp = Path(tmp)
         files = {}
@@ -123,10 +122,8 @@ def main() -> int:
                                 "--solver", "dex-retargeting", "--interaction", "off", *robot_args], tmp / "dex.json")
                     per_hand = max(h["frames_per_second"] for h in d["hands"].values())
                     both = per_hand / 2  # both hands one after the other at its per-hand rate
-                row = dict(robot=robot, corpus=name, frames=n, wall=wall, ours=ours, frac=frac,
-                           bi_fps=bi.get("frames_per_second", float("nan")), dex=per_hand, dex_both=both)
-                rows.append(row)
-                print(f"| {robot} | {name} | {n} | {wall:.1f} | {ours:.0f} | {frac * 100:.0f} % | {row['bi_fps']:.0f} | "
+                bi_fps = bi.get("frames_per_second", float("nan"))
+                print(f"| {robot} | {name} | {n} | {wall:.1f} | {ours:.0f} | {frac * 100:.0f} % | {bi_fps:.0f} | "
                       f"{per_hand:.0f} | {ours / per_hand:.2f} | {ours / both:.2f} |", flush=True)
     print("rerun: .venv/bin/python benchmarks/bimanual_end_to_end.py " + " ".join(sys.argv[1:]))
     return 0
