@@ -21,6 +21,12 @@ the previous frame's correction:
                the previous one (the linear model was wrong over that step; without it the SQP can jump
                between two penetrations until the iterations run out)
 
+The non-penetration guarantee (tests/test_interaction_properties.py): a solve never returns a state that
+penetrates deeper than the one it started from, beyond half the clearance (where its last iterate does,
+the latest iterate that did not is the result); a frame whose solve from the warm start ends deeper than
+the previous frame's result is solved again from that result. So once a result is free of penetration,
+every later one is, offline and streamed, whatever the input.
+
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
 pairs of :mod:`handx_robot.features` and their events (hysteresis, gaps, minimum duration), so the
@@ -220,6 +226,27 @@ class FrameState:
         return FrameState({s: v.copy() for s, v in self.T.items()}, {s: v.copy() for s, v in self.q.items()})
 
 
+@dataclasses.dataclass
+class Carry:
+    """What one frame leaves the next: the correction of its result from the per-hand solution (``{side:
+    (dp (3,), drot (3,), dq (n,))}``, None when the gate kept the per-hand solution), the result and its
+    smallest geom distance (metres; inf when nothing is within the margin)."""
+
+    correction: dict | None
+    result: FrameState
+    min_distance: float
+
+
+def _min_distance(c: Contacts) -> float:
+    return float(c.dist.min()) if len(c.dist) else np.inf
+
+
+def _deepens(dmin: float, other_dmin: float, clearance: float) -> bool:
+    """A state's smallest geom distance ``dmin`` is below another state's and below the tolerance (minus
+    half the clearance): it penetrates deeper than that state."""
+    return dmin < min(other_dmin, -0.5 * clearance)
+
+
 class BimanualRefiner:
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
@@ -296,9 +323,10 @@ class BimanualRefiner:
         o, w = self.options, self.world
         st = start.copy()
         nx = w.nx
-        stats = {"iterations": 0, "min_distance": np.inf, "converged": False}
+        stats = {"iterations": 0, "min_distance": np.inf, "converged": False, "fell_back": False}
         trust = np.full(nx, np.inf)  # per-variable step bound, halved where steps reverse
         x_prev = None
+        kept = None  # the latest iterate no deeper in penetration than the start: (state, contacts, smallest distance)
         it = -1
         while True:
             it += 1
@@ -308,6 +336,10 @@ class BimanualRefiner:
                 w.set_state(st.T, st.q)
                 c = w.contacts(intra_margin=self.intra_margin_m)
             dmin = float(c.dist.min()) if len(c.dist) else np.inf
+            if it == 0:
+                start_dmin = dmin
+            if not _deepens(dmin, start_dmin, o.clearance_m):
+                kept = (st.copy(), c, dmin)
             stats["min_distance"] = dmin
             rows, pd = self._pair_rows(c)
             # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
@@ -403,12 +435,19 @@ class BimanualRefiner:
             if x_prev is not None and feasible:
                 rev = x * x_prev < 0
                 trust[rev] = 0.5 * np.minimum(trust[rev], np.abs(x[rev]))
+            stats["iterations"] = it + 1
+            if np.abs(x).max() < 2e-4 and dmin >= -2e-4:  # this iterate is the result
+                stats["converged"] = True
+                stats["contacts"] = c
+                break
             x_prev = x
             self._apply(st, x)
-            stats["iterations"] = it + 1
-            if np.abs(x).max() < 2e-4 and dmin >= -2e-4:
-                stats["converged"] = True
-                break
+        if _deepens(stats["min_distance"], start_dmin, o.clearance_m):
+            # the iterations ended deeper in penetration than the start (a step past a pair beyond the margin,
+            # or over which the linear model was wrong, that they did not recover from): the latest iterate
+            # that was not is the result
+            st, stats["contacts"], stats["min_distance"] = kept
+            stats["fell_back"] = True
         return st, stats
 
     def _apply(self, st: FrameState, x: np.ndarray) -> None:
@@ -477,28 +516,37 @@ class BimanualRefiner:
         pos = self._free_pos[s]
         return g[0][pos], Hgn[0][np.ix_(pos, pos)]
 
-    def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, corr: dict | None,
+    def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, carry: Carry | None,
                       iterations: int, want_contacts: bool = True, reach: bool = True):
         """One frame from the per-hand solution ``anchor``, warm-started with the previous frame's
-        correction ``corr``. Returns (state, stats or None when the gate skipped the frame, the
-        correction to carry on or None, the contacts at the returned state, None when not ``want_contacts``
-        and not at hand)."""
+        correction (``carry``), solved again from the previous result where that ends deeper in penetration
+        (the module docstring's guarantee). Returns (state, stats or None when the gate skipped the frame,
+        the :class:`Carry` for the next frame, the contacts at the returned state, None when not
+        ``want_contacts`` and not at hand)."""
         w = self.world
+        corr = carry.correction if carry is not None else None
         start = anchor.copy()
         if corr is not None:  # warm start: the previous frame's correction
             self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
         need, c = self.needs_solve(start, touching, corr)
         if need is None:
-            return anchor, None, None, c
+            return anchor, None, Carry(None, anchor, _min_distance(c)), c
         if need == "fade":  # nothing near: the smoothness term follows a shrinking correction back to the
             corr = {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}  # per-hand solution
             iterations = min(iterations, FADE_ITERATIONS)
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach)
+        if carry is not None and _deepens(stats["min_distance"], carry.min_distance, self.options.clearance_m):
+            # the warm start led somewhere deeper than the previous result: solve again from that result
+            spent = stats["iterations"]
+            st, stats = self.solve_frame(carry.result.copy(), anchor, shape_terms, corr, touching, iterations, None,
+                                         reach)
+            stats["iterations"] += spent
+            stats["restarted"] = True
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
             w.set_state(st.T, st.q)
             c = w.contacts(intra_margin=self.intra_margin_m)
-        return st, stats, self.correction(st, anchor, w.dofs), c
+        return st, stats, Carry(self.correction(st, anchor, w.dofs), st, stats["min_distance"]), c
 
     def step(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray], ref: Mapping,
              touching: np.ndarray) -> tuple[dict, dict, dict | None]:
@@ -513,15 +561,15 @@ class BimanualRefiner:
         def shape_terms(s, qs):
             return self._shape_terms(s, qs, ref[s][0], ref[s][1])
 
-        st, stats, self._stream_corr, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
-                                                              getattr(self, "_stream_corr", None),
-                                                              self.options.stream_iterations, want_contacts=False,
-                                                              reach=False)
+        st, stats, self._stream_carry, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
+                                                               getattr(self, "_stream_carry", None),
+                                                               self.options.stream_iterations, want_contacts=False,
+                                                               reach=False)
         return st.T, st.q, stats
 
     def reset_stream(self) -> None:
         """Forget the streaming warm start (a new motion begins)."""
-        self._stream_corr = None
+        self._stream_carry = None
 
     # -- offline -------------------------------------------------------------------------
     def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
@@ -542,7 +590,7 @@ class BimanualRefiner:
         solved = np.zeros(T, dtype=bool)
         iters = np.zeros(T, dtype=np.int32)
         conv = np.ones(T, dtype=bool)
-        corr = None
+        carry = None
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         t0 = time.perf_counter()
         for t in range(T):
@@ -551,7 +599,7 @@ class BimanualRefiner:
             def shape_terms(s, qs, t=t):
                 return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1])
 
-            st, stats, corr, c = self._refine_frame(anchor, shape_terms, touching[t], corr, self.options.max_iterations)
+            st, stats, carry, c = self._refine_frame(anchor, shape_terms, touching[t], carry, self.options.max_iterations)
             if stats is not None:
                 solved[t], iters[t], conv[t] = True, stats["iterations"], stats["converged"]
                 for s in w.sides:

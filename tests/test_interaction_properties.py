@@ -1,0 +1,132 @@
+"""Property-based tests of the bimanual solve's non-penetration guarantee
+(:mod:`handx_robot.retarget.interaction.refine`): once a result is free of penetration, every later one
+is, within half the clearance, whatever the human hands do; streamed one frame at a time and offline.
+
+Hostile input: a generated clap with the right wrist pushed onto the left one (to within a random 3 cm),
+turned about itself (both ramped in over a random number of frames, or at once), and random sudden jumps of both
+hands. Checked by MuJoCo's own distances on the robots' collision geometry (:func:`measure_frames`), on
+the built-in Shadow hands (shipped with gymnasium-robotics) and, where ../shared has dex-urdf, the LEAP
+hands (134 box geoms, the hand where the SQP's linear model is worst).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from handx_robot.retarget.bimanual import retarget_hand
+from handx_robot.retarget.interaction import (
+    BimanualRefiner,
+    BimanualStream,
+    InteractionOptions,
+    human_contact_mask,
+    measure_frames,
+)
+from handx_robot.retarget.robots import get_robot
+from handx_robot.retarget.solver import HandProblem
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handx_robot.frames import FRAME_WORLD_ZUP
+from handx_robot.generate import generate
+from handx_robot.rotations import rotvec_to_matrix
+
+FRAMES = 40  # the approach and the first clap
+PROPERTY_SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
+                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def clap_kp() -> np.ndarray:
+    """(T, 2, 21, 3) world Z-up keypoints of a generated clap, the hands apart at frame 0."""
+    return generate("clap twice", seed=0).in_frame(FRAME_WORLD_ZUP).joints[:FRAMES]
+
+
+@pytest.fixture(scope="module")
+def streams(request) -> dict:
+    """robot -> BimanualStream: the built-in Shadow always, LEAP where ../shared has dex-urdf."""
+    out = {"shadow_builtin": BimanualStream({s: HandProblem(get_robot(f"shadow_builtin_{s}")) for s in ("left", "right")})}
+    try:
+        assets = str(request.getfixturevalue("dex_urdf_dir"))
+    except pytest.skip.Exception:
+        return out
+    out["leap"] = BimanualStream({s: HandProblem(get_robot(f"leap_{s}", assets)) for s in ("left", "right")})
+    return out
+
+
+vec = st.tuples(*[st.floats(-1.0, 1.0)] * 3)
+push = st.fixed_dictionaries({
+    "offset": vec,  # x 3 cm: where the right wrist ends up, from the left wrist
+    "rotation": vec,  # x 0.8 rad about the right wrist
+    "ramp": st.integers(0, 20),  # frames over which the push comes in (0: at once, at its start)
+    "start": st.integers(1, FRAMES - 5),
+    "jumps": st.lists(st.tuples(st.integers(1, FRAMES - 1), vec), max_size=3),  # both hands, x 3 cm
+})
+
+
+def _hostile(kp: np.ndarray, p: dict) -> np.ndarray:
+    kp = kp.copy()
+    T = kp.shape[0]
+    gain = np.clip((np.arange(T) - p["start"] + 1) / max(p["ramp"], 1), 0.0, 1.0)
+    towards_left = kp[:, 0, 0] - kp[:, 1, 0]  # right wrist -> left wrist
+    for t in range(T):
+        R = rotvec_to_matrix(gain[t] * 0.8 * np.asarray(p["rotation"]))
+        wrist = kp[t, 1, 0].copy()
+        kp[t, 1] = (kp[t, 1] - wrist) @ R.T + wrist
+        kp[t, 1] += gain[t] * (towards_left[t] + 0.03 * np.asarray(p["offset"]))
+    for t, v in p["jumps"]:
+        kp[t:] += 0.03 * np.asarray(v)
+    return kp
+
+
+@pytest.mark.parametrize("robot", ["shadow_builtin", "leap"])
+@PROPERTY_SETTINGS
+@given(p=push)
+def test_once_free_of_penetration_the_stream_stays_free(streams, clap_kp, robot, p):
+    if robot not in streams:
+        pytest.skip("no ../shared/assets/dex-urdf")
+    stream = streams[robot]
+    stream.refiner.reset_stream()
+    for r in stream.retargeters.values():
+        r.reset()
+    kp = _hostile(clap_kp, p)
+    frames = [stream.step({"left": kp[t, 0], "right": kp[t, 1]}) for t in range(kp.shape[0])]
+    sides = stream.refiner.world.sides
+    m = measure_frames(stream.refiner, {s: np.array([f.T[s] for f in frames]) for s in sides},
+                       {s: np.array([f.q[s] for f in frames]) for s in sides})
+    per_hand = measure_frames(stream.refiner, {s: np.array([f.per_hand_T[s] for f in frames]) for s in sides},
+                              {s: np.array([f.per_hand_q[s] for f in frames]) for s in sides})
+    depth = np.maximum(m["hand_hand"], m["self"])
+    tolerance = 0.5 * InteractionOptions().clearance_m + 1e-6
+    assert depth[0] <= tolerance, "the hands start apart: the property would be vacuous otherwise"
+    assert per_hand["hand_hand"].max() > 0.005, "per hand the pushed hands should collide: it would prove nothing"
+    bad = np.flatnonzero(depth > tolerance)
+    assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm"
+
+
+def _after_first_clean(depth: np.ndarray) -> np.ndarray:
+    """Frames after the first result free of penetration that penetrate beyond the tolerance."""
+    tolerance = 0.5 * InteractionOptions().clearance_m + 1e-6
+    clean = np.flatnonzero(depth <= tolerance)
+    assert len(clean), "no result free of penetration: the property would be vacuous"
+    return clean[0] + np.flatnonzero(depth[clean[0] :] > tolerance)
+
+
+@PROPERTY_SETTINGS
+@given(p=push)
+def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp, p):
+    """The same on the offline path (``refine_sequence``, as ``handx-robot retarget`` runs it), measured
+    in its own pass at each result; the built-in Shadow."""
+    problems = streams["shadow_builtin"].problems
+    kp = _hostile(clap_kp, p)
+    hands = {s: retarget_hand(kp[:, h], s, problems[s].spec, problem=problems[s]) for h, s in enumerate(("left", "right"))}
+    refiner = BimanualRefiner(problems, world=streams["shadow_builtin"].refiner.world)
+    touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, refiner.pairs, 30.0)
+    refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
+    _, _, info = refiner.refine_sequence({s: hr.T_world_base for s, hr in hands.items()},
+                                         {s: hr.result.q for s, hr in hands.items()}, refs, touching)
+    per_hand = measure_frames(refiner, {s: hr.T_world_base for s, hr in hands.items()},
+                              {s: hr.result.q for s, hr in hands.items()})
+    assert per_hand["hand_hand"].max() > 0.005, "per hand the pushed hands should collide: it would prove nothing"
+    depth = np.maximum(info["measured"]["hand_hand"], info["measured"]["self"])
+    bad = _after_first_clean(depth)
+    assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm"
