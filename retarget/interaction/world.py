@@ -102,6 +102,15 @@ class TwoHandWorld:
             mount.add_freejoint(name=f"{side}/mount_free")
             world.attach(child, prefix=f"{side}/", frame=mount.add_frame())
             child_models[side] = cm
+        self._build(world)
+        if intra:  # body pairs that cannot separate leave the collision pass itself, as MuJoCo excludes
+            m = self.model
+            for a, b in self._rest_pairs():
+                world.add_exclude(bodyname1=m.body(a).name, bodyname2=m.body(b).name)
+            self._build(world)
+
+    def _build(self, world) -> None:
+        """Compile the world spec and derive everything from the compiled model."""
         try:
             model = world.compile()
         except Exception as exc:
@@ -109,12 +118,8 @@ class TwoHandWorld:
         self._classify(model)
         self._set_filters(model)
         self.model = model
-        self.data = mujoco.MjData(model)
+        self.data = self._mj.MjData(model)
         self._layout()
-        self._excl = None
-        if intra:
-            self._excl = self._exclude_rest_contacts()
-        self._jacp = np.zeros((3, model.nv))
 
     # -- structure -----------------------------------------------------------------
     def _classify(self, m) -> None:
@@ -175,23 +180,30 @@ class TwoHandWorld:
                     self.geom_part[g] = si * 6 + 5
 
     def _set_filters(self, m) -> None:
+        """The contype / conaffinity bits of the module docstring, kept as three filter sets: ``all`` (the
+        model's own), ``across`` (pairs across the hands only) and ``within`` (pairs within a hand only)."""
+        ct = np.zeros(m.ngeom, dtype=np.int64)
+        ca = np.zeros(m.ngeom, dtype=np.int64)
         for g in range(m.ngeom):
             si = self.geom_side[g]
             if si < 0:
-                m.geom_contype[g] = m.geom_conaffinity[g] = 0
                 continue
             own, other = 1 << si, 1 << (1 - si)
             fingers = 0b11111 << (2 + 5 * si)
             k = self.geom_group[g]
             if k == PALM_GROUP:
-                m.geom_contype[g], m.geom_conaffinity[g] = own, other | fingers
+                ct[g], ca[g] = own, other | fingers
             else:
                 fk = 1 << (2 + 5 * si + k)
-                m.geom_contype[g], m.geom_conaffinity[g] = own | fk, other | (fingers & ~fk)
-        for b in range(m.nbody):  # the broad phase filters bodies by the union of their geoms' bits
-            gs = m.geom_bodyid == b
-            m.body_contype[b] = int(np.bitwise_or.reduce(m.geom_contype[gs])) if gs.any() else 0
-            m.body_conaffinity[b] = int(np.bitwise_or.reduce(m.geom_conaffinity[gs])) if gs.any() else 0
+                ct[g], ca[g] = own | fk, other | (fingers & ~fk)
+        self._filters = {name: _filter_set(m, t, a) for name, t, a in
+                         (("all", ct, ca), ("across", ct & 0b11, ca & 0b11), ("within", ct & ~0b11, ca & ~0b11))}
+        self._use(m, "all", self.margin)
+
+    def _use(self, m, filters: str, margin: float) -> None:
+        """Switch the model's collision bits to a filter set and every geom's margin to ``margin``."""
+        m.geom_contype[:], m.geom_conaffinity[:], m.body_contype[:], m.body_conaffinity[:] = self._filters[filters]
+        m.geom_margin[:] = margin
 
     def _layout(self) -> None:
         """Variables x -> MuJoCo dofs (``self.M``, nv x nx) and the per-side qpos addresses."""
@@ -222,6 +234,10 @@ class TwoHandWorld:
             blocks.append((cols, int(j.dofadr[0]), rows, len(dofs)))
             cols += n
         self.nx = cols
+        # _moves[b, i]: dof i moves body b (its joint's body is b or an ancestor of b)
+        self._moves = np.zeros((m.nbody, m.nv))
+        for b in range(m.nbody):
+            self._moves[b] = np.isin(m.dof_bodyid, _ancestors(m, b))
         M = np.zeros((m.nv, cols))
         for c0, d0, rows, nd in blocks:
             M[d0 : d0 + 6, c0 : c0 + 6] = np.eye(6)
@@ -229,9 +245,9 @@ class TwoHandWorld:
                 M[dadr, c0 + 6 : c0 + 6 + nd] = arow
         self.M = M
 
-    def _exclude_rest_contacts(self) -> np.ndarray:
+    def _rest_pairs(self) -> set[tuple[int, int]]:
         """Intra-hand body pairs that cannot separate: a finger's first two links vs the palm group,
-        and pairs touching at the rest pose (mid-range and zero joints) -> excluded from collision."""
+        and pairs touching at the rest pose (mid-range and zero joints); the world excludes them."""
         m, _d = self.model, self.data
         pairs: set[tuple[int, int]] = set()
         for _side in self.sides:
@@ -256,11 +272,7 @@ class TwoHandWorld:
                     b1, b2 = int(m.geom_bodyid[g1]), int(m.geom_bodyid[g2])
                     pairs.add((min(b1, b2), max(b1, b2)))
         log.debug("two-hand world: %d intra-hand body pairs excluded", len(pairs))
-        # exclusions live in the spec; a compiled model cannot add them, so contacts() filters by body pair
-        excl = np.zeros((m.nbody, m.nbody), dtype=bool)
-        for a, b in pairs:
-            excl[a, b] = excl[b, a] = True
-        return excl
+        return pairs
 
     def _same_side_body(self, a: int, b: int) -> bool:
         m = self.model
@@ -285,60 +297,59 @@ class TwoHandWorld:
     def contacts(self, intra_margin: float | None = None) -> Contacts:
         """Geom pairs closer than the margin at the current state (after :meth:`set_state`), one row per
         pair (its deepest point). Pairs within one hand are kept only below ``intra_margin`` (default:
-        the margin)."""
-        mj, m, d = self._mj, self.model, self.data
-        mj.mj_collision(m, d)
-        n = d.ncon
-        if n == 0:
-            return _EMPTY
-        con = d.contact
-        geom = np.array(con.geom[:n], dtype=np.int64)
-        dist = np.array(con.dist[:n], dtype=np.float64)
-        keep = np.ones(n, dtype=bool)
-        if self._excl is not None:
-            b = m.geom_bodyid[geom]
-            keep &= ~self._excl[b[:, 0], b[:, 1]]
+        the margin); with a smaller one they have their own collision pass at that margin, so MuJoCo never
+        computes the rest."""
+        m = self.model
+        if intra_margin is None or intra_margin >= self.margin:
+            found = [self._collide("all", self.margin)]
+        else:
+            found = [self._collide("across", self.margin), self._collide("within", intra_margin)]
+            self._use(m, "all", self.margin)
+        geom, dist, normal, pos = (np.concatenate(k) for k in zip(*found))
         if intra_margin is not None:
             same = self.geom_side[geom[:, 0]] == self.geom_side[geom[:, 1]]
-            keep &= ~same | (dist < intra_margin)
-        idx = np.flatnonzero(keep)
-        if len(idx) == 0:
+            keep = ~same | (dist < intra_margin)
+            geom, dist, normal, pos = geom[keep], dist[keep], normal[keep], pos[keep]
+        if len(dist) == 0:
             return _EMPTY
-        key = geom[idx, 0] * m.ngeom + geom[idx, 1]
-        order = np.lexsort((dist[idx], key))  # by pair, deepest first
+        key = geom[:, 0] * m.ngeom + geom[:, 1]
+        order = np.lexsort((dist, key))  # by pair, deepest first
         first = np.ones(len(order), dtype=bool)
         first[1:] = key[order][1:] != key[order][:-1]
-        sel = idx[order[first]]
-        frame = np.array(con.frame[:n], dtype=np.float64)[sel]
-        pos = np.array(con.pos[:n], dtype=np.float64)[sel]
-        return Contacts(dist[sel], geom[sel], frame[:, :3], pos)
+        sel = order[first]
+        return Contacts(dist[sel], geom[sel], normal[sel], pos[sel])
+
+    def _collide(self, filters: str, margin: float) -> tuple[np.ndarray, ...]:
+        """One ``mj_collision`` pass with a filter set and margin: (geom (n, 2), dist (n,), normal (n, 3),
+        pos (n, 3)), copies."""
+        m, d = self.model, self.data
+        self._use(m, filters, margin)
+        self._mj.mj_collision(m, d)
+        n = d.ncon
+        con = d.contact
+        return (np.array(con.geom[:n], dtype=np.int64), np.array(con.dist[:n], dtype=np.float64),
+                np.array(con.frame[:n, :3], dtype=np.float64), np.array(con.pos[:n], dtype=np.float64))
 
     def distance_gradient(self, c: Contacts) -> np.ndarray:
         """(n, nx) d(dist)/dx of each contact row: ``n . (J_2(p_2) - J_1(p_1))``.
 
-        A point ``p`` on body ``b`` moves with ``Jp_b + (r x .) Jr_b``, ``r = p - x_b``, so
-        ``n . J(p) = n . Jp_b + (r x n) . Jr_b``; body Jacobians are computed once per body.
+        MuJoCo's Jacobian of a point ``p`` on body ``b`` (``mj_jac``): column ``i`` of a dof that moves
+        ``b`` is ``cdof_lin_i + cdof_rot_i x (p - c)``, ``c`` the subtree centre of mass of ``b``'s root
+        body, so ``n . J(p)_i = n . cdof_lin_i + cdof_rot_i . ((p - c) x n)``; all rows at once.
         """
-        mj, m, d = self._mj, self.model, self.data
+        m, d = self.model, self.data
         if len(c.dist) == 0:
             return np.zeros((0, self.nx))
         bodies = m.geom_bodyid[c.geom]  # (n, 2)
-        ub, inv = np.unique(bodies, return_inverse=True)
-        inv = inv.reshape(bodies.shape)
-        Jp = np.empty((len(ub), 3, self.nx))
-        Jr = np.empty((len(ub), 3, self.nx))
-        jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
-        for k, bb in enumerate(ub):
-            mj.mj_jacBody(m, d, jp, jr, int(bb))
-            Jp[k], Jr[k] = jp @ self.M, jr @ self.M
-        nrm, dist = c.normal, c.dist
-        out = np.zeros((len(dist), self.nx))
+        nrm = c.normal
+        rot, lin = d.cdof[:, :3], d.cdof[:, 3:]
+        out = np.zeros((len(c.dist), m.nv))
         for end, sign in ((1, 1.0), (0, -1.0)):
-            pts = c.pos + (0.5 if end == 1 else -0.5) * dist[:, None] * nrm
-            r = pts - d.xpos[bodies[:, end]]
-            k = inv[:, end]
-            out += sign * (np.einsum("ni,nix->nx", nrm, Jp[k]) + np.einsum("ni,nix->nx", np.cross(r, nrm), Jr[k]))
-        return out
+            b = bodies[:, end]
+            pts = c.pos + (0.5 if end == 1 else -0.5) * c.dist[:, None] * nrm
+            r = pts - d.subtree_com[m.body_rootid[b]]
+            out += sign * self._moves[b] * (nrm @ lin.T + np.cross(r, nrm) @ rot.T)
+        return out @ self.M
 
     def geom_distance(self, g1: int, g2: int, distmax: float) -> tuple[float, np.ndarray]:
         """Signed distance of two geoms (metres) and ``fromto`` (6,) (points on g1, g2), up to ``distmax``."""
@@ -357,6 +368,16 @@ class TwoHandWorld:
 
 _EMPTY = Contacts(np.zeros((0,)), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
 _DUMMY = frozenset(f"dummy_{a}_{k}_joint" for a in "xyz" for k in ("translation", "rotation"))
+
+
+def _filter_set(m, ct: np.ndarray, ca: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Geom and body contype / conaffinity for geom bits ``ct``, ``ca``; the broad phase filters bodies
+    by the union of their geoms' bits."""
+    bct = np.zeros(m.nbody, dtype=np.int64)
+    bca = np.zeros(m.nbody, dtype=np.int64)
+    np.bitwise_or.at(bct, m.geom_bodyid, ct)
+    np.bitwise_or.at(bca, m.geom_bodyid, ca)
+    return tuple(v.astype(m.geom_contype.dtype) for v in (ct, ca, bct, bca))
 
 
 def _base_name(prob) -> str:
