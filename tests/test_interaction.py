@@ -149,6 +149,27 @@ def test_distance_gradient_matches_finite_differences():
     assert np.corrcoef(pred, real)[0, 1] > 0.9
 
 
+def test_pairs_within_a_hand_get_their_own_pass_and_lose_nothing():
+    """contacts(intra_margin) runs the pairs within a hand in their own collision pass at that margin: the
+    same rows as one pass at the full margin filtered afterwards (same geom pairs, same distances)."""
+    probs = {s: HandProblem(get_robot(f"shadow_builtin_{s}")) for s in ("left", "right")}
+    w = TwoHandWorld(probs, margin=0.012)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(20):
+        poses = {"left": np.eye(4), "right": np.eye(4)}
+        poses["right"][:3, 3] = rng.uniform(-0.03, 0.03, 3) + [0.03, 0.0, 0.0]
+        q = {s: rng.uniform(p.lower, p.upper) for s, p in probs.items()}
+        w.set_state(poses, q)
+        full = w.contacts()
+        keep = (w.geom_side[full.geom[:, 0]] != w.geom_side[full.geom[:, 1]]) | (full.dist < 0.008)
+        two = w.contacts(0.008)
+        assert {tuple(g): d for g, d in zip(full.geom[keep].tolist(), full.dist[keep])} == pytest.approx(
+            {tuple(g): d for g, d in zip(two.geom.tolist(), two.dist)}, abs=1e-9)
+        checked += int((w.geom_side[two.geom[:, 0]] == w.geom_side[two.geom[:, 1]]).sum())
+    assert checked > 10, "too few pairs within a hand: the test would prove nothing"
+
+
 def test_options_are_checked():
     with pytest.raises(ConfigError, match="interaction mode"):
         InteractionOptions(mode="sometimes")
