@@ -25,7 +25,9 @@ With both hands (and parameter ``interaction`` ``auto``, the default) each frame
 the bimanual step (:meth:`handx_robot.retarget.interaction.BimanualRefiner.step`, warm-started, the
 human's contacts tracked frame by frame): where the hands interact, the robot hands touch where the
 human's touch and do not pass through each other; the commands are the per-hand (low-pass filtered)
-ones plus the solve's change, and the wrist poses the solved ones.
+ones plus the solve's change, and the wrist poses the solved ones. The step may take half the input
+period (``input_rate_hz``); past that it ends with a result no deeper in penetration than the frame's
+start or the previous result (``InteractionOptions.stream_budget_s``).
 
 A frame whose hand is absent, degenerate or non-finite is skipped (the safety streamer's watchdog
 holds the hand if frames stop coming); non-converged frames are published and counted.
@@ -210,16 +212,24 @@ class RetargetNode(Node):
         if len(self.hands) == 2 and p["interaction"] == "auto":
             from handx_robot.retarget.interaction import BimanualRefiner, HumanContactTracker
 
-            refiner = BimanualRefiner({side: hand.problem for side, hand in self.hands.items()})
+            refiner = BimanualRefiner({side: hand.problem for side, hand in self.hands.items()}, self._interaction_options())
             self.bimanual = (refiner, HumanContactTracker(refiner.pairs, refiner.contact_config))
             self.get_logger().info(f"bimanual solve on: {len(refiner.pairs)} part pairs monitored")
+
+    def _interaction_options(self):
+        """The bimanual step may take half the input period (``stream_budget_s``), so a frame is answered
+        within it; past that the step keeps its no-deeper-penetration guarantee and ends."""
+        from handx_robot.retarget.interaction import InteractionOptions
+
+        return InteractionOptions(stream_budget_s=0.5 / self.params["input_rate_hz"])
 
     def _init_humanoid(self, robots: dict[str, str]) -> None:
         from handx_robot.retarget.humanoid.stream import HumanoidStream
 
         p = self.params
         spec = humanoid_with_hands(p["humanoid"], robots, self.get_name())
-        self.humanoid = HumanoidStream(spec, p["input_rate_hz"], interaction=p["interaction"])
+        self.humanoid = HumanoidStream(spec, p["input_rate_hz"], interaction=p["interaction"],
+                                       interaction_options=self._interaction_options())
         for side in self.humanoid.sides:
             self._hand_outputs(side)
             self._arm_pubs[side] = self.create_publisher(JointTrajectory, command_topic(side, "arm"),

@@ -4,12 +4,15 @@ is, within half the clearance, whatever the human hands do; streamed one frame a
 
 Hostile input: a generated clap with the right wrist pushed onto the left one (to within a random 3 cm),
 turned about itself (both ramped in over a random number of frames, or at once), and random sudden jumps of both
-hands. Checked by MuJoCo's own distances on the robots' collision geometry (:func:`measure_frames`), on
+hands; streamed with and without a time budget per frame (down to 0.1 ms: about no iteration). Checked
+by MuJoCo's own distances on the robots' collision geometry (:func:`measure_frames`), on
 the built-in Shadow hands (shipped with gymnasium-robotics) and, where ../shared has dex-urdf, the LEAP
 hands (134 box geoms, the hand where the SQP's linear model is worst).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -60,6 +63,7 @@ push = st.fixed_dictionaries({
     "ramp": st.integers(0, 20),  # frames over which the push comes in (0: at once, at its start)
     "start": st.integers(1, FRAMES - 5),
     "jumps": st.lists(st.tuples(st.integers(1, FRAMES - 1), vec), max_size=3),  # both hands, x 3 cm
+    "budget": st.sampled_from([None, None, 1e-4, 2e-3]),  # the stream's time budget per frame (s)
 })
 
 
@@ -85,6 +89,7 @@ def test_once_free_of_penetration_the_stream_stays_free(streams, clap_kp, robot,
     if robot not in streams:
         pytest.skip("no ../shared/assets/dex-urdf")
     stream = streams[robot]
+    stream.refiner.options = dataclasses.replace(stream.refiner.options, stream_budget_s=p["budget"])
     stream.refiner.reset_stream()
     for r in stream.retargeters.values():
         r.reset()
@@ -130,3 +135,28 @@ def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp,
     depth = np.maximum(info["measured"]["hand_hand"], info["measured"]["self"])
     bad = _after_first_clean(depth)
     assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm"
+
+
+def test_a_streamed_frame_past_its_time_budget_stops_there(streams, clap_kp, monkeypatch):
+    """With a 0.1 ms budget every solved frame after the first stops at its deadline (``late``); the first
+    (no previous result to fall back on) does not. The property above holds with such budgets."""
+    stream = streams["shadow_builtin"]
+    stream.refiner.options = dataclasses.replace(stream.refiner.options, stream_budget_s=1e-4)
+    stream.refiner.reset_stream()
+    for r in stream.retargeters.values():
+        r.reset()
+    seen = []
+    step = stream.refiner.step
+
+    def spy(*a):
+        out = step(*a)
+        seen.append(out[2])
+        return out
+
+    monkeypatch.setattr(stream.refiner, "step", spy)
+    kp = _hostile(clap_kp, {"offset": (0.0, 0.0, 0.0), "rotation": (0.0, 0.0, 0.0), "ramp": 10, "start": 5, "jumps": []})
+    for t in range(kp.shape[0]):
+        stream.step({"left": kp[t, 0], "right": kp[t, 1]})
+    assert seen[0] is None or not seen[0]["late"]
+    later = [s for s in seen[1:] if s is not None]
+    assert len(later) > 10 and all(s["late"] for s in later)

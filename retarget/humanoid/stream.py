@@ -49,10 +49,13 @@ class HumanoidStream:
     """``step({side: (21, 3) keypoints, world_zup, metres}) -> HumanoidFrame`` for a humanoid.
 
     fps: the stream's rate (Hz; sets the per-frame speed box). workspace: a fixed mapping, or None.
+    interaction_options: the bimanual step's settings (:class:`~handx_robot.retarget.interaction.InteractionOptions`;
+    default: its defaults).
     """
 
     def __init__(self, humanoid: HumanoidSpec | str, fps: float, *, interaction: str = "auto",
-                 workspace: WorkspaceMap | None = None, ik: IKOptions | None = None) -> None:  # fmt: skip
+                 workspace: WorkspaceMap | None = None, ik: IKOptions | None = None,
+                 interaction_options=None) -> None:  # fmt: skip
         from handx_robot.retarget.solver import HandProblem, SolverOptions, StreamingRetargeter
 
         self.spec = humanoid if isinstance(humanoid, HumanoidSpec) else get_humanoid(humanoid)
@@ -64,7 +67,7 @@ class HumanoidStream:
         if interaction == "auto" and len(self.sides) == 2:
             from handx_robot.retarget.interaction import BimanualRefiner, HumanContactTracker
 
-            self.refiner = BimanualRefiner(self.problems)
+            self.refiner = BimanualRefiner(self.problems, interaction_options)
             self.tracker = HumanContactTracker(self.refiner.pairs, self.refiner.contact_config)
         self.ik = ArmIK(self.hm, fps, ik)
         self.workspace = workspace

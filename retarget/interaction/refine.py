@@ -88,6 +88,11 @@ class InteractionOptions:
                       iterations keep a 30 Hz stream within its period; penetration stays within the
                       target: ``benchmarks/bimanual_streaming.py``). The stream goes past them only while
                       geoms penetrate, not to reach a contact: the next frame goes on with it.
+    stream_budget_s:  wall time one streamed frame's bimanual step may take (seconds), None: no limit. Past
+                      it the step ends: the latest iterate no deeper in penetration than the frame's start
+                      is the result, or the previous frame's result (the module docstring's guarantee holds
+                      either way). Not on a stream's first frame, which has no previous result. The ROS
+                      ``retarget`` node sets half its input period.
     """
 
     mode: str = "auto"
@@ -106,6 +111,7 @@ class InteractionOptions:
     w_shape: float = 1.0
     max_iterations: int = 8
     stream_iterations: int = 4
+    stream_budget_s: float | None = None
     trust_m: float = 0.01
     trust_rad: float = 0.15
 
@@ -120,6 +126,8 @@ class InteractionOptions:
                 "interaction options must satisfy touch_m < robot_contact_m < apart_m <= margin_m, got "
                 f"{self.touch_m}, {self.robot_contact_m}, {self.apart_m}, {self.margin_m}"
             )
+        if self.stream_budget_s is not None and not self.stream_budget_s > 0:
+            raise ConfigError(f"interaction option stream_budget_s must be > 0 or None, got {self.stream_budget_s}")
         for name in ("max_iterations", "stream_iterations"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"interaction option {name} must be >= 1, got {getattr(self, name)}")
@@ -310,12 +318,14 @@ class BimanualRefiner:
         return best, w.distance_gradient(c)[0]
 
     def solve_frame(self, start: FrameState, anchor: FrameState, shape_terms: Callable, prev_corr: dict | None,
-                    touching: np.ndarray, iterations: int, contacts=None, reach: bool = True) -> tuple[FrameState, dict]:
+                    touching: np.ndarray, iterations: int, contacts=None, reach: bool = True,
+                    deadline: float | None = None) -> tuple[FrameState, dict]:
         """Solve one frame from ``start``. ``anchor``: the per-hand solution (scaled human wrist);
         ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
         frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
         contacts this frame; ``contacts``: those of ``start`` when the world is already set to it (the
-        gate's); ``reach``: iterate past the budget while a touching pair is not in contact. Returns the
+        gate's); ``reach``: iterate past the budget while a touching pair is not in contact; ``deadline``
+        (``time.perf_counter()`` seconds): stop iterating there. Returns the
         state and stats (iterations, min distance, converged, and ``contacts`` of the returned state when
         they were computed)."""
         import daqp
@@ -345,7 +355,9 @@ class BimanualRefiner:
             # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
             # yet in contact (at most 3x the budget): what a frame reaches must not hang on its warm start
             reached = not reach or not (touching & (pd >= o.robot_contact_m)).any()
-            if it >= iterations and ((dmin >= -0.5 * o.clearance_m and reached) or it >= 3 * iterations):
+            late = deadline is not None and time.perf_counter() >= deadline
+            stats["late"] = late
+            if late or (it >= iterations and ((dmin >= -0.5 * o.clearance_m and reached) or it >= 3 * iterations)):
                 stats["contacts"] = c  # those of the returned state
                 break
             G = w.distance_gradient(c)
@@ -517,12 +529,13 @@ class BimanualRefiner:
         return g[0][pos], Hgn[0][np.ix_(pos, pos)]
 
     def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, carry: Carry | None,
-                      iterations: int, want_contacts: bool = True, reach: bool = True):
+                      iterations: int, want_contacts: bool = True, reach: bool = True, deadline: float | None = None):
         """One frame from the per-hand solution ``anchor``, warm-started with the previous frame's
         correction (``carry``), solved again from the previous result where that ends deeper in penetration
         (the module docstring's guarantee). Returns (state, stats or None when the gate skipped the frame,
         the :class:`Carry` for the next frame, the contacts at the returned state, None when not
-        ``want_contacts`` and not at hand)."""
+        ``want_contacts`` and not at hand). Past ``deadline`` (``time.perf_counter()`` seconds) the solve
+        stops, and instead of solving again the previous result is the result."""
         w = self.world
         corr = carry.correction if carry is not None else None
         start = anchor.copy()
@@ -534,12 +547,16 @@ class BimanualRefiner:
         if need == "fade":  # nothing near: the smoothness term follows a shrinking correction back to the
             corr = {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}  # per-hand solution
             iterations = min(iterations, FADE_ITERATIONS)
-        st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach)
+        st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach, deadline)
         if carry is not None and _deepens(stats["min_distance"], carry.min_distance, self.options.clearance_m):
-            # the warm start led somewhere deeper than the previous result: solve again from that result
+            # the warm start led somewhere deeper than the previous result: solve again from that result, or out
+            # of time, keep it
             spent = stats["iterations"]
-            st, stats = self.solve_frame(carry.result.copy(), anchor, shape_terms, corr, touching, iterations, None,
-                                         reach)
+            if deadline is not None and time.perf_counter() >= deadline:
+                st, stats = carry.result.copy(), {**stats, "min_distance": carry.min_distance, "contacts": None}
+            else:
+                st, stats = self.solve_frame(carry.result.copy(), anchor, shape_terms, corr, touching, iterations,
+                                             None, reach, deadline)
             stats["iterations"] += spent
             stats["restarted"] = True
         c = stats.pop("contacts", None)
@@ -555,16 +572,18 @@ class BimanualRefiner:
         solution of this frame; ``ref``: ``{side: (ref (1, K, 3), weights (1, K) or None)}``; ``touching``
         (P,) the human's contacts now (:class:`HumanContactTracker`). Returns the new poses and dofs, and
         the solve's stats (None when the gate kept the per-hand solution)."""
+        budget, carry = self.options.stream_budget_s, getattr(self, "_stream_carry", None)
+        # no limit without a previous result to fall back on (the stream's first frame)
+        deadline = None if budget is None or carry is None else time.perf_counter() + budget
         anchor = FrameState({s: np.asarray(T_world_base[s], dtype=np.float64) for s in self.world.sides},
                             {s: np.asarray(q[s], dtype=np.float64).copy() for s in self.world.sides})
 
         def shape_terms(s, qs):
             return self._shape_terms(s, qs, ref[s][0], ref[s][1])
 
-        st, stats, self._stream_carry, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool),
-                                                               getattr(self, "_stream_carry", None),
+        st, stats, self._stream_carry, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool), carry,
                                                                self.options.stream_iterations, want_contacts=False,
-                                                               reach=False)
+                                                               reach=False, deadline=deadline)
         return st.T, st.q, stats
 
     def reset_stream(self) -> None:
