@@ -1,6 +1,6 @@
 """Both hands streamed one frame at a time: the per-hand streaming retargeters, then the bimanual step
 (:meth:`~handx_robot.retarget.interaction.refine.BimanualRefiner.step`) with the human's contacts
-tracked frame by frame (:class:`~handx_robot.retarget.interaction.refine.HumanContactTracker`).
+tracked frame by frame (:class:`~handx_robot.retarget.interaction.pairs.HumanContactTracker`).
 
 What the ROS ``retarget`` node does with two hands (it adds message handling and joint selection),
 for tests and benchmarks without ROS.
