@@ -261,6 +261,9 @@ class BimanualRefiner:
             if not _deepens(dmin, start_dmin, o.clearance_m):
                 kept = (st.copy(), c, dmin)
             stats["min_distance"] = dmin
+            if stats["converged"]:
+                stats["contacts"] = c
+                break
             rows, pd = self._pair_rows(c)
             # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
             # yet in contact (at most 3x the budget): what a frame reaches must not hang on its warm start
@@ -358,12 +361,10 @@ class BimanualRefiner:
                 rev = x * x_prev < 0
                 trust[rev] = 0.5 * np.minimum(trust[rev], np.abs(x[rev]))
             stats["iterations"] = it + 1
-            if np.abs(x).max() < 2e-4 and dmin >= -2e-4:  # this iterate is the result
-                stats["converged"] = True
-                stats["contacts"] = c
-                break
             x_prev = x
             self._apply(st, x)
+            if np.abs(x).max() < 2e-4 and dmin >= -2e-4:  # converged: this last small step is checked, then kept
+                stats["converged"] = True
         if _deepens(stats["min_distance"], start_dmin, o.clearance_m):
             # the iterations ended deeper in penetration than the start (a step past a pair beyond the margin,
             # or over which the linear model was wrong, that they did not recover from): the latest iterate
