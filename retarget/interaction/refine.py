@@ -243,7 +243,7 @@ class BimanualRefiner:
         o, w = self.options, self.world
         st = start.copy()
         nx = w.nx
-        stats = {"iterations": 0, "min_distance": np.inf, "converged": False, "fell_back": False}
+        stats = {"iterations": 0, "min_distance": np.inf, "converged": False, "fell_back": False, "late": False}
         trust = np.full(nx, np.inf)  # per-variable step bound, halved where steps reverse
         x_prev = None
         kept = None  # the latest iterate no deeper in penetration than the start: (state, contacts, smallest distance)
