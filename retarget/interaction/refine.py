@@ -255,7 +255,7 @@ class BimanualRefiner:
             else:
                 w.set_state(st.T, st.q)
                 c = w.contacts(intra_margin=self.intra_margin_m)
-            dmin = float(c.dist.min()) if len(c.dist) else np.inf
+            dmin = _min_distance(c)
             if it == 0:
                 start_dmin = dmin
             if not _deepens(dmin, start_dmin, o.clearance_m):
