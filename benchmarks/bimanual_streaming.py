@@ -48,6 +48,16 @@ def measure(stream, frames, per_hand: bool) -> dict:
     return measure_frames(stream.refiner, T, q)
 
 
+def both_hands(robot: str, assets_dir: str) -> dict | None:
+    """``{side: HandProblem}`` of ``{robot}_left`` / ``_right`` (the built-in ones without assets); None, with a
+    table row saying why, where the asset directory is missing."""
+    assets = None if robot.endswith("builtin") else assets_dir
+    if assets is not None and not Path(assets).is_dir():
+        print(f"| {robot} | skipped: no asset directory {assets} |")
+        return None
+    return {s: HandProblem(get_robot(f"{robot}_{s}", assets)) for s in ("left", "right")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
@@ -63,11 +73,9 @@ def main() -> int:
           "bimanual frames | frames/s (both hands) | p95 ms/frame | max ms/frame | frames > 33 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
-        assets = None if robot.endswith("builtin") else args.assets
-        if assets is not None and not Path(assets).is_dir():
-            print(f"| {robot} | skipped: no asset directory {assets} |")
+        problems = both_hands(robot, args.assets)
+        if problems is None:
             continue
-        problems = {s: HandProblem(get_robot(f"{robot}_{s}", assets)) for s in ("left", "right")}
         per_hand, streamed, self_pen, solved, seconds = [], [], [], [], []
         for kp in motions:
             stream = BimanualStream(problems, options)

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bimanual_streaming import both_hands  # noqa: E402
 from handx_robot.retarget.interaction import BimanualStream, InteractionOptions  # noqa: E402
-from handx_robot.retarget.robots import get_robot  # noqa: E402
-from handx_robot.retarget.solver import HandProblem  # noqa: E402
 
 from handx_robot.frames import FRAME_WORLD_ZUP  # noqa: E402
 from handx_robot.generate import generate  # noqa: E402
@@ -79,11 +79,10 @@ def main() -> int:
           "full pass | same rows | gradient us new / per-body | largest difference |")
     print("|---|---|---|---|---|---|---|")
     for robot in args.robots:
-        assets = None if robot.endswith("builtin") else args.assets
-        if assets is not None and not Path(assets).is_dir():
-            print(f"| {robot} | skipped: no asset directory {assets} |")
+        problems = both_hands(robot, args.assets)
+        if problems is None:
             continue
-        stream = BimanualStream({s: HandProblem(get_robot(f"{robot}_{s}", assets)) for s in ("left", "right")})
+        stream = BimanualStream(problems)
         frames = [stream.step({"left": kp[t, 0], "right": kp[t, 1]}) for t in range(kp.shape[0])]
         w = stream.refiner.world
         m, d = w.model, w.data
