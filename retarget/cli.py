@@ -103,7 +103,9 @@ def interaction_table(sec: dict) -> str:
         rows.append(f"wrist deviation from the scaled human wrist: mean {sec['wrist_deviation_m']['mean'] * 1000:.1f} mm, "
                     f"max {sec['wrist_deviation_m']['max'] * 1000:.1f} mm, max {sec['wrist_deviation_rad']['max']:.3f} rad")
     bf = sec["bimanual_frames"]
-    rows.append(f"bimanual solve: {bf['count']} frames ({bf['fraction'] * 100:.0f} %), {bf['non_converged']} not converged, "
+    why = ", ".join(f"{n} {r}" for r, n in bf.get("by_reason", {}).items() if n)
+    rows.append(f"bimanual solve: {bf['count']} frames ({bf['fraction'] * 100:.0f} %{': ' + why if why else ''}), "
+                f"{bf['non_converged']} not converged, {bf.get('faded', 0)} fading a correction without a solve, "
                 f"{sec['frames_per_second']:.0f} frames/s")  # fmt: skip
     return "\n".join(rows)
 

@@ -14,6 +14,8 @@ from handx_robot.retarget.bimanual import retarget_motion
 from handx_robot.retarget.interaction import InteractionOptions, TwoHandWorld
 from handx_robot.retarget.robots import get_robot
 from handx_robot.retarget.solver import HandProblem
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handx_robot.errors import ConfigError
 from handx_robot.generate import generate
@@ -250,3 +252,50 @@ def test_a_frame_where_the_human_touches_iterates_until_the_robot_touches(clap):
     assert f1["inter_hand"]["human_events"] >= 4, "the clap should have contact events: the test would prove nothing"
     assert f1["inter_hand"]["recall"] == 1.0, f1["inter_hand"]
     assert f1["by_kind"]["palm_palm"]["recall"] == 1.0, f1["by_kind"]["palm_palm"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-0.3, 0.3, allow_nan=False), min_size=14, max_size=14))
+def test_a_fading_correction_shrinks_and_ends(values):
+    """Property of :func:`fade`: no part of a correction grows, one frame's fade moves it by at most 5 % of
+    itself, and a correction within the wrist budget (and joint offsets within 0.3 rad) ends within 104
+    frames, exactly (None: the per-hand result again)."""
+    from handx_robot.retarget.interaction.refine import FADE, fade
+
+    v = np.asarray(values)
+    opts = InteractionOptions()
+    dp = opts.wrist_budget_m * v[:3] / max(np.linalg.norm(v[:3]), 0.3)  # within the budgets
+    dr = opts.wrist_budget_rad * v[3:6] / max(np.linalg.norm(v[3:6]), 0.3)
+    corr = {"left": (dp, dr, v[6:10]), "right": (-dp, dr[::-1].copy(), v[10:])}
+    frames = 0
+    while (nxt := fade(corr)) is not None and frames < 200:
+        frames += 1
+        for s in corr:
+            for a, b in zip(corr[s], nxt[s], strict=True):
+                assert np.all(np.abs(b) <= np.abs(a)) and np.all(np.sign(b) * np.sign(a) >= 0)
+                assert np.all(np.abs(a - b) <= (1 - FADE) * np.abs(a) + 1e-15)
+        corr = nxt
+    assert frames <= 104, "the correction should have faded out within 104 frames"
+
+
+def test_after_the_hands_part_the_per_hand_result_comes_back():
+    """A clap, then the right hand half a metre away and both hands still: the correction the claps left
+    fades out (the wrists within 104 frames from the wrist budget, then the fingers' within 130 from a joint's
+    range), and from there on every frame is the per-hand result exactly. The report says why each solved
+    frame was solved."""
+    motion = generate("clap twice", seed=0)
+    part = 50  # after the second clap's contact
+    j = np.concatenate([motion.joints, np.repeat(motion.joints[-1:], part + 250 - motion.num_frames, axis=0)])
+    j[part:, 1, :, 0] += 0.5
+    motion = dataclasses.replace(motion, joints=j, present=motion.present)
+    rm_off, _ = _both(motion, "shadow_builtin", "off")
+    rm_on, on = _both(motion, "shadow_builtin", "auto")
+    bf = on["interaction"]["bimanual_frames"]
+    assert bf["count"] == sum(bf["by_reason"].values()) and bf["by_reason"]["human touch"] > 0
+    assert bf["faded"] > 0
+    back = part + 234
+    for s in ("left", "right"):
+        np.testing.assert_array_equal(rm_on.hands[s].qpos[back:], rm_off.hands[s].qpos[back:])
+        np.testing.assert_array_equal(rm_on.hands[s].wrist_pose[back:], rm_off.hands[s].wrist_pose[back:])
+        assert np.abs(rm_on.hands[s].wrist_pose[part - 5 : back, :3] - rm_off.hands[s].wrist_pose[part - 5 : back, :3]).max() > 1e-4, \
+            "the claps should leave a correction to fade: the test would prove nothing"  # fmt: skip

@@ -17,6 +17,7 @@ from handx_robot.retarget.pool import Pool
 
 from .measure import interaction_report, measure_frames
 from .refine import (
+    GATE_REASONS,
     INTERACTION_MODES,
     BimanualRefiner,
     HumanContactTracker,
@@ -64,6 +65,8 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         "count": int(solved.sum()), "fraction": float(solved.mean()) if len(solved) else 0.0,
         "non_converged": int((solved & ~info["converged"]).sum()),
         "mean_iterations": float(info["iterations"][solved].mean()) if solved.any() else 0.0,
+        "faded": int((info["gate"] == "fade").sum()),
+        "by_reason": {r: int((info["gate"] == r).sum()) for r in GATE_REASONS},
     }  # fmt: skip
     section["frames_per_second"] = len(solved) / max(seconds, 1e-9)
     section["seconds"] = seconds

@@ -16,7 +16,11 @@ hand_hand_penetration_m             max, p95 (over frames), frames (with > 0.1 m
 self_penetration_m                  the same between fingers of one hand
 wrist_deviation_m / _rad            distance of each robot wrist from the scaled human wrist placement
                                     (the per-hand solution): mean, max (over frames and hands)
-bimanual_frames                     frames solved bimanually; frames_per_second of that stage
+bimanual_frames                     count, fraction of the frames solved bimanually; non_converged,
+                                    mean_iterations of those; by_reason: their count per gate reason
+                                    (human touch, hands near, fingers penetrate); faded: frames that
+                                    kept a fading correction without a solve
+frames_per_second                   of the bimanual stage (gate, solve and measurements)
 =================================== ==================================================================
 
 Human events: keypoint distances with HandX thresholds (:mod:`handx_robot.features`); robot events:

@@ -1,9 +1,12 @@
 """The bimanual solve: both hands, wrists included, one small problem per frame where the hands interact.
 
 The per-hand solver (:mod:`handx_robot.retarget.solver`) runs first, batched over frames, as before. A
-frame is then solved again *bimanually* when the two hands are close (any pair of their collision
-geoms within ``margin_m``), when the human's hands touch, when a hand's fingers interpenetrate, or
-while the previous frame's correction is still fading out. Far-apart frames keep the per-hand result.
+frame is then solved again *bimanually* (the gate, :meth:`BimanualRefiner.needs_solve`) when the human's
+hands touch, when the two robot hands are close (a pair of their collision geoms nearer than ``apart_m``,
+where the apart term acts), or when a hand's fingers interpenetrate. Otherwise the frame keeps the
+per-hand result or, while a correction left by solved frames fades out (:meth:`BimanualRefiner._fade_frame`),
+the per-hand result with the faded correction: one collision query checks it, and the frame is solved
+where it finds the hands close.
 
 Variables per frame (:class:`~handx_robot.retarget.interaction.world.TwoHandWorld` layout): for each
 hand the base pose ``T_world_base`` (6: translation in the world frame, rotation in the base frame)
@@ -50,20 +53,23 @@ from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 from .pairs import HumanContactTracker, PartPair, human_contact_mask, monitored_pairs
 from .world import Contacts, TwoHandWorld
 
-__all__ = ["InteractionOptions", "PartPair", "monitored_pairs", "human_contact_mask", "HumanContactTracker",
+__all__ = ["InteractionOptions", "GATE_REASONS", "fade", "PartPair", "monitored_pairs", "human_contact_mask", "HumanContactTracker",
            "BimanualRefiner", "INTERACTION_MODES"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 INTERACTION_MODES = ("auto", "off")
-#: while nothing is near, the previous frame's correction the smoothness term holds to shrinks by this factor
-#: per frame (the solve, constraints included, still runs), so a correction left by a contact fades out and
-#: the per-hand solution takes over again; held as it was, it would keep every later frame in the solve
+#: why the gate (:meth:`BimanualRefiner.needs_solve`) sends a frame to the bimanual solve
+GATE_REASONS = ("human touch", "hands near", "fingers penetrate")
+#: while nothing is near, a correction left by solved frames shrinks by this factor per frame, so it fades
+#: out and the per-hand solution takes over again (held as it was, it would keep every later frame off the
+#: per-hand result). A faster fade (by a fixed step per frame as well) lost dex-urdf Shadow claps: the next
+#: clap then starts without the previous one's wrist correction, and its iterations do not reach the contact
 FADE = 0.95
-#: SQP iterations of a fading frame: nothing is within the margin there, so no constraint is active and one
-#: quadratic step toward the shrunk correction is the solve (the loop still checks the result, and goes on
-#: while geoms penetrate)
-FADE_ITERATIONS = 1
+#: a correction part below this is zero: (metres of wrist translation, radians of wrist rotation, radians
+#: or metres of a joint). A correction all of whose parts are is dropped: from the wrist budget (4 cm) a
+#: fade ends within 104 frames
+FADE_END = (2e-4, 2e-3, 2e-3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +169,14 @@ def _deepens(dmin: float, other_dmin: float, clearance: float) -> bool:
     """A state's smallest geom distance ``dmin`` is below another state's and below the tolerance (minus
     half the clearance): it penetrates deeper than that state."""
     return dmin < min(other_dmin, -0.5 * clearance)
+
+
+def fade(corr: dict) -> dict | None:
+    """One frame's fade of a correction ``{side: (dp (3,), drot (3,), dq (n,))}``: ``FADE`` times it, or
+    None (no correction) when every part is below :data:`FADE_END`."""
+    if all(np.abs(v).max(initial=0.0) < end for parts in corr.values() for v, end in zip(parts, FADE_END, strict=True)):
+        return None
+    return {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}
 
 
 class BimanualRefiner:
@@ -395,23 +409,23 @@ class BimanualRefiner:
         return out
 
     # -- gating ------------------------------------------------------------------------
-    def needs_solve(self, st: FrameState, touching: np.ndarray, corr: dict | None):
-        """What a frame needs: ``'near'`` when geoms are within the margin across hands, a finger
-        penetrates within a hand or the human's hands touch; else ``'fade'`` while a correction is left
-        over from earlier frames; else None (the per-hand solution stands). Returns (that, the contacts of
-        ``st``: intra-hand pairs below the robot contact distance)."""
+    def needs_solve(self, st: FrameState, touching: np.ndarray) -> tuple[str | None, Contacts]:
+        """The gate: why frame state ``st`` needs the bimanual solve, or None. ``'human touch'``: the
+        human's hands touch each other (``touching`` (P,), the monitored pairs); ``'hands near'``: a pair of
+        collision geoms across the hands is nearer than ``apart_m`` (beyond it no term of the solve is
+        active); ``'fingers penetrate'``: a pair within a hand penetrates. Returns (that, the contacts of
+        ``st``)."""
         w = self.world
         w.set_state(st.T, st.q)
         c = w.contacts(intra_margin=self.intra_margin_m)
         if (touching & self._inter).any():
-            return "near", c
+            return "human touch", c
         if len(c.dist):
             cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-            if cross.any() or (c.dist < 0.0).any():
-                return "near", c
-        if corr is not None and any(np.abs(dp).max() > 2e-4 or np.abs(dr).max() > 2e-3 or
-                                    (len(dq) and np.abs(dq).max() > 2e-3) for dp, dr, dq in corr.values()):  # fmt: skip
-            return "fade", c
+            if (c.dist[cross] < self.options.apart_m).any():
+                return "hands near", c
+            if (c.dist[~cross] < 0.0).any():
+                return "fingers penetrate", c
         return None, c
 
     @property
@@ -439,6 +453,55 @@ class BimanualRefiner:
         pos = self._free_pos[s]
         return g[0][pos], Hgn[0][np.ix_(pos, pos)]
 
+    def _gated(self, anchor: FrameState, corr: dict | None, touching: np.ndarray):
+        """``anchor`` with correction ``corr`` (None: none) applied, and the gate's answer there: (state,
+        :meth:`needs_solve`'s reason or None, contacts)."""
+        st = anchor.copy()
+        if corr is not None:
+            self._apply(st, np.concatenate([np.concatenate(corr[s]) for s in self.world.sides]))
+        need, c = self.needs_solve(st, touching)
+        return st, need, c
+
+    def _fingers_fade(self, anchor: FrameState, corr: dict, faded: dict, shape_terms: Callable) -> dict:
+        """The fingers' part of a fading frame while a wrist is still corrected: one Gauss-Newton step of the
+        solve's shape and smoothness terms from the correction ``corr`` toward ``faded``, within the joint
+        limits and the solve's step bound; what the solve's one step did on such a frame before fading frames
+        went without it. Scaled like the wrists instead, the fingers kept a pose the shape term would have
+        left, and the next contact's solve started from it (a dex-urdf Shadow palm press then missed every
+        event: ``benchmarks/bimanual_interaction.py``). Returns ``faded`` with the fingers' part so stepped."""
+        o, w = self.options, self.world
+        kq = o.w_smooth / 1e-2 * 1e-3  # as in solve_frame
+        out = {}
+        for s in w.sides:
+            dofs, prob = w.dofs[s], self.problems[s]
+            q = anchor.q[s].copy()
+            q[dofs] = np.clip(q[dofs] + corr[s][2], prob.lower[dofs], prob.upper[dofs])
+            g, Hs = shape_terms(s, q)
+            dq = q[dofs] - anchor.q[s][dofs]
+            x = -np.linalg.solve(o.w_shape * Hs + 2 * kq * np.eye(len(dofs)), o.w_shape * g + 2 * kq * (dq - faded[s][2]))
+            x = np.clip(x, np.maximum(prob.lower[dofs] - q[dofs], -0.3), np.minimum(prob.upper[dofs] - q[dofs], 0.3))
+            out[s] = (faded[s][0], faded[s][1], dq + x)
+        return out
+
+    def _fade_frame(self, anchor: FrameState, corr: dict, touching: np.ndarray, shape_terms: Callable):
+        """A frame with a correction ``corr`` left by earlier frames, the human's hands apart: the correction
+        faded (:func:`fade`; the fingers by :meth:`_fingers_fade` while a wrist is still corrected, then
+        scaled like the wrists, so the fade ends); where that state's fingers penetrate, faded at the wrists
+        only; where it still needs a solve, held as it was (the warm start). Returns (state, its correction,
+        the gate's reason there or None, contacts) of the first that needs no solve, else of the last."""
+        faded = fade(corr)
+        if faded is not None and any(np.abs(v).max() >= end for parts in faded.values()
+                                     for v, end in zip(parts[:2], FADE_END[:2], strict=True)):  # fmt: skip
+            faded = self._fingers_fade(anchor, corr, faded, shape_terms)  # while a wrist is still corrected
+        st, need, c = self._gated(anchor, faded, touching)
+        if need == "fingers penetrate" and faded is not None:  # the per-hand fingers penetrate without it
+            faded = {s: (faded[s][0], faded[s][1], corr[s][2]) for s in corr}
+            st, need, c = self._gated(anchor, faded, touching)
+        if need is not None:
+            faded = corr
+            st, need, c = self._gated(anchor, corr, touching)
+        return st, faded, need, c
+
     def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, carry: Carry | None,
                       iterations: int, want_contacts: bool = True, reach: bool = True, deadline: float | None = None):
         """One frame from the per-hand solution ``anchor``, warm-started with the previous frame's
@@ -449,15 +512,16 @@ class BimanualRefiner:
         stops, and instead of solving again the previous result is the result."""
         w = self.world
         corr = carry.correction if carry is not None else None
-        start = anchor.copy()
-        if corr is not None:  # warm start: the previous frame's correction
-            self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
-        need, c = self.needs_solve(start, touching, corr)
-        if need is None:
-            return anchor, None, Carry(None, anchor, _min_distance(c)), c
-        if need == "fade":  # nothing near: the smoothness term follows a shrinking correction back to the
-            corr = {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}  # per-hand solution
-            iterations = min(iterations, FADE_ITERATIONS)
+        if corr is not None and not (touching & self._inter).any():
+            start, faded, need, c = self._fade_frame(anchor, corr, touching, shape_terms)
+            if need is None:
+                stats = None if faded is None else {"iterations": 0, "min_distance": _min_distance(c), "converged": True,
+                                                    "fell_back": False, "late": False, "gate": "fade"}  # fmt: skip
+                return start, stats, Carry(faded, start, _min_distance(c)), c
+        else:
+            start, need, c = self._gated(anchor, corr, touching)  # warm start: the previous frame's correction
+            if need is None:
+                return anchor, None, Carry(None, anchor, _min_distance(c)), c
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach, deadline)
         if carry is not None and _deepens(stats["min_distance"], carry.min_distance, self.options.clearance_m):
             # the warm start led somewhere deeper than the previous result: solve again from that result, or out
@@ -470,6 +534,7 @@ class BimanualRefiner:
                                              None, reach, deadline)
             stats["iterations"] += spent
             stats["restarted"] = True
+        stats["gate"] = need
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
             w.set_state(st.T, st.q)
@@ -509,9 +574,10 @@ class BimanualRefiner:
 
         T_world_base: ``{side: (T, 4, 4)}``, q: ``{side: (T, D)}`` the per-hand solution; ref: ``{side:
         (ref (T, K, 3), weights (T, K) or None)}`` the per-hand objective's references; touching (T, P).
-        Returns new poses, new dofs, and per-frame stats (``solved``, ``iterations``, ``converged``,
-        ``seconds``, and ``measured``: the measurements of :func:`.measure.measure_frames` at the result,
-        taken in the same pass).
+        Returns new poses, new dofs, and per-frame stats (``solved``: the bimanual solve ran, ``gate``: why
+        the frame left the per-hand result (:meth:`needs_solve`'s reasons, ``'fade'``, or ``''`` where it did
+        not), ``iterations``, ``converged``, ``seconds``, and ``measured``: the measurements of
+        :func:`.measure.measure_frames` at the result, taken in the same pass).
         """
         w = self.world
         T = next(iter(q.values())).shape[0]
@@ -520,6 +586,7 @@ class BimanualRefiner:
         solved = np.zeros(T, dtype=bool)
         iters = np.zeros(T, dtype=np.int32)
         conv = np.ones(T, dtype=bool)
+        gate = np.full(T, "", dtype=object)
         carry = None
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         t0 = time.perf_counter()
@@ -531,12 +598,13 @@ class BimanualRefiner:
 
             st, stats, carry, c = self._refine_frame(anchor, shape_terms, touching[t], carry, self.options.max_iterations)
             if stats is not None:
-                solved[t], iters[t], conv[t] = True, stats["iterations"], stats["converged"]
+                gate[t] = stats["gate"]
+                solved[t], iters[t], conv[t] = gate[t] != "fade", stats["iterations"], stats["converged"]
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
             self.record(c, t, measured)
             if progress:
                 progress(1)
-        info = {"solved": solved, "iterations": iters, "converged": conv, "seconds": time.perf_counter() - t0,
-                "measured": measured}
+        info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv,
+                "seconds": time.perf_counter() - t0, "measured": measured}
         return out_T, out_q, info
