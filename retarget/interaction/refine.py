@@ -2,11 +2,10 @@
 
 The per-hand solver (:mod:`handx_robot.retarget.solver`) runs first, batched over frames, as before. A
 frame is then solved again *bimanually* (the gate, :meth:`BimanualRefiner.needs_solve`) when the human's
-hands touch, when the two robot hands are close (a pair of their collision geoms nearer than ``apart_m``,
-where the apart term acts), or when a hand's fingers interpenetrate. Otherwise the frame keeps the
-per-hand result or, while a correction left by solved frames fades out (:meth:`BimanualRefiner._fade_frame`),
-the per-hand result with the faded correction: one collision query checks it, and the frame is solved
-where it finds the hands close.
+hands touch, when the two robot hands are close (where the non-penetration constraint or the apart term
+acts), or when a hand's fingers interpenetrate. Otherwise the frame keeps the per-hand result or, while a
+correction left by solved frames fades out (:meth:`BimanualRefiner._fade_frame`), the per-hand result with
+the faded correction: one collision query checks it, and the frame is solved where it finds the hands close.
 
 Variables per frame (:class:`~handx_robot.retarget.interaction.world.TwoHandWorld` layout): for each
 hand the base pose ``T_world_base`` (6: translation in the world frame, rotation in the base frame)
@@ -412,17 +411,18 @@ class BimanualRefiner:
     def needs_solve(self, st: FrameState, touching: np.ndarray) -> tuple[str | None, Contacts]:
         """The gate: why frame state ``st`` needs the bimanual solve, or None. ``'human touch'``: the
         human's hands touch each other (``touching`` (P,), the monitored pairs); ``'hands near'``: a pair of
-        collision geoms across the hands is nearer than ``apart_m`` (beyond it no term of the solve is
-        active); ``'fingers penetrate'``: a pair within a hand penetrates. Returns (that, the contacts of
-        ``st``)."""
-        w = self.world
+        collision geoms across the hands is nearer than ``clearance_m`` (the non-penetration constraint's
+        bound) or a monitored part pair across them (fingertips, palms) nearer than ``apart_m`` (the apart
+        term's): otherwise no term of the solve acts across the hands; ``'fingers penetrate'``: a pair within
+        a hand penetrates. Returns (that, the contacts of ``st``)."""
+        o, w = self.options, self.world
         w.set_state(st.T, st.q)
         c = w.contacts(intra_margin=self.intra_margin_m)
         if (touching & self._inter).any():
             return "human touch", c
         if len(c.dist):
             cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-            if (c.dist[cross] < self.options.apart_m).any():
+            if (c.dist[cross] < o.clearance_m).any() or (self._pair_rows(c)[1][self._inter] < o.apart_m).any():
                 return "hands near", c
             if (c.dist[~cross] < 0.0).any():
                 return "fingers penetrate", c
