@@ -9,19 +9,27 @@ of frames the gate sent to the bimanual step, and the streaming rate of both han
 bimanual step; issue #17's target: >= 200 frames/s) with the p95 and the longest time of one frame and the
 frames over 33 ms (a 30 Hz stream's period).
 
+The heap is frozen out of the cyclic garbage collector's reach before each robot's run, as the ROS nodes
+freeze theirs once their graph is built (``ros_nodes/common.py``, ``freeze_gc``): without it, a full
+collection of this process's growing heap (13-36 ms, measured with ``gc.callbacks``) lands in one frame's
+time now and then (an Inspire frame of 38-50 ms when it runs after the other hands). ``--no-freeze``
+leaves it; the line after the table gives the longest full collection during the runs either way.
+
 ``--seeds N``: each prompt with seeds 0..N-1 (default 1). ``--budget-ms B``: the bimanual step's time budget
 per frame (``InteractionOptions.stream_budget_s``; the ROS node sets half its input period, 16.7 ms at 30 Hz;
 default: none).
 
 Rerun: ``.venv/bin/python benchmarks/bimanual_streaming.py [--assets DIR] [--robots shadow_builtin allegro ...]
-[--seeds N] [--budget-ms B]``
+[--seeds N] [--budget-ms B] [--no-freeze]``
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +72,18 @@ def main() -> int:
     parser.add_argument("--robots", nargs="+", default=["shadow_builtin", "allegro", "leap", "inspire", "shadow"])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--budget-ms", type=float, default=None)
+    parser.add_argument("--no-freeze", action="store_true", help="leave the heap to the garbage collector")
     args = parser.parse_args()
+    full, started = [], []  # durations of the full (generation 2) collections
+
+    def timed(phase: str, info: dict) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started.append(time.perf_counter())
+            else:
+                full.append(time.perf_counter() - started.pop())
+
+    gc.callbacks.append(timed)
     options = InteractionOptions(stream_budget_s=None if args.budget_ms is None else args.budget_ms / 1e3)
     motions = [generate(p, seed=k).in_frame(FRAME_WORLD_ZUP).joints for k in range(args.seeds) for p in PROMPTS]
     print(f"{len(motions)} motions ({sum(m.shape[0] for m in motions)} frames): {', '.join(PROMPTS)}, seeds "
@@ -76,6 +95,8 @@ def main() -> int:
         problems = both_hands(robot, args.assets)
         if problems is None:
             continue
+        if not args.no_freeze:
+            gc.freeze()
         per_hand, streamed, self_pen, solved, seconds = [], [], [], [], []
         for kp in motions:
             stream = BimanualStream(problems, options)
@@ -92,6 +113,8 @@ def main() -> int:
               f"{max(self_pen) * 1e3:.1f} | {np.mean(solved) * 100:.0f} % | {len(seconds) / sum(seconds):.0f} | "
               f"{np.percentile(seconds, 95) * 1e3:.0f} | {max(seconds) * 1e3:.0f} | "
               f"{sum(x > 1 / 30 for x in seconds)} |", flush=True)
+    print(f"full garbage collections during the runs: {len(full)}, longest {max(full, default=0.0) * 1e3:.0f} ms "
+          f"({'heap left to the collector' if args.no_freeze else 'heap frozen before each robot'})")
     print("rerun: .venv/bin/python benchmarks/bimanual_streaming.py " + " ".join(sys.argv[1:]))
     return 0
 
