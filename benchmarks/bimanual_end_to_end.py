@@ -24,6 +24,7 @@ Run::
 
     .venv/bin/python benchmarks/bimanual_end_to_end.py [--frames 60000] [--dex-frames 6000]
         [--robots shadow_builtin allegro leap inspire shadow] [--corpora mixed contact] [--assets DIR]
+        [--interaction off]
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> int:
     ap.add_argument("--robots", nargs="+", default=["shadow_builtin", "allegro", "leap", "inspire", "shadow"])
     ap.add_argument("--corpora", nargs="+", default=["mixed", "contact"])
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
+    ap.add_argument("--interaction", choices=("auto", "off"), default="auto",
+                    help="ours with the bimanual solve (auto) or per hand only (off: the ceiling the gate works toward)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="handx_e2e_") as tmp:
         tmp = Path(tmp)
@@ -110,8 +113,8 @@ def main() -> int:
             robot_args = ["--robot", robot.removesuffix("_builtin")] + ([] if builtin else ["--assets", args.assets])
             for name in args.corpora:
                 full, short = files[name]
-                wall, m = run([str(CLI), "retarget", str(full), "-o", str(tmp / "ours.npz"), "--no-progress", *robot_args],
-                              tmp / "ours.json")  # fmt: skip
+                wall, m = run([str(CLI), "retarget", str(full), "-o", str(tmp / "ours.npz"), "--no-progress",
+                               "--interaction", args.interaction, *robot_args], tmp / "ours.json")  # fmt: skip
                 n = m["num_frames"]
                 bi = m.get("interaction") or {}
                 frac = (bi.get("bimanual_frames") or {}).get("fraction", 0.0)
