@@ -207,6 +207,8 @@ def _run_humanoid(args: argparse.Namespace, motion, tqdm, log) -> int:
 
 
 def _print_humanoid_summary(s: dict) -> None:
+    from handx_robot.sim.metrics import HAND_CONTACT_M
+
     def mm(x):
         return "n/a" if x is None else f"{1000 * x:.1f} mm"
 
@@ -223,7 +225,8 @@ def _print_humanoid_summary(s: dict) -> None:
     worst = f"{mm(w['depth_m'])} ({w['pair']})" if w["depth_m"] > 0 else "none"
     print(f"  contacts: deepest between parts that must not touch: {worst}; "
           + ", ".join(f"{k} {mm(c[k]['max_depth_m'])}" for k in c if k != "hand-hand")
-          + f"; hand-hand in {s['hand_hand_contact_frames']} frames, max {mm(c['hand-hand']['max_depth_m'])}")
+          + f"; hands within {HAND_CONTACT_M * 1e3:.0f} mm in {s['hand_hand_contact_frames']} frames, hand-hand max "
+          f"{mm(c['hand-hand']['max_depth_m'])}")
     f1 = s["contact_f1"]
     if f1.get("f1") is not None:
         print(f"  contact F1 vs human: {f1['f1']:.2f} (precision {f1['precision']:.2f}, recall {f1['recall']:.2f})")
@@ -232,6 +235,8 @@ def _print_humanoid_summary(s: dict) -> None:
 
 
 def _print_summary(s: dict, args) -> None:
+    from handx_robot.sim.metrics import HAND_CONTACT_M
+
     def mm(x):
         return "n/a" if x is None else f"{1000 * x:.1f} mm"
 
@@ -246,7 +251,7 @@ def _print_summary(s: dict, args) -> None:
             + (f", {h['clamped_target_frames']} frames with targets outside joint limits" if h["clamped_target_frames"] else "")
         )
     print(
-        f"  contacts: hand-hand in {s['hand_hand_contact_frames']} frames, max penetration hand-hand "
+        f"  contacts: hands within {HAND_CONTACT_M * 1e3:.0f} mm in {s['hand_hand_contact_frames']} frames, max penetration hand-hand "
         f"{mm(s['hand_hand_penetration_m']['max'])}, hand-environment {mm(s['hand_env_penetration_m']['max'])}"
     )
     f1 = s["contact_f1"]

@@ -51,7 +51,7 @@ from handx_robot.sim.humanoid_scene import (
     HumanoidSceneConfig,
     build_humanoid_scene,
 )
-from handx_robot.sim.metrics import hand_contact_f1
+from handx_robot.sim.metrics import HAND_CONTACT_M, hand_contact_f1
 from handx_robot.sim.replay import _physics_timestep
 
 from handx_robot.errors import ConfigError, MotionValueError
@@ -67,6 +67,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +108,9 @@ class HumanoidReplayMetrics:
     fingertip_error[side] (T,) m: mean fingertip distance to the kinematic replay's (world frame).
     contact_depth[label] (T,) m: deepest penetration per pair of
     :data:`~handx_robot.sim.humanoid_scene.CONTACT_PAIRS` (0 = none).
-    hand_hand_contact (T,) bool. max_joint_speed: rad/s over the replay. diverged / diverged_frame: see
+    hand_hand_contact (T,) bool: the hands' collision geometry nearer than
+    :data:`~handx_robot.sim.metrics.HAND_CONTACT_M` (see :mod:`handx_robot.sim.metrics`); contact_f1
+    scores it against the human's events. max_joint_speed: rad/s over the replay. diverged / diverged_frame: see
     :class:`HumanoidReplayConfig`. wall_time_s: the replay loop's wall time, rendering callbacks excluded.
     """
 
@@ -385,7 +388,7 @@ def _result(scene: HumanoidScene, motion: RobotMotion, cfg: HumanoidReplayConfig
         hand_err[s] = np.abs(qpos[:, scene.hand_qadr[s]] - q_ref[:, scene.hand_qadr[s]])
         tip_err[s] = np.linalg.norm(trace.tips[s][:T] - ref_tips[s], axis=2).mean(axis=1)
     depth = {k: trace.depth[:T, i].copy() for i, k in enumerate(CONTACT_PAIRS)}
-    hh = depth["hand-hand"] > 0
+    hh = scene.hand_hand_gap(qpos, HAND_CONTACT_M) < HAND_CONTACT_M
     sj = None if motion.source_joints is None else motion.source_joints[frames]
     metrics = HumanoidReplayMetrics(
         physics=cfg.physics, robot=scene.hm.spec.id, fps=motion.fps, timestep=dt,

@@ -285,6 +285,25 @@ class HumanoidScene:
     def camera_names(self) -> tuple[str, ...]:
         return tuple(self.model.camera(i).name for i in range(self.model.ncam))
 
+    def hand_hand_gap(self, qpos: np.ndarray, within: float) -> np.ndarray:
+        """(T,) m: :func:`handx_robot.sim.metrics.hand_gap` of the two hands' collision geoms at each row of
+        ``qpos`` (T, nq); ``inf`` where no pair is nearer than ``within``. A separate ``MjData``: the scene's
+        own is left as it is."""
+        from handx_robot.sim.metrics import hand_gap
+
+        m = self.model
+        out = np.full(len(qpos), np.inf)
+        if len(self.sides) < 2:
+            return out
+        d = mujoco.MjData(m)
+        collidable = (m.geom_contype != 0) | (m.geom_conaffinity != 0)
+        left, right = (g[collidable[g]] for g in (self._hand_geoms["left"], self._hand_geoms["right"]))
+        for k, q in enumerate(qpos):
+            d.qpos[:] = q
+            mujoco.mj_kinematics(m, d)
+            out[k] = hand_gap(m, d, left, right, within)
+        return out
+
     def hand_geom_positions(self, side: str, data: mujoco.MjData | None = None) -> np.ndarray:
         """(n, 3) centres of the ``side`` hand's collision geoms, m, world (for the video's labels)."""
         d = self.data if data is None else data

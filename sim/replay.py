@@ -53,7 +53,7 @@ from handx_robot.sim.framing import (
     scene_for_motion,
     unit_quats,
 )
-from handx_robot.sim.metrics import ReplayMetrics, hand_contact_f1
+from handx_robot.sim.metrics import HAND_CONTACT_M, ReplayMetrics, hand_contact_f1, hand_gap
 from handx_robot.sim.scene import HandModel, HandScene, SceneConfig, tip_positions
 
 from handx_robot.errors import ConfigError, SolverError
@@ -375,16 +375,22 @@ def _check_diverged(
 
 
 def _contacts(scene: HandScene, data: mujoco.MjData) -> tuple[bool, float, float]:
+    """(the hands nearer than ``HAND_CONTACT_M``, the deepest hand-hand penetration, the deepest hand-environment
+    penetration) at ``data``'s state (positions and contacts computed)."""
+    m = scene.model
+    collidable = (m.geom_contype != 0) | (m.geom_conaffinity != 0)
+    left, right = (np.flatnonzero(collidable & (scene._geom_side == h)) for h in (0, 1))  # _geom_side: 0 left, 1 right
+    near = hand_gap(m, data, left, right) < HAND_CONTACT_M
     n = data.ncon
     if n == 0:
-        return False, 0.0, 0.0
+        return near, 0.0, 0.0
     geoms = data.contact.geom[:n]
     depth = np.maximum(-data.contact.dist[:n], 0.0)
     s1, s2 = scene._geom_side[geoms[:, 0]], scene._geom_side[geoms[:, 1]]
     hh = (s1 >= 0) & (s2 >= 0) & (s1 != s2)
     he = (s1 >= 0) ^ (s2 >= 0)
     return (
-        bool(hh.any()),
+        near,
         float(depth[hh].max()) if hh.any() else 0.0,
         float(depth[he].max()) if he.any() else 0.0,
     )

@@ -84,6 +84,12 @@ def test_physics_replay_tracks_the_hand_roots_of_a_retargeted_clap(tracking_scen
     for pair in ("arm-body", "hand-body", "arm-arm"):
         assert s["contacts"][pair]["max_depth_m"] <= 0.002, (pair, s["contacts"][pair])
     assert s["max_joint_speed_rad_s"] < 60  # 23 rad/s measured (fingers at the clap's impact)
+    # both claps count: the hands come within HAND_CONTACT_M through each human touch, though they touch
+    # (penetrate) only at the impacts, too briefly for an event (contact F1 0.00 when that was the test)
+    f1 = s["contact_f1"]
+    assert len(f1["human_events"]) == 2 and f1["f1"] == 1.0, f1
+    touching = res.metrics.contact_depth["hand-hand"] > 0
+    assert touching.sum() < res.metrics.hand_hand_contact.sum() and not (touching & ~res.metrics.hand_hand_contact).any()
 
 
 def test_driven_followers_track_their_couplings(scene, clap):

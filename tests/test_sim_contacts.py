@@ -105,3 +105,24 @@ def test_reset_places_the_two_hands_apart_and_holding_is_stable(shadow_pair):
     single = build_scene(shadow_pair[1:])
     single.reset()
     np.testing.assert_allclose(single.data.xpos[single.model.body("handx/right/mount").id], [0, 0, 0.3], atol=1e-9)
+
+
+def test_hand_gap_is_mujocos_distance_within_the_bound():
+    """:func:`hand_gap`: the smallest distance between two geom sets as MuJoCo measures it, negative when
+    they overlap, ``inf`` beyond ``within`` (the bounding-sphere prefilter must not drop a near pair)."""
+    import mujoco
+    from handx_robot.sim.metrics import HAND_CONTACT_M, hand_gap
+
+    xml = """<mujoco><worldbody>
+      <body name="a"><freejoint/><geom type="box" size="0.03 0.01 0.05"/><geom type="sphere" size="0.01" pos="0 0 0.2"/></body>
+      <body name="b"><freejoint/><geom type="capsule" size="0.01 0.04"/></body></worldbody></mujoco>"""
+    m = mujoco.MjModel.from_xml_string(xml)
+    d = mujoco.MjData(m)
+    left, right = np.array([0, 1]), np.array([2])
+    for x, expected in ((0.043, 0.003), (0.035, -0.005), (0.06, np.inf)):  # box face at 0.03, capsule radius 0.01
+        d.qpos[:] = 0
+        d.qpos[3] = d.qpos[10] = 1.0
+        d.qpos[7] = x
+        mujoco.mj_kinematics(m, d)
+        gap = hand_gap(m, d, left, right, HAND_CONTACT_M)
+        assert gap == pytest.approx(expected, abs=1e-6) if np.isfinite(expected) else gap == np.inf, (x, gap)
