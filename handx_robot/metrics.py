@@ -13,6 +13,7 @@ HandX contact metrics (:func:`contact_stats`):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -80,16 +81,25 @@ def event_f1(
     if not 0.0 <= iou_threshold <= 1.0:
         raise MotionValueError(f"event_f1: iou_threshold must be in [0, 1], got {iou_threshold}")
     ren = rename or (lambda n: n)
-    pred_keys = [frozenset((ren(e.a), ren(e.b))) for e in pred_events]
-    ref_keys = [frozenset((e.a, e.b)) for e in ref_events]
+    # per participant pair, the reference events by start, and the largest end up to each of them: a predicted
+    # event is scored only against those that can overlap it (every other IoU is 0), so a long motion's
+    # thousands of events cost n log n, not n x m
+    by_key: dict[frozenset, tuple[list[float], list[float], list[int]]] = {}
+    for j in sorted(range(len(ref_events)), key=lambda j: ref_events[j].start):
+        starts, reach, idx = by_key.setdefault(frozenset((ref_events[j].a, ref_events[j].b)), ([], [], []))
+        starts.append(ref_events[j].start)
+        reach.append(max(reach[-1], ref_events[j].end) if reach else ref_events[j].end)
+        idx.append(j)
     candidates = []
-    for i, (pe, pk) in enumerate(zip(pred_events, pred_keys)):
-        for j, (re_, rk) in enumerate(zip(ref_events, ref_keys)):
-            if pk != rk:
-                continue
+    for i, pe in enumerate(pred_events):
+        starts, reach, idx = by_key.get(frozenset((ren(pe.a), ren(pe.b))), ((), (), ()))
+        for k in range(bisect.bisect_right(starts, pe.end) - 1, -1, -1):  # reference events starting by its end
+            if reach[k] < pe.start:  # these and every earlier one end before it starts
+                break
+            re_ = ref_events[idx[k]]
             iou = temporal_iou(pe.start, pe.end, re_.start, re_.end)
             if iou >= iou_threshold and iou > 0:
-                candidates.append((iou, i, j))
+                candidates.append((iou, i, idx[k]))
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     used_p: set[int] = set()
     used_r: set[int] = set()

@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handx_robot.errors import ConfigError, MotionValueError
 from handx_robot.features import (
@@ -390,3 +392,34 @@ def test_renderer_draws_frames_with_contacts(tmp_path):
     assert not (tmp_path / "odd.mp4").exists()
     png = plot_contact_timeline(contact_events(m), m.duration, tmp_path / "t.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _event_f1_all_pairs(pred, ref, iou_threshold, rename):
+    """What event_f1 computes, scoring every predicted event against every reference event."""
+    cands = sorted(((iou, i, j) for i, p in enumerate(pred) for j, r in enumerate(ref)
+                    if frozenset((rename(p.a), rename(p.b))) == frozenset((r.a, r.b))
+                    and (iou := temporal_iou(p.start, p.end, r.start, r.end)) >= iou_threshold and iou > 0),
+                   key=lambda c: (-c[0], c[1], c[2]))  # fmt: skip
+    used_p, used_r, matches = set(), set(), []
+    for iou, i, j in cands:
+        if i not in used_p and j not in used_r:
+            used_p.add(i), used_r.add(j), matches.append((i, j, iou))
+    return sorted(matches)
+
+
+_EVENTS = st.lists(st.tuples(st.sampled_from([("r_thumb", "r_index"), ("r_index", "r_thumb"), ("l_palm", "r_palm"),
+                                              ("thumb_link_tip", "r_index")]),
+                             st.integers(0, 40), st.integers(0, 8)), max_size=25)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(_EVENTS, _EVENTS, st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+def test_event_f1_scores_only_overlapping_events_and_matches_as_all_pairs_would(pred, ref, thr):
+    """event_f1 looks up only the reference events that can overlap a predicted one: the matches are those
+    of scoring all pairs, with zero-length, overlapping and repeated events, and renamed participants."""
+    pe = [_ev(a, b, t / 10, (t + d) / 10) for (a, b), t, d in pred]
+    re_ = [_ev(a, b, t / 10, (t + d) / 10) for (a, b), t, d in ref if a != "thumb_link_tip"]
+    rename = {"thumb_link_tip": "r_thumb"}.get
+    out = event_f1(pe, re_, iou_threshold=thr, rename=lambda n: rename(n, n))
+    assert out["matches"] == _event_f1_all_pairs(pe, re_, thr, lambda n: rename(n, n))
+    assert out["tp"] == len(out["matches"])
