@@ -137,10 +137,11 @@ def _f1(hum, rob, fps) -> dict:
     }  # fmt: skip
 
 
-def _hand_report(side: str, hr, fps: float) -> dict:
+def _hand_report(side: str, hr, fps: float, tips: tuple) -> dict:
+    """``tips``: :func:`robot_fingertips_world` of ``hr``."""
     res = hr.result
     T = len(res.converged)
-    fingers, tip_w, wrist_w = robot_fingertips_world(hr)
+    fingers, tip_w, wrist_w = tips
     shape = _shape_error(hr, fingers, tip_w, wrist_w)
     prob = hr.problem
     lo = prob.tree.joint_lower[[prob.tree.joint_names.index(n) for n in prob.joint_names]]
@@ -170,11 +171,11 @@ def _hand_report(side: str, hr, fps: float) -> dict:
     }
 
 
-def _bimanual(hands: Mapping, fps: float) -> dict:
+def _bimanual(hands: Mapping, fps: float, tips: Mapping) -> dict:
+    """``tips``: ``{side: robot_fingertips_world(hands[side])}``."""
     out: dict = {}
     left, right = hands["left"], hands["right"]
-    fl, tl, _ = robot_fingertips_world(left)
-    fr, tr, _ = robot_fingertips_world(right)
+    (fl, tl, _), (fr, tr, _) = tips["left"], tips["right"]
     s = 0.5 * (left.problem.scaling + right.problem.scaling)
     hum, rob = [], []
     for f1 in fl:
@@ -210,7 +211,8 @@ def _bimanual(hands: Mapping, fps: float) -> dict:
 
 def fidelity_report(hands: Mapping, fps: float) -> dict:
     """The report dict for ``{side: HandResult}`` (see the module docstring)."""
-    rep: dict = {"hands": {s: _hand_report(s, hr, fps) for s, hr in hands.items()}}
+    tips = {s: robot_fingertips_world(hr) for s, hr in hands.items()}  # once: forward kinematics of every frame
+    rep: dict = {"hands": {s: _hand_report(s, hr, fps, tips[s]) for s, hr in hands.items()}}
     if "left" in hands and "right" in hands:
-        rep["bimanual"] = _bimanual(hands, fps)
+        rep["bimanual"] = _bimanual(hands, fps, tips)
     return rep
