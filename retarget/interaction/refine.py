@@ -246,7 +246,7 @@ class BimanualRefiner:
                     f[i0 : i0 + 3] += 2 * ks * (dp - pp)
                     H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * ks * np.eye(3)
                     f[i0 + 3 : i0 + 6] += 2 * ks * (dr - pr)
-                    kq = o.w_smooth / 1e-2 * 1e-3
+                    kq = self._joint_smoothness
                     H[i0 + 6 : sl.stop, i0 + 6 : sl.stop] += 2 * kq * np.eye(n)
                     f[i0 + 6 : sl.stop] += 2 * kq * (dq - pq)
                 g, Hs = shape_terms(s, st.q[s])
@@ -361,6 +361,11 @@ class BimanualRefiner:
         return None, c
 
     @property
+    def _joint_smoothness(self) -> float:
+        """The smoothness term's weight per joint (0.1 rad of change per frame ~ ``w_smooth`` / 2 units)."""
+        return self.options.w_smooth / 1e-2 * 1e-3
+
+    @property
     def intra_margin_m(self) -> float:
         """Pairs within one hand are listed below this distance (the apart term's, above the robot
         contact distance's exit threshold), in the solve, the gate and the measurements alike."""
@@ -402,7 +407,7 @@ class BimanualRefiner:
         left, and the next contact's solve started from it (a dex-urdf Shadow palm press then missed every
         event: ``benchmarks/bimanual_interaction.py``). Returns ``faded`` with the fingers' part so stepped."""
         o, w = self.options, self.world
-        kq = o.w_smooth / 1e-2 * 1e-3  # as in solve_frame
+        kq = self._joint_smoothness
         out = {}
         for s in w.sides:
             dofs, prob = w.dofs[s], self.problems[s]
