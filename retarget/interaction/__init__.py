@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from handx_robot.retarget.pool import Pool
 
 from .measure import interaction_report, measure_frames
+from .palm import wrist_poses
 from .refine import (
     GATE_REASONS,
     INTERACTION_MODES,
@@ -52,7 +53,9 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         T0 = {s: hr.T_world_base for s, hr in hands.items()}
         q0 = {s: hr.result.q for s, hr in hands.items()}
         T1, q1, info = refiner.refine_sequence(T0, q0, refs, touching, progress=progress)
-        section = interaction_report(refiner, info["measured"], human_events, fps, anchors=T0, poses=T1)
+        section = interaction_report(refiner, info["measured"], human_events, fps,  # wrists: the links matched to the human's
+                                     anchors={s: wrist_poses(problems[s], T0[s], q0[s]) for s in problems},
+                                     poses={s: wrist_poses(problems[s], T1[s], q1[s]) for s in problems})  # fmt: skip
     out = {}
     for s, hr in hands.items():
         prob = hr.problem
@@ -66,6 +69,7 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         "non_converged": int((solved & ~info["converged"]).sum()),
         "mean_iterations": float(info["iterations"][solved].mean()) if solved.any() else 0.0,
         "faded": int((info["gate"] == "fade").sum()),
+        "second_starts": int(info["second_start"].sum()),
         "by_reason": {r: int((info["gate"] == r).sum()) for r in GATE_REASONS},
     }  # fmt: skip
     section["frames_per_second"] = len(solved) / max(seconds, 1e-9)

@@ -14,12 +14,14 @@ contact_f1.by_kind.<kind>           the same per kind (inter_tip_tip, inter_tip_
                                     tip_tip, tip_palm)
 hand_hand_penetration_m             max, p95 (over frames), frames (with > 0.1 mm), frames_over_2mm
 self_penetration_m                  the same between fingers of one hand
-wrist_deviation_m / _rad            distance of each robot wrist from the scaled human wrist placement
-                                    (the per-hand solution): mean, max (over frames and hands)
+wrist_deviation_m / _rad            distance of each robot wrist (the link matched to the human wrist, the
+                                    palm; :func:`.palm.wrist_poses`) from its place in the per-hand
+                                    solution, the scaled human wrist: mean, max (over frames and hands)
 bimanual_frames                     count, fraction of the frames solved bimanually; non_converged,
                                     mean_iterations of those; by_reason: their count per gate reason
                                     (human touch, hands near, fingers penetrate); faded: frames that
-                                    kept a fading correction without a solve
+                                    kept a fading correction without a solve; second_starts: frames
+                                    whose result came from a second start at the per-hand solution
 frames_per_second                   of the bimanual stage (gate, solve and measurements)
 =================================== ==================================================================
 

@@ -14,6 +14,8 @@ the previous frame's correction:
 
     minimise   sum_hands  shape objective (dex-retargeting's, Gauss-Newton model, as the per-hand solve)
              + w_wrist   |wrist deviation from the scaled human wrist|^2        (bounded adaptation)
+             (for a hand whose palm moves on wrist joints, the dex-urdf Shadow: the shape in the palm frame, the
+             palm's deviation, and the base's at BASE_WEIGHT of it; :mod:`.palm`)
              + w_smooth  |change of the correction since the previous frame|^2  (wrists and fingers)
              + w_contact (d_ab - touch)^2    for part pairs the human is touching (contact term)
              + w_apart   max(0, apart - d_ab)^2  for part pairs the human is not touching (a slack per pair)
@@ -27,7 +29,9 @@ The non-penetration guarantee (tests/test_interaction_properties.py): a solve ne
 penetrates deeper than the one it started from, beyond half the clearance (where its last iterate does,
 the latest iterate that did not is the result); a frame whose solve from the warm start ends deeper than
 the previous frame's result is solved again from that result. So once a result is free of penetration,
-every later one is, offline and streamed, whatever the input.
+every later one is, offline and streamed, whatever the input. (Offline, a frame that ends with pairs the
+human touches still apart is solved once more from the per-hand solution, a second start out of a local
+minimum; that result is kept only where it is no deeper in penetration than the first.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -50,6 +54,7 @@ from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 
 from .options import INTERACTION_MODES, InteractionOptions
 from .pairs import HumanContactTracker, PartPair, human_contact_mask, monitored_pairs
+from .palm import BASE_WEIGHT, WristJoints
 from .world import Contacts, TwoHandWorld
 
 __all__ = ["InteractionOptions", "GATE_REASONS", "fade", "PartPair", "monitored_pairs", "human_contact_mask", "HumanContactTracker",
@@ -134,6 +139,8 @@ class BimanualRefiner:
             free = list(self.problems[s].free)
             self._free_pos[s] = np.array([free.index(d) for d in w.dofs[s]], dtype=np.int64)
         self._inter = np.array([p.side_a != p.side_b for p in self.pairs], dtype=bool)
+        # hands whose palm moves on wrist joints: their palm is anchored, not their base (:mod:`.palm`)
+        self._wrist = {s: WristJoints.of(self.problems[s], w.dofs[s]) for s in w.sides}
         self._pair_lookup = np.full((12, 12), -1, dtype=np.int64)
         for i, (a, b) in enumerate(self._pair_parts):
             self._pair_lookup[a, b] = self._pair_lookup[b, a] = i
@@ -192,6 +199,7 @@ class BimanualRefiner:
         trust = np.full(nx, np.inf)  # per-variable step bound, halved where steps reverse
         x_prev = None
         kept = None  # the latest iterate no deeper in penetration than the start: (state, contacts, smallest distance)
+        palm_anchor = {s: wj.anchor_pose(anchor.T[s], anchor.q[s]) for s, wj in self._wrist.items() if wj}
         it = -1
         while True:
             it += 1
@@ -206,13 +214,14 @@ class BimanualRefiner:
             if not _deepens(dmin, start_dmin, o.clearance_m):
                 kept = (st.copy(), c, dmin)
             stats["min_distance"] = dmin
+            rows, pd = self._pair_rows(c)
+            stats["missed"] = int((touching & (pd >= o.robot_contact_m)).sum())  # pairs the human touches, not in contact
             if stats["converged"]:
                 stats["contacts"] = c
                 break
-            rows, pd = self._pair_rows(c)
             # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
             # yet in contact (at most 3x the budget): what a frame reaches must not hang on its warm start
-            reached = not reach or not (touching & (pd >= o.robot_contact_m)).any()
+            reached = not reach or not stats["missed"]
             late = deadline is not None and time.perf_counter() >= deadline
             stats["late"] = late
             if late or (it >= iterations and ((dmin >= -0.5 * o.clearance_m and reached) or it >= 3 * iterations)):
@@ -229,15 +238,24 @@ class BimanualRefiner:
                 prob = self.problems[s]
                 dofs = w.dofs[s]
                 n = len(dofs)
-                # wrist: deviation from the anchor (budget) and change of the correction (smooth)
+                # wrist: deviation from the anchor (budget) and change of the correction (smooth); the base's,
+                # or the palm's for a hand with wrist joints (its base held by BASE_WEIGHT of the term)
                 dp = st.T[s][:3, 3] - anchor.T[s][:3, 3]
                 dr = matrix_to_rotvec(anchor.T[s][:3, :3].T @ st.T[s][:3, :3])
-                kp = o.w_wrist / o.wrist_budget_m**2 * (10.0 if np.linalg.norm(dp) > o.wrist_budget_m else 1.0)
-                kr = o.w_wrist / o.wrist_budget_rad**2 * (10.0 if np.linalg.norm(dr) > o.wrist_budget_rad else 1.0)
-                H[i0 : i0 + 3, i0 : i0 + 3] += 2 * kp * np.eye(3)
-                f[i0 : i0 + 3] += 2 * kp * dp
-                H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * kr * np.eye(3)
-                f[i0 + 3 : i0 + 6] += 2 * kr * dr
+                kp0, kr0 = o.w_wrist / o.wrist_budget_m**2, o.w_wrist / o.wrist_budget_rad**2
+                wj = self._wrist[s]
+                if wj is None:
+                    ep, er, Jp, Jr = dp, dr, np.eye(3, 6 + n), np.eye(3, 6 + n, 3)
+                else:
+                    ep, er, Jp, Jr = wj.deviation(st.T[s], st.q[s], palm_anchor[s])
+                    H[i0 : i0 + 3, i0 : i0 + 3] += 2 * BASE_WEIGHT * kp0 * np.eye(3)
+                    f[i0 : i0 + 3] += 2 * BASE_WEIGHT * kp0 * dp
+                    H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * BASE_WEIGHT * kr0 * np.eye(3)
+                    f[i0 + 3 : i0 + 6] += 2 * BASE_WEIGHT * kr0 * dr
+                kp = kp0 * (10.0 if np.linalg.norm(ep) > o.wrist_budget_m else 1.0)
+                kr = kr0 * (10.0 if np.linalg.norm(er) > o.wrist_budget_rad else 1.0)
+                H[sl, sl] += 2 * kp * Jp.T @ Jp + 2 * kr * Jr.T @ Jr
+                f[sl] += 2 * kp * Jp.T @ ep + 2 * kr * Jr.T @ er
                 dq = st.q[s][dofs] - anchor.q[s][dofs]
                 if prev_corr is not None:
                     pp, pr, pq = prev_corr[s]
@@ -315,6 +333,7 @@ class BimanualRefiner:
             # or over which the linear model was wrong, that they did not recover from): the latest iterate
             # that was not is the result
             st, stats["contacts"], stats["min_distance"] = kept
+            stats["missed"] = int((touching & (self._pair_rows(kept[1])[1] >= o.robot_contact_m)).sum())
             stats["fell_back"] = True
         return st, stats
 
@@ -384,11 +403,18 @@ class BimanualRefiner:
             out["self"][t] = max(0.0, -float(c.dist[~cross].min()))
 
     # -- one frame, offline and streaming -------------------------------------------------
-    def _shape_terms(self, s: str, qs: np.ndarray, ref: np.ndarray, weights: np.ndarray | None):
-        """The side's shape objective's gradient and Gauss-Newton Hessian over its solved dofs."""
+    def _shape_terms(self, s: str, qs: np.ndarray, ref: np.ndarray, weights: np.ndarray | None, q_anchor: np.ndarray):
+        """The side's shape objective's gradient and Gauss-Newton Hessian over its solved dofs at ``qs``; in
+        the palm frame for a hand with wrist joints (:mod:`.palm`; ``q_anchor``: the per-hand solution)."""
+        wj = self._wrist[s]
+        if wj is not None:
+            ref = wj.shape_reference(qs, q_anchor, ref)
         _, g, Hgn, _ = self.problems[s].data_terms(qs[None], ref, weights)
         pos = self._free_pos[s]
-        return g[0][pos], Hgn[0][np.ix_(pos, pos)]
+        g, Hgn = g[0][pos], Hgn[0][np.ix_(pos, pos)]
+        if wj is not None:
+            wj.drop(g, Hgn)
+        return g, Hgn
 
     def _gated(self, anchor: FrameState, corr: dict | None, touching: np.ndarray):
         """``anchor`` with correction ``corr`` (None: none) applied, and the gate's answer there: (state,
@@ -471,6 +497,17 @@ class BimanualRefiner:
                                              None, reach, deadline)
             stats["iterations"] += spent
             stats["restarted"] = True
+        if reach and corr is not None and stats["missed"]:
+            # pairs the human touches are still apart: the warm start can lead into a local minimum (the two hands'
+            # fingers jammed side by side, the palms 1 cm apart). Solved again from the per-hand solution, the
+            # result is kept where it brings more of those pairs into contact and is no deeper in penetration
+            spent = stats["iterations"]
+            st2, stats2 = self.solve_frame(anchor.copy(), anchor, shape_terms, corr, touching, iterations, None, reach,
+                                           deadline)  # fmt: skip
+            if stats2["missed"] < stats["missed"] and not _deepens(stats2["min_distance"], stats["min_distance"],
+                                                                   self.options.clearance_m):  # fmt: skip
+                st, stats = st2, {**stats2, "cold": True}
+            stats["iterations"] = spent + stats2["iterations"]
         stats["gate"] = need
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
@@ -492,7 +529,7 @@ class BimanualRefiner:
                             {s: np.asarray(q[s], dtype=np.float64).copy() for s in self.world.sides})
 
         def shape_terms(s, qs):
-            return self._shape_terms(s, qs, ref[s][0], ref[s][1])
+            return self._shape_terms(s, qs, ref[s][0], ref[s][1], anchor.q[s])
 
         st, stats, self._stream_carry, _ = self._refine_frame(anchor, shape_terms, np.asarray(touching, dtype=bool), carry,
                                                                self.options.stream_iterations, want_contacts=False,
@@ -513,7 +550,8 @@ class BimanualRefiner:
         (ref (T, K, 3), weights (T, K) or None)}`` the per-hand objective's references; touching (T, P).
         Returns new poses, new dofs, and per-frame stats (``solved``: the bimanual solve ran, ``gate``: why
         the frame left the per-hand result (:meth:`needs_solve`'s reasons, ``'fade'``, or ``''`` where it did
-        not), ``iterations``, ``converged``, ``seconds``, and ``measured``: the measurements of
+        not), ``iterations``, ``converged``, ``second_start``: the result is the second start's, from the
+        per-hand solution (:meth:`_refine_frame`), ``seconds``, and ``measured``: the measurements of
         :func:`.measure.measure_frames` at the result, taken in the same pass).
         """
         w = self.world
@@ -524,24 +562,27 @@ class BimanualRefiner:
         iters = np.zeros(T, dtype=np.int32)
         conv = np.ones(T, dtype=bool)
         gate = np.full(T, "", dtype=object)
+        second = np.zeros(T, dtype=bool)
         carry = None
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         t0 = time.perf_counter()
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
 
-            def shape_terms(s, qs, t=t):
-                return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1])
+            def shape_terms(s, qs, t=t, anchor=anchor):
+                return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1],
+                                         anchor.q[s])  # fmt: skip
 
             st, stats, carry, c = self._refine_frame(anchor, shape_terms, touching[t], carry, self.options.max_iterations)
             if stats is not None:
                 gate[t] = stats["gate"]
                 solved[t], iters[t], conv[t] = gate[t] != "fade", stats["iterations"], stats["converged"]
+                second[t] = stats.get("cold", False)
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
             self.record(c, t, measured)
             if progress:
                 progress(1)
-        info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv,
+        info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
                 "seconds": time.perf_counter() - t0, "measured": measured}
         return out_T, out_q, info

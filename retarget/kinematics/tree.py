@@ -154,6 +154,26 @@ class KinematicTree:
         object.__setattr__(self, "_limits", (lo, hi))
         return lo, hi
 
+    def chain(self, link: int) -> KinematicTree:
+        """The frames from the base to frame ``link`` alone, as a tree with the same dofs: its
+        :meth:`forward` places that frame (its last) as this tree's does, for a fraction of the work."""
+        frames = [link]
+        while self.parent[frames[-1]] >= 0:
+            frames.append(int(self.parent[frames[-1]]))
+        frames = frames[::-1]
+        lj = self.link_joint[frames]
+        joints = lj[lj >= 0]
+        new_joint = np.full(len(lj), -1, dtype=np.int64)
+        new_joint[lj >= 0] = np.arange(len(joints))
+        return KinematicTree(
+            link_names=tuple(self.link_names[f] for f in frames), parent=np.arange(len(frames)) - 1,
+            R_parent_link=self.R_parent_link[frames], p_parent_link=self.p_parent_link[frames], link_joint=new_joint,
+            joint_names=tuple(self.joint_names[j] for j in joints), joint_type=self.joint_type[joints],
+            joint_axis=self.joint_axis[joints], joint_anchor=self.joint_anchor[joints],
+            joint_lower=self.joint_lower[joints], joint_upper=self.joint_upper[joints], dof_names=self.dof_names,
+            A=self.A[joints], b=self.b[joints], source=self.source,
+        )  # fmt: skip
+
     # -- kinematics ----------------------------------------------------------------
     def model_q(self, q_dof: np.ndarray) -> np.ndarray:
         """(N, n) independent dofs -> (N, J) model joint positions."""
