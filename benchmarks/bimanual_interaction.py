@@ -6,8 +6,11 @@ palms pressed together, an object passed between the hands. For each robot and m
 three ways and measures, with MuJoCo on the robots' collision geometry
 (:mod:`handx_robot.retarget.interaction.measure`): inter-hand contact F1 / precision / recall, the
 deepest hand-hand and finger-finger penetration, frames over 2 mm, wrist deviation, the dex objective
-(fingertip shape) and frames/s. Prints one row per (robot, solver) averaged over the motions, and the
-command to rerun::
+(fingertip shape, in the base frame), the same objective with the fingers' vectors in the palm frame (the
+bimanual solve's shape term, :func:`handx_robot.retarget.interaction.palm.palm_frame_objective`: it
+differs only for a hand whose palm moves on wrist joints, the dex-urdf Shadow, where the base-frame
+objective also counts the wrist joints' turn) and frames/s. Prints one row per (robot, solver) averaged
+over the motions, and the command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
         [--without-link NAME ...] [--seeds N]
@@ -37,6 +40,8 @@ from handx_robot.retarget.interaction import (  # noqa: E402
     measure_frames,
     solve_bimanual,
 )
+from handx_robot.retarget.interaction.palm import palm_frame_objective  # noqa: E402
+from handx_robot.retarget.report import fingertip_shape_error, robot_fingertips_world  # noqa: E402
 from handx_robot.retarget.solver import SolverOptions  # noqa: E402
 
 from handx_robot.frames import FRAME_WORLD_ZUP  # noqa: E402
@@ -64,6 +69,12 @@ def without_links(names: list[str]) -> None:
     cls._set_filters = filtered
 
 
+def tip_shape_error(hands) -> float:
+    """The retarget report's ``fingertip_shape_error_m`` mean over both hands (metres): |robot - scaled human|
+    distance over the wrist-fingertip and fingertip-fingertip pairs, world frame (turns do not change it)."""
+    return float(np.mean([fingertip_shape_error(hr, *robot_fingertips_world(hr)).mean() for hr in hands.values()]))
+
+
 def row(robot, solver, reps):
     f1 = np.mean([r["contact_f1"]["inter_hand"]["f1"] for r in reps])
     pr = np.mean([r["contact_f1"]["inter_hand"]["precision"] for r in reps])
@@ -73,9 +84,11 @@ def row(robot, solver, reps):
     sp = max(r["self_penetration_m"]["max"] for r in reps) * 1e3
     wd = max(r.get("wrist_deviation_m", {"max": 0.0})["max"] for r in reps) * 1e3
     obj = np.mean([r["objective"] for r in reps])
+    palm = np.mean([r["palm_objective"] for r in reps])
+    tip = np.mean([r["tip_shape_m"] for r in reps]) * 1e3
     fps = np.mean([r["fps"] for r in reps])
     return (f"| {robot} | {solver} | {f1:.2f} | {pr:.2f} | {rc:.2f} | {hh:.1f} | {over} | {sp:.1f} | {wd:.0f} | "
-            f"{obj:.4f} | {fps:.0f} |")  # fmt: skip
+            f"{obj:.4f} | {palm:.4f} | {tip:.1f} | {fps:.0f} |")  # fmt: skip
 
 
 def main() -> int:
@@ -93,8 +106,8 @@ def main() -> int:
     motions = [generate(p, seed=k) for k in range(args.seeds) for p in PROMPTS]
     print(f"{len(motions)} motions ({sum(m.num_frames for m in motions)} frames), seeds 0..{args.seeds - 1}")
     print("| robot | solver | inter-hand F1 | precision | recall | hand-hand pen. max (mm) | frames > 2 mm | "
-          "finger-finger pen. max (mm) | wrist dev. max (mm) | dex objective | frames/s (both hands) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "finger-finger pen. max (mm) | wrist dev. max (mm) | dex objective | shape, palm frame | tip shape err (mm) | frames/s (both hands) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
         assets = None if robot.endswith("builtin") else args.assets
         rows = {"per-hand": [], "bimanual": [], "dex-retargeting": []}
@@ -112,13 +125,17 @@ def main() -> int:
                 T0 = {s: hr.T_world_base for s, hr in hands.items()}
                 q0 = {s: hr.result.q for s, hr in hands.items()}
                 rep = interaction_report(ref, measure_frames(ref, T0, q0), hev, world.fps)
-                rep["objective"] = np.mean([hr.result.objective.mean() for hr in hands.values()])
+                rep["objective"] = rep["palm_objective"] = np.mean([hr.result.objective.mean() for hr in hands.values()])
+                rep["tip_shape_m"] = tip_shape_error(hands)
                 rep["fps"] = world.num_frames / per_hand_s
                 rows["per-hand" if solver == "handx" else "dex-retargeting"].append(rep)
                 if solver == "handx":
                     t1 = time.perf_counter()
                     new, sec = solve_bimanual(hands, world.fps)
                     sec["objective"] = np.mean([hr.result.objective.mean() for hr in new.values()])
+                    sec["palm_objective"] = np.mean([palm_frame_objective(hr.problem, hr.result.q, hands[s].result.q,
+                                                                          hr.kp_wrist).mean() for s, hr in new.items()])
+                    sec["tip_shape_m"] = tip_shape_error(new)
                     sec["fps"] = world.num_frames / (per_hand_s + time.perf_counter() - t1)
                     rows["bimanual"].append(sec)
         for name, reps in rows.items():

@@ -36,7 +36,7 @@ from handx_robot.keypoints import FINGERS, FINGERTIPS, WRIST
 from handx_robot.metrics import event_f1
 from handx_robot.rotations import transform_inv
 
-__all__ = ["fidelity_report", "robot_fingertips_world", "MAX_PER_FRAME_VALUES", "MAX_COLLISION_FRAMES"]
+__all__ = ["fidelity_report", "robot_fingertips_world", "fingertip_shape_error", "MAX_PER_FRAME_VALUES", "MAX_COLLISION_FRAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _wrist_link(hr) -> str | None:
     return wrist_link(hr.spec) or hr.spec.calibration.wrist_match_link
 
 
-def _shape_error(hr, fingers, tip_w, wrist_w) -> np.ndarray:
+def fingertip_shape_error(hr, fingers, tip_w, wrist_w) -> np.ndarray:
     """(T, P) |d_robot - s d_human| over wrist-tip and tip-tip pairs."""
     s = hr.problem.scaling
     h = hr.kp_world
@@ -142,7 +142,7 @@ def _hand_report(side: str, hr, fps: float, tips: tuple) -> dict:
     res = hr.result
     T = len(res.converged)
     fingers, tip_w, wrist_w = tips
-    shape = _shape_error(hr, fingers, tip_w, wrist_w)
+    shape = fingertip_shape_error(hr, fingers, tip_w, wrist_w)
     prob = hr.problem
     lo = prob.tree.joint_lower[[prob.tree.joint_names.index(n) for n in prob.joint_names]]
     hi = prob.tree.joint_upper[[prob.tree.joint_names.index(n) for n in prob.joint_names]]
