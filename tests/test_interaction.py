@@ -254,6 +254,38 @@ def test_a_frame_where_the_human_touches_iterates_until_the_robot_touches(clap):
     assert f1["by_kind"]["palm_palm"]["recall"] == 1.0, f1["by_kind"]["palm_palm"]
 
 
+def test_a_frame_its_warm_start_leaves_apart_gets_a_second_start(clap):
+    """A warm start 20 cm off (the previous frames' correction, here made up) cannot reach the human's palm
+    contact within the iterations (a step moves a wrist 1 cm at most); the frame is solved again from the
+    per-hand solution, whose result is kept: more of the touched pairs in contact, no deeper in penetration."""
+    from handx_robot.retarget.bimanual import retarget_hand
+    from handx_robot.retarget.interaction import BimanualRefiner, human_contact_mask
+    from handx_robot.retarget.interaction.refine import Carry, FrameState
+
+    from handx_robot.frames import FRAME_WORLD_ZUP
+
+    m = clap.in_frame(FRAME_WORLD_ZUP)
+    hands = {s: retarget_hand(m.joints[:, h], s, f"shadow_builtin_{s}") for h, s in enumerate(("left", "right"))}
+    ref = BimanualRefiner({s: hr.problem for s, hr in hands.items()})
+    w = ref.world
+    touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, ref.pairs, m.fps)
+    palms = [i for i, p in enumerate(ref.pairs) if p.kind == "palm_palm"][0]
+    t = int(np.flatnonzero(touching[:, palms])[2])
+    refs = {s: hr.problem.reference(hr.kp_wrist[t : t + 1])[:2] for s, hr in hands.items()}
+    anchor = FrameState({s: hr.T_world_base[t] for s, hr in hands.items()}, {s: hr.result.q[t].copy() for s, hr in hands.items()})
+
+    def shape_terms(s, qs):
+        return ref._shape_terms(s, qs, refs[s][0], refs[s][1], anchor.q[s])
+
+    corr = {s: (np.array([0.0, 0.0, 0.2 if s == "right" else -0.2]), np.zeros(3), np.zeros(len(w.dofs[s]))) for s in w.sides}
+    start, _, c = ref._gated(anchor, corr, touching[t])
+    warm, warm_stats = ref.solve_frame(start, anchor, shape_terms, corr, touching[t], 8, c)
+    assert warm_stats["missed"] >= 1  # the warm start alone leaves the palms apart: the case
+    _, stats, _, _ = ref._refine_frame(anchor, shape_terms, touching[t], Carry(corr, start, np.inf), 8)
+    assert stats["cold"] and stats["missed"] < warm_stats["missed"]
+    assert stats["min_distance"] >= min(warm_stats["min_distance"], -0.5 * ref.options.clearance_m)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(-0.3, 0.3, allow_nan=False), min_size=14, max_size=14))
 def test_a_fading_correction_shrinks_and_ends(values):

@@ -140,6 +140,7 @@ class WristJoints:
         R, p = self.palm(q[None])
         return T_world_base[:3, :3] @ R[0], T_world_base[:3, :3] @ p[0] + T_world_base[:3, 3]
 
+
 def palm_frame_objective(problem, q: np.ndarray, q_anchor: np.ndarray, kp_wrist: np.ndarray) -> np.ndarray:
     """(T,) dex-retargeting's objective for dofs ``q`` (T, D) with the fingers' vectors taken in the palm
     frame (the bimanual solve's shape term, :class:`WristJoints`): the reference turned by the wrist link's
