@@ -57,12 +57,12 @@ def _stats(x: np.ndarray) -> dict:
 def robot_fingertips_world(hr) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Fingers with a robot fingertip, their tip positions (T, F, 3) and the wrist-match point (T, 3),
     world frame, metres."""
-    from handx_robot.retarget.robots import fingertip_links
+    from handx_robot.retarget.robots import fingertip_links, human_wrist_link
 
     prob = hr.problem
     tips = fingertip_links(hr.spec)
     fingers = [f for f in FINGERS if f in tips]
-    wl = _wrist_link(hr)
+    wl = human_wrist_link(hr.spec)
     idx = [prob.tree.link_index(tips[f]) for f in fingers] + ([prob.tree.link_index(wl)] if wl else [])
     q = hr.result.q
     pts = np.empty((q.shape[0], len(idx), 3))
@@ -73,13 +73,6 @@ def robot_fingertips_world(hr) -> tuple[list[str], np.ndarray, np.ndarray]:
     if wl:
         return fingers, pts_w[:, :-1], pts_w[:, -1]
     return fingers, pts_w, None
-
-
-def _wrist_link(hr) -> str | None:
-    """The link standing for the human wrist: the config's (human index 0), else the calibration's."""
-    from handx_robot.retarget.robots import wrist_link
-
-    return wrist_link(hr.spec) or hr.spec.calibration.wrist_match_link
 
 
 def fingertip_shape_error(hr, fingers, tip_w, wrist_w) -> np.ndarray:

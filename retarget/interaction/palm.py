@@ -45,11 +45,11 @@ def _skew1(v: np.ndarray) -> np.ndarray:
 
 
 def wrist_link_index(problem) -> int | None:
-    """Index in ``problem.tree`` of the link standing for the human wrist (the config's link at human index
-    0, else the calibration's ``wrist_match_link``), or None when the config names none."""
-    from handx_robot.retarget.robots import wrist_link
+    """Index in ``problem.tree`` of the link standing for the human wrist (:func:`human_wrist_link`), or None
+    when the config names none."""
+    from handx_robot.retarget.robots import human_wrist_link
 
-    name = wrist_link(problem.spec) or problem.spec.calibration.wrist_match_link
+    name = human_wrist_link(problem.spec)
     return None if name is None else problem.tree.link_index(name)
 
 

@@ -62,6 +62,7 @@ from handx_robot.retarget.robots.builtin import (
 from handx_robot.retarget.robots.config import (
     check_config_links,
     fingertip_links,
+    human_wrist_link,
     validate_config,
     wrist_link,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "dex_family",
     "fingertip_links",
     "wrist_link",
+    "human_wrist_link",
     "builtin_ids",
     "builtin_shadow_model",
     "robosuite_hand_model",

@@ -136,6 +136,12 @@ def wrist_link(spec: RobotSpec) -> str | None:
     return None
 
 
+def human_wrist_link(spec: RobotSpec) -> str | None:
+    """The robot link standing for the human wrist: the config's (:func:`wrist_link`), else the calibration's
+    ``wrist_match_link``; None when neither names one."""
+    return wrist_link(spec) or spec.calibration.wrist_match_link
+
+
 def fingertip_links(spec: RobotSpec) -> dict[str, str]:
     """Fingertip link per finger (``{'thumb': 'link_15.0_tip', ...}``), from the config's targets."""
     cfg = spec.config
