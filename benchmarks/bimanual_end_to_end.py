@@ -12,7 +12,7 @@ Measured per robot and corpus:
 
 * ours: the whole command ``handx-robot retarget M.npz -o OUT --robot R --no-progress --metrics J`` (process
   start, imports, reading, per-hand solve, bimanual solve, report, writing), wall time; two-hand frames/s; the
-  share of frames the bimanual solve took and its own rate (from the metrics);
+  share of frames the bimanual solve took, its own rate and the inter-hand contact recall (from the metrics);
 * dex-retargeting (URDF hands only: it cannot read the built-in Shadow's MJCF): the same command with ``--solver dex-retargeting --interaction off`` on the first
   ``--dex-frames`` frames; its per-hand rate is the rate of its faster hand (hand frames over that hand's solve
   time, from the metrics: the other hand's includes dex-retargeting's first-call set-up), so the ratio is not
@@ -103,8 +103,8 @@ def main() -> int:
             print(f"corpus {name}: {args.frames} frames from {clips} two-hand clips "
                   f"({', '.join(corpus_prompts(name))})", flush=True)
         print("| robot | corpus | frames | ours wall s | ours frames/s (both hands) | bimanual frames | bimanual frames/s "
-              "| dex per-hand frames/s | ours / dex per-hand | ours / dex both hands |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| inter-hand recall | dex per-hand frames/s | ours / dex per-hand | ours / dex both hands |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for robot in args.robots:
             builtin = robot.endswith("_builtin")
             if not builtin and not Path(args.assets).is_dir():
@@ -126,7 +126,8 @@ def main() -> int:
                     per_hand = max(h["frames_per_second"] for h in d["hands"].values())
                     both = per_hand / 2  # both hands one after the other at its per-hand rate
                 bi_fps = bi.get("frames_per_second", float("nan"))
-                print(f"| {robot} | {name} | {n} | {wall:.1f} | {ours:.0f} | {frac * 100:.0f} % | {bi_fps:.0f} | "
+                recall = ((bi.get("contact_f1") or {}).get("inter_hand") or {}).get("recall", float("nan"))
+                print(f"| {robot} | {name} | {n} | {wall:.1f} | {ours:.0f} | {frac * 100:.0f} % | {bi_fps:.0f} | {recall:.2f} | "
                       f"{per_hand:.0f} | {ours / per_hand:.2f} | {ours / both:.2f} |", flush=True)
     print("rerun: .venv/bin/python benchmarks/bimanual_end_to_end.py " + " ".join(sys.argv[1:]))
     return 0

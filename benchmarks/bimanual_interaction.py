@@ -13,7 +13,7 @@ objective also counts the wrist joints' turn) and frames/s. Prints one row per (
 over the motions, and the command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
-        [--without-link NAME ...] [--seeds N]
+        [--without-link NAME ...] [--seeds N] [--per-motion]
 
 ``--without-link forearm`` is a diagnostic, not a setting of the product: it takes the named links' geoms out
 of the two-hand world (the solve and the measurements), to show what a link costs (the dex-urdf Shadow's
@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--without-link", nargs="+", default=[], metavar="NAME",
                     help="diagnostic: leave these links' geoms out of the two-hand world (see the docstring)")
     ap.add_argument("--seeds", type=int, default=1, help="each prompt with seeds 0..N-1 (default 1)")
+    ap.add_argument("--per-motion", action="store_true",
+                    help="also a line per motion of the bimanual solve: F1, recall, shape ratios (the outcome per clip)")
     args = ap.parse_args()
     if args.without_link:
         without_links(args.without_link)
@@ -111,7 +113,7 @@ def main() -> int:
     for robot in args.robots:
         assets = None if robot.endswith("builtin") else args.assets
         rows = {"per-hand": [], "bimanual": [], "dex-retargeting": []}
-        for motion in motions:
+        for i, motion in enumerate(motions):
             world = motion.in_frame(FRAME_WORLD_ZUP)
             solvers = ["handx"] + ([] if args.no_dex or robot.endswith("builtin") else ["dex-retargeting"])
             for solver in solvers:
@@ -136,6 +138,11 @@ def main() -> int:
                     sec["palm_objective"] = np.mean([palm_frame_objective(hr.problem, hr.result.q, hands[s].result.q,
                                                                           hr.kp_wrist).mean() for s, hr in new.items()])
                     sec["tip_shape_m"] = tip_shape_error(new)
+                    if args.per_motion:
+                        f = sec["contact_f1"]["inter_hand"]
+                        print(f"  {robot} {PROMPTS[i % len(PROMPTS)]!r} seed {i // len(PROMPTS)}: F1 {f['f1']:.2f}, recall {f['recall']:.2f}, shape ratio palm frame "
+                              f"{sec['palm_objective'] / rep['objective']:.2f}, tip shape error "
+                              f"{sec['tip_shape_m'] / rep['tip_shape_m']:.2f}", flush=True)  # fmt: skip
                     sec["fps"] = world.num_frames / (per_hand_s + time.perf_counter() - t1)
                     rows["bimanual"].append(sec)
         for name, reps in rows.items():
