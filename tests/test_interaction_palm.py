@@ -101,6 +101,37 @@ def test_palm_deviation_jacobian_matches_finite_differences(shadow, seed):
     np.testing.assert_allclose(matrix_to_rotvec(R_palm.T @ R_palm1), Jr @ x, atol=1e-7)
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_the_base_turns_about_the_palm(shadow, seed):
+    """The solve's variables for a hand with wrist joints: the palm origin's step and the base's turn. ``base_step``
+    turns the base about the palm exactly (a turn alone leaves the palm's origin where it was, the step moves it by
+    its translation), and ``pivot`` is its first order, what the QP's change of variables uses."""
+    rng = np.random.default_rng(seed)
+    wj = WristJoints.of(shadow, shadow.free)
+    (q,) = _random_q(shadow, rng, 1)
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = rotvec_to_matrix(rng.normal(size=3)), rng.normal(size=3) * 0.1
+
+    def palm_after(step):
+        x = wj.base_step(T, q, step)
+        T1 = T.copy()
+        T1[:3, 3] += x[:3]
+        T1[:3, :3] = T[:3, :3] @ rotvec_to_matrix(x[3:])
+        return wj.anchor_pose(T1, q)
+
+    R0, p0 = wj.anchor_pose(T, q)
+    turn = np.array([*rng.normal(size=2), 0.0]) * 0.3  # about an axis across the forearm: its far end swings
+    move = rng.normal(size=3) * 0.02
+    R1, p1 = palm_after(np.concatenate([move, turn]))
+    np.testing.assert_allclose(p1, p0 + move, atol=1e-12)
+    np.testing.assert_allclose(R1, T[:3, :3] @ rotvec_to_matrix(turn) @ T[:3, :3].T @ R0, atol=1e-12)
+    assert np.linalg.norm(wj.base_step(T, q, np.concatenate([np.zeros(3), turn]))[:3]) > 0.2 * np.linalg.norm(turn), \
+        "the base's origin (the forearm's far end) moves: the test would prove nothing"  # fmt: skip
+    y = rng.normal(size=6) * 1e-5
+    np.testing.assert_allclose(wj.base_step(T, q, y)[:3], y[:3] + wj.pivot(T, q) @ y[3:], atol=1e-9)
+
+
 def test_wrist_poses_are_the_wrist_links(shadow):
     """The report's wrist deviation is taken at the link matched to the human wrist (the palm), not at
     the base (the Shadow's forearm)."""

@@ -28,7 +28,7 @@ import dataclasses
 import numpy as np
 from handx_robot.retarget.kinematics.tree import REVOLUTE, KinematicTree
 
-from handx_robot.rotations import matrix_to_rotvec
+from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 
 __all__ = ["WristJoints", "BASE_WEIGHT", "wrist_link_index", "wrist_poses", "palm_frame_objective"]
 
@@ -134,6 +134,21 @@ class WristJoints:
         Jr[:, 3:6] = R[-1].T
         Jr[:, 6 + self.pos] = d_rot.T @ A
         return dp, dr, Jp, Jr
+
+    def pivot(self, T_world_base: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """(3, 3) ``B``: with the base turned about the palm's origin, not its own, a step ``(v_palm, w)`` (the
+        palm origin's translation, world frame; the base's rotation, base frame) moves the base's origin by
+        ``v_palm + B w`` to first order (:meth:`base_step` is exact), for base pose ``T_world_base`` (4, 4)
+        and dofs ``q`` (D,)."""
+        _, p = self.palm(q[None])
+        return T_world_base[:3, :3] @ _skew1(p[0])
+
+    def base_step(self, T_world_base: np.ndarray, q: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """The base's step (6,) (translation, world frame; rotation vector, base frame) that turns the base
+        by ``step[3:]`` about the palm's origin and moves that origin by ``step[:3]`` (world frame)."""
+        _, p = self.palm(q[None])
+        Rb = T_world_base[:3, :3]
+        return np.concatenate([step[:3] + Rb @ (p[0] - rotvec_to_matrix(step[3:]) @ p[0]), step[3:]])
 
     def anchor_pose(self, T_world_base: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(R_world_palm (3, 3), p_world_palm (3,)) for base pose ``T_world_base`` (4, 4) and dofs ``q`` (D,)."""

@@ -9,8 +9,9 @@ the faded correction: one collision query checks it, and the frame is solved whe
 
 Variables per frame (:class:`~handx_robot.retarget.interaction.world.TwoHandWorld` layout): for each
 hand the base pose ``T_world_base`` (6: translation in the world frame, rotation in the base frame)
-and the hand's solved dofs. One sequential quadratic program per iteration (DAQP), warm-started from
-the previous frame's correction:
+and the hand's solved dofs; a hand whose palm moves on wrist joints turns its base about the palm (its QP
+variables are the palm origin's step and the base's turn, :meth:`.palm.WristJoints.base_step`). One
+sequential quadratic program per iteration (DAQP), warm-started from the previous frame's correction:
 
     minimise   sum_hands  shape objective (dex-retargeting's, Gauss-Newton model, as the per-hand solve)
              + w_wrist   |wrist deviation from the scaled human wrist|^2        (bounded adaptation)
@@ -311,6 +312,14 @@ class BimanualRefiner:
             need = np.minimum(o.clearance_m - c.dist, 0.01)  # at most 1 cm of recovery per iteration
             bl = np.concatenate([lo, np.zeros(m), need, o.apart_m - pd[apart]])
             bu = np.concatenate([hi, np.full(m + len(c.dist) + m, 1e30)])
+            # a hand with wrist joints turns its base about its palm: the QP's variables for it are the palm
+            # origin's step and the base's turn (:meth:`WristJoints.base_step`). Turned about its own origin, at the
+            # forearm's far end 25 cm away, the 1 cm trust region let the forearm swing 0.04 rad per iteration
+            M = self._pivot_map(st)
+            if M is not None:
+                H[:nx, :nx] = M.T @ H[:nx, :nx] @ M
+                f[:nx] = M.T @ f[:nx]
+                A[:, :nx] = A[:, :nx] @ M
             x, _, flag, _ = daqp.solve(H, f, A, bu, bl)
             feasible = flag >= 1
             if not feasible:  # infeasible within the trust region: the constraints soft, then the cost alone
@@ -328,7 +337,7 @@ class BimanualRefiner:
                 trust[rev] = 0.5 * np.minimum(trust[rev], np.abs(x[rev]))
             stats["iterations"] = it + 1
             x_prev = x
-            self._apply(st, x)
+            self._apply(st, x if M is None else self._from_pivot(st, x))
             if np.abs(x).max() < 2e-4 and dmin >= -2e-4:  # converged: this last small step is checked, then kept
                 stats["converged"] = True
         if _deepens(stats["min_distance"], start_dmin, o.clearance_m):
@@ -339,6 +348,29 @@ class BimanualRefiner:
             stats["missed"] = int((touching & (self._pair_rows(kept[1])[1] >= o.robot_contact_m)).sum())
             stats["fell_back"] = True
         return st, stats
+
+    def _pivot_map(self, st: FrameState) -> np.ndarray | None:
+        """(nx, nx) ``M``, the solve's variables ``x = M y`` of variables ``y`` in which a hand with wrist joints
+        turns its base about its palm (:meth:`WristJoints.pivot`); None when no hand has wrist joints."""
+        w = self.world
+        if not any(self._wrist.values()):
+            return None
+        M = np.eye(w.nx)
+        for s, wj in self._wrist.items():
+            if wj is not None:
+                i0 = w.x_slices[s].start
+                M[i0 : i0 + 3, i0 + 3 : i0 + 6] = wj.pivot(st.T[s], st.q[s])
+        return M
+
+    def _from_pivot(self, st: FrameState, y: np.ndarray) -> np.ndarray:
+        """The step ``y`` in :meth:`_pivot_map`'s variables -> the solve's variables, the turn about the
+        palm exact (:meth:`WristJoints.base_step`)."""
+        x = y.copy()
+        for s, wj in self._wrist.items():
+            if wj is not None:
+                i0 = self.world.x_slices[s].start
+                x[i0 : i0 + 6] = wj.base_step(st.T[s], st.q[s], y[i0 : i0 + 6])
+        return x
 
     def _apply(self, st: FrameState, x: np.ndarray) -> None:
         w = self.world
