@@ -331,3 +331,27 @@ def test_after_the_hands_part_the_per_hand_result_comes_back():
         np.testing.assert_array_equal(rm_on.hands[s].wrist_pose[back:], rm_off.hands[s].wrist_pose[back:])
         assert np.abs(rm_on.hands[s].wrist_pose[part - 5 : back, :3] - rm_off.hands[s].wrist_pose[part - 5 : back, :3]).max() > 1e-4, \
             "the claps should leave a correction to fade: the test would prove nothing"  # fmt: skip
+
+
+def test_interlocked_fingers_come_back_after_the_hands_part(dex_urdf_dir):
+    """Allegro's interlocked fingers, then the right hand half a metre away and both hands still. Where the straight
+    way back to the per-hand pose passes a finger through another, a fading frame fades the wrists and takes one SQP
+    step for the fingers, which go around; the fingers' correction held instead (the code before) kept them frozen,
+    1.07 rad off the per-hand pose, for as long as the hands stayed apart. The per-hand pose itself has two fingers
+    3 mm into each other here, so the fingers keep the small correction that parts them (0.05 rad)."""
+    motion = generate("interlock the fingers of both hands", seed=0)
+    part = motion.num_frames
+    j = np.concatenate([motion.joints, np.repeat(motion.joints[-1:], 300, axis=0)])
+    j[part:, 1, :, 0] += 0.5
+    motion = dataclasses.replace(motion, joints=j, present=motion.present)
+    rm_off, _ = _both(motion, "allegro", "off", dex_urdf_dir)
+    rm_on, on = _both(motion, "allegro", "auto", dex_urdf_dir)
+    sec = on["interaction"]
+    assert sec["contact_f1"]["inter_hand"]["recall"] >= 0.9
+    assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
+    on_q, off_q = ({s: rm.hands[s].qpos for s in ("left", "right")} for rm in (rm_on, rm_off))
+    assert max(np.abs(on_q[s][part - 1] - off_q[s][part - 1]).max() for s in on_q) > 0.5, \
+        "the fingers should end the interlock corrected: the test would prove nothing"  # fmt: skip
+    for s in on_q:
+        assert np.abs(on_q[s][-20:] - off_q[s][-20:]).max() < 0.2, s
+        np.testing.assert_allclose(rm_on.hands[s].wrist_pose[-20:], rm_off.hands[s].wrist_pose[-20:], atol=1e-4)

@@ -5,7 +5,8 @@ frame is then solved again *bimanually* (the gate, :meth:`BimanualRefiner.needs_
 hands touch, when the two robot hands are close (where the non-penetration constraint or the apart term
 acts), or when a hand's fingers interpenetrate. Otherwise the frame keeps the per-hand result or, while a
 correction left by solved frames fades out (:meth:`BimanualRefiner._fade_frame`), the per-hand result with
-the faded correction: one collision query checks it, and the frame is solved where it finds the hands close.
+the faded correction: one collision query checks it, and the frame is solved where it finds the hands close
+(one SQP step where only the faded fingers would pass through each other).
 
 Variables per frame (:class:`~handx_robot.retarget.interaction.world.TwoHandWorld` layout): for each
 hand the base pose ``T_world_base`` (6: translation in the world frame, rotation in the base frame)
@@ -484,21 +485,28 @@ class BimanualRefiner:
     def _fade_frame(self, anchor: FrameState, corr: dict, touching: np.ndarray, shape_terms: Callable):
         """A frame with a correction ``corr`` left by earlier frames, the human's hands apart: the correction
         faded (:func:`fade`; the fingers by :meth:`_fingers_fade` while a wrist is still corrected, then
-        scaled like the wrists, so the fade ends); where that state's fingers penetrate, faded at the wrists
-        only; where it still needs a solve, held as it was (the warm start). Returns (state, its correction,
-        the gate's reason there or None, contacts) of the first that needs no solve, else of the last."""
+        scaled like the wrists, so the fade ends). Where that state's fingers penetrate (the straight way back
+        to the per-hand pose passes a finger through another), the wrists faded and the fingers held, and
+        ``untangle``: the frame takes one SQP step from there, so the fingers go around and the fade goes on.
+        Where a state still needs a solve, the correction held as it was (the warm start). Returns (state, its
+        correction, the gate's reason or None, contacts, untangle): the first state that needs no solve, with
+        the faded state's reason when ``untangle``. Holding the fingers as they were without the step (the code
+        before) froze them: the Allegro's interlocked fingers stayed 1.07 rad off the per-hand pose for as long
+        as the hands stayed apart (``tests/test_interaction.py``)."""
         faded = fade(corr)
         if faded is not None and any(np.abs(v).max() >= end for parts in faded.values()
                                      for v, end in zip(parts[:2], FADE_END[:2], strict=True)):  # fmt: skip
             faded = self._fingers_fade(anchor, corr, faded, shape_terms)  # while a wrist is still corrected
         st, need, c = self._gated(anchor, faded, touching)
-        if need == "fingers penetrate" and faded is not None:  # the per-hand fingers penetrate without it
-            faded = {s: (faded[s][0], faded[s][1], corr[s][2]) for s in corr}
-            st, need, c = self._gated(anchor, faded, touching)
+        if need == "fingers penetrate" and faded is not None:
+            kept = {s: (faded[s][0], faded[s][1], corr[s][2]) for s in corr}  # the wrists faded, the fingers held
+            st2, need2, c2 = self._gated(anchor, kept, touching)
+            if need2 is None:
+                return st2, kept, need, c2, True
         if need is not None:
             faded = corr
             st, need, c = self._gated(anchor, corr, touching)
-        return st, faded, need, c
+        return st, faded, need, c, False
 
     def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, carry: Carry | None,
                       iterations: int, want_contacts: bool = True, reach: bool = True, deadline: float | None = None):
@@ -511,7 +519,9 @@ class BimanualRefiner:
         w = self.world
         corr = carry.correction if carry is not None else None
         if corr is not None and not (touching & self._inter).any():
-            start, faded, need, c = self._fade_frame(anchor, corr, touching, shape_terms)
+            start, faded, need, c, untangle = self._fade_frame(anchor, corr, touching, shape_terms)
+            if untangle:  # one SQP step a frame, from the wrists' fade: the fade goes on from where it leads
+                iterations, corr = 1, faded
             if need is None:
                 stats = None if faded is None else {"iterations": 0, "min_distance": _min_distance(c), "converged": True,
                                                     "fell_back": False, "late": False, "gate": "fade"}  # fmt: skip
