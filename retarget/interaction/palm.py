@@ -15,7 +15,11 @@ For such a hand (:class:`WristJoints`) the solve instead:
 * holds the palm (the wrist link: the human wrist's match) to the per-hand solution's pose, within the
   wrist budget (:meth:`WristJoints.deviation`);
 * holds the base, the forearm, to the per-hand solution only weakly (:data:`BASE_WEIGHT` times the wrist
-  term), so the forearm can turn about the palm, within the wrist joints' limits, to make room.
+  term), so the forearm can turn about the palm, within the wrist joints' limits, to make room;
+* turns the base about the palm: the QP's variables for the hand are the palm origin's step and the base's
+  turn (:meth:`WristJoints.pivot`, :meth:`WristJoints.base_step`). Turned about its own origin, at the
+  forearm's far end 25 cm from the palm, a turn moved the palm 25 cm per radian, so the 1 cm trust region let
+  the forearm swing 0.04 rad per iteration.
 
 A hand without such joints (Allegro, LEAP, Inspire, the built-in Shadow) keeps the base-anchored terms of
 :mod:`.refine`. Units: metres, radians.
