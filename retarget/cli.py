@@ -107,6 +107,7 @@ def interaction_table(sec: dict) -> str:
     rows.append(f"bimanual solve: {bf['count']} frames ({bf['fraction'] * 100:.0f} %{': ' + why if why else ''}), "
                 f"{bf['non_converged']} not converged, {bf.get('second_starts', 0)} from a second start, "
                 f"{bf.get('faded', 0)} fading a correction without a solve, "
+                f"{bf.get('untangled', 0)} fading with one step for fingers that would cross, "
                 f"{sec['frames_per_second']:.0f} frames/s")  # fmt: skip
     return "\n".join(rows)
 

@@ -348,6 +348,8 @@ def test_interlocked_fingers_come_back_after_the_hands_part(dex_urdf_dir):
     rm_on, on = _both(motion, "allegro", "auto", dex_urdf_dir)
     sec = on["interaction"]
     assert sec["contact_f1"]["inter_hand"]["recall"] >= 0.9
+    bf = sec["bimanual_frames"]  # the report counts those steps, among the solved frames, apart from the non-converged
+    assert 0 < bf["untangled"] <= bf["by_reason"]["fingers penetrate"] and bf["non_converged"] <= bf["count"] - bf["untangled"]
     assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
     on_q, off_q = ({s: rm.hands[s].qpos for s in ("left", "right")} for rm in (rm_on, rm_off))
     assert max(np.abs(on_q[s][part - 1] - off_q[s][part - 1]).max() for s in on_q) > 0.5, \

@@ -66,10 +66,11 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
     solved = info["solved"]
     section["bimanual_frames"] = {
         "count": int(solved.sum()), "fraction": float(solved.mean()) if len(solved) else 0.0,
-        "non_converged": int((solved & ~info["converged"]).sum()),
+        "non_converged": int((solved & ~info["converged"] & ~info["untangled"]).sum()),  # one step by design
         "mean_iterations": float(info["iterations"][solved].mean()) if solved.any() else 0.0,
         "faded": int((info["gate"] == "fade").sum()),
         "second_starts": int(info["second_start"].sum()),
+        "untangled": int(info["untangled"].sum()),
         "by_reason": {r: int((info["gate"] == r).sum()) for r in GATE_REASONS},
     }  # fmt: skip
     section["frames_per_second"] = len(solved) / max(seconds, 1e-9)

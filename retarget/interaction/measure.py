@@ -21,7 +21,10 @@ bimanual_frames                     count, fraction of the frames solved bimanua
                                     mean_iterations of those; by_reason: their count per gate reason
                                     (human touch, hands near, fingers penetrate); faded: frames that
                                     kept a fading correction without a solve; second_starts: frames
-                                    whose result came from a second start at the per-hand solution
+                                    whose result came from a second start at the per-hand solution;
+                                    untangled: fading frames that took one SQP step because their faded
+                                    fingers would pass through each other (counted among the solved,
+                                    reason fingers penetrate; not in non_converged)
 frames_per_second                   of the bimanual stage (gate, solve and measurements)
 =================================== ==================================================================
 

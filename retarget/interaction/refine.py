@@ -518,6 +518,7 @@ class BimanualRefiner:
         stops, and instead of solving again the previous result is the result."""
         w = self.world
         corr = carry.correction if carry is not None else None
+        untangle = False
         if corr is not None and not (touching & self._inter).any():
             start, faded, need, c, untangle = self._fade_frame(anchor, corr, touching, shape_terms)
             if untangle:  # one SQP step a frame, from the wrists' fade: the fade goes on from where it leads
@@ -554,6 +555,7 @@ class BimanualRefiner:
                 st, stats = st2, {**stats2, "cold": True}
             stats["iterations"] = spent + stats2["iterations"]
         stats["gate"] = need
+        stats["untangle"] = untangle
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
             w.set_state(st.T, st.q)
@@ -596,7 +598,8 @@ class BimanualRefiner:
         Returns new poses, new dofs, and per-frame stats (``solved``: the bimanual solve ran, ``gate``: why
         the frame left the per-hand result (:meth:`needs_solve`'s reasons, ``'fade'``, or ``''`` where it did
         not), ``iterations``, ``converged``, ``second_start``: the result is the second start's, from the
-        per-hand solution (:meth:`_refine_frame`), ``seconds``, and ``measured``: the measurements of
+        per-hand solution (:meth:`_refine_frame`), ``untangled``: a fading frame's one SQP step for fingers that
+        would pass through each other (:meth:`_fade_frame`), ``seconds``, and ``measured``: the measurements of
         :func:`.measure.measure_frames` at the result, taken in the same pass).
         """
         w = self.world
@@ -608,6 +611,7 @@ class BimanualRefiner:
         conv = np.ones(T, dtype=bool)
         gate = np.full(T, "", dtype=object)
         second = np.zeros(T, dtype=bool)
+        untangled = np.zeros(T, dtype=bool)
         carry = None
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         t0 = time.perf_counter()
@@ -623,11 +627,13 @@ class BimanualRefiner:
                 gate[t] = stats["gate"]
                 solved[t], iters[t], conv[t] = gate[t] != "fade", stats["iterations"], stats["converged"]
                 second[t] = stats.get("cold", False)
+                untangled[t] = stats.get("untangle", False)
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
             self.record(c, t, measured)
             if progress:
                 progress(1)
         info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
+                "untangled": untangled,
                 "seconds": time.perf_counter() - t0, "measured": measured}
         return out_T, out_q, info
