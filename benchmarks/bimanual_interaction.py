@@ -13,11 +13,15 @@ objective also counts the wrist joints' turn) and frames/s. Prints one row per (
 over the motions, and the command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
-        [--without-link NAME ...] [--seeds N] [--per-motion]
+        [--without-link NAME ...] [--seeds N] [--per-motion] [--render DIR]
 
 ``--without-link forearm`` is a diagnostic, not a setting of the product: it takes the named links' geoms out
 of the two-hand world (the solve and the measurements), to show what a link costs (the dex-urdf Shadow's
 forearm housings, 7 cm wide, meet before its palms do).
+
+``--render DIR`` also writes, per robot, ``DIR/bimanual_<robot>.png``: the robots' collision geometry in the
+per-hand result (top) and the bimanual solve's (bottom), seen across the hands and along them, at the frame of
+"press the palms together" (seed 0) where the per-hand hands pass deepest into each other.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("MUJOCO_GL", "egl")  # --render: headless; read when mujoco is first imported
 
 from handx_robot.retarget.bimanual import retarget_hand  # noqa: E402
 from handx_robot.retarget.interaction import (  # noqa: E402
@@ -75,6 +80,57 @@ def tip_shape_error(hands) -> float:
     return float(np.mean([fingertip_shape_error(hr, *robot_fingertips_world(hr)).mean() for hr in hands.values()]))
 
 
+def render_press(refiner, hands, new, path: Path, robot: str) -> int:
+    """Draw the two-hand world (``refiner.world``: the robots' collision geometry) in the per-hand result
+    ``hands`` (top row) and the bimanual solve's ``new`` (bottom row), across the hands and along them, at the
+    frame where the per-hand hands pass deepest into each other; write a PNG to ``path``. Returns the frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mujoco
+
+    w = refiner.world
+    T0 = {s: hr.T_world_base for s, hr in hands.items()}
+    q0 = {s: hr.result.q for s, hr in hands.items()}
+    depth = measure_frames(refiner, T0, q0)["hand_hand"]
+    t = int(np.argmax(depth))
+    m = w.model
+    saved = m.geom_rgba.copy()
+    for g in range(m.ngeom):
+        name = m.body(int(m.geom_bodyid[g])).name
+        m.geom_rgba[g] = (0.85, 0.35, 0.25, 1.0) if name.startswith("left/") else (0.25, 0.45, 0.85, 1.0)
+    width, height = min(480, m.vis.global_.offwidth), min(400, m.vis.global_.offheight)
+    fig, axes = plt.subplots(2, 2, figsize=(2 * width / 100, 2 * height / 100 + 0.6), dpi=100)
+    try:
+        with mujoco.Renderer(m, height, width) as r:
+            for row_i, (label, res) in enumerate((("per-hand", hands), ("bimanual", new))):
+                # kinematics only (set_state): the frame is drawn, not simulated
+                w.set_state({s: res[s].T_world_base[t] for s in w.sides}, {s: res[s].result.q[t] for s in w.sides})
+                centre = 0.5 * (res["left"].kp_world[t, 0] + res["right"].kp_world[t, 0])
+                across = res["right"].kp_world[t, 0] - res["left"].kp_world[t, 0]
+                heading = np.degrees(np.arctan2(across[1], across[0]))
+                for col, (view, az) in enumerate((("across the hands", heading + 90.0), ("along them", heading))):
+                    cam = mujoco.MjvCamera()
+                    cam.lookat[:] = centre + np.array([0.0, 0.0, 0.04])
+                    cam.distance, cam.azimuth, cam.elevation = 0.42, az, -15.0
+                    r.update_scene(w.data, cam)
+                    ax = axes[row_i, col]
+                    ax.imshow(r.render())
+                    ax.set_axis_off()
+                    ax.set_title(f"{label}, {view}", fontsize=10)
+    finally:
+        m.geom_rgba[:] = saved
+    hh = depth[t] * 1e3
+    fig.suptitle(f"{robot}: 'press the palms together', frame {t} (per-hand hands {hh:.0f} mm into each other; "
+                 "left hand red, right blue)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return t
+
+
 def row(robot, solver, reps):
     f1 = np.mean([r["contact_f1"]["inter_hand"]["f1"] for r in reps])
     pr = np.mean([r["contact_f1"]["inter_hand"]["precision"] for r in reps])
@@ -99,6 +155,7 @@ def main() -> int:
     ap.add_argument("--without-link", nargs="+", default=[], metavar="NAME",
                     help="diagnostic: leave these links' geoms out of the two-hand world (see the docstring)")
     ap.add_argument("--seeds", type=int, default=1, help="each prompt with seeds 0..N-1 (default 1)")
+    ap.add_argument("--render", metavar="DIR", help="write per robot a picture of the per-hand and bimanual results (see the docstring)")
     ap.add_argument("--per-motion", action="store_true",
                     help="also a line per motion of the bimanual solve: F1, recall, shape ratios (the outcome per clip)")
     args = ap.parse_args()
@@ -145,6 +202,10 @@ def main() -> int:
                               f"{sec['tip_shape_m'] / rep['tip_shape_m']:.2f}", flush=True)  # fmt: skip
                     sec["fps"] = world.num_frames / (per_hand_s + time.perf_counter() - t1)
                     rows["bimanual"].append(sec)
+                    if args.render and i == PROMPTS.index("press the palms together"):  # seed 0
+                        out = Path(args.render) / f"bimanual_{robot}.png"
+                        t = render_press(ref, hands, new, out, robot)
+                        print(f"  wrote {out} (frame {t})", flush=True)
         for name, reps in rows.items():
             if reps:
                 print(row(robot, name, reps), flush=True)
