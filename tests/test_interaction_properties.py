@@ -46,13 +46,15 @@ def clap_kp() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def streams(request) -> dict:
-    """robot -> BimanualStream: the built-in Shadow always, LEAP where ../shared has dex-urdf."""
+    """robot -> BimanualStream: the built-in Shadow always; LEAP and the dex-urdf Shadow (its palm on wrist joints,
+    its base turned about the palm) where ../shared has dex-urdf."""
     out = {"shadow_builtin": BimanualStream({s: HandProblem(get_robot(f"shadow_builtin_{s}")) for s in ("left", "right")})}
     try:
         assets = str(request.getfixturevalue("dex_urdf_dir"))
     except pytest.skip.Exception:
         return out
     out["leap"] = BimanualStream({s: HandProblem(get_robot(f"leap_{s}", assets)) for s in ("left", "right")})
+    out["shadow"] = BimanualStream({s: HandProblem(get_robot(f"shadow_{s}", assets)) for s in ("left", "right")})
     return out
 
 
@@ -82,7 +84,7 @@ def _hostile(kp: np.ndarray, p: dict) -> np.ndarray:
     return kp
 
 
-@pytest.mark.parametrize("robot", ["shadow_builtin", "leap"])
+@pytest.mark.parametrize("robot", ["shadow_builtin", "leap", "shadow"])
 @PROPERTY_SETTINGS
 @given(p=push)
 def test_once_free_of_penetration_the_stream_stays_free(streams, clap_kp, robot, p):
@@ -116,15 +118,18 @@ def _after_first_clean(depth: np.ndarray) -> np.ndarray:
     return clean[0] + np.flatnonzero(depth[clean[0] :] > tolerance)
 
 
+@pytest.mark.parametrize("robot", ["shadow_builtin", "shadow"])
 @PROPERTY_SETTINGS
 @given(p=push)
-def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp, p):
+def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp, robot, p):
     """The same on the offline path (``refine_sequence``, as ``handx-robot retarget`` runs it), measured
-    in its own pass at each result; the built-in Shadow."""
-    problems = streams["shadow_builtin"].problems
+    in its own pass at each result; the built-in Shadow and the dex-urdf one."""
+    if robot not in streams:
+        pytest.skip("no ../shared/assets/dex-urdf")
+    problems = streams[robot].problems
     kp = _hostile(clap_kp, p)
     hands = {s: retarget_hand(kp[:, h], s, problems[s].spec, problem=problems[s]) for h, s in enumerate(("left", "right"))}
-    refiner = BimanualRefiner(problems, world=streams["shadow_builtin"].refiner.world)
+    refiner = BimanualRefiner(problems, world=streams[robot].refiner.world)
     touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, refiner.pairs, 30.0)
     refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
     _, _, info = refiner.refine_sequence({s: hr.T_world_base for s, hr in hands.items()},
