@@ -54,11 +54,12 @@ def add_input_options(p: argparse.ArgumentParser, key: bool = True) -> None:
                    help="skip the left/right mix-up test (for unusual data, e.g. hyperextended fingers)")  # fmt: skip
 
 
-def _read(args):
+def read_input(args, path=None):
+    """The motion at ``path`` (default ``args.input``) read with the options of :func:`add_input_options`."""
     from handx_robot.readers import read_motion
 
     return read_motion(
-        args.input, format=args.format, hand=args.hand, fps=args.fps, frame=args.frame, units=args.units,
+        args.input if path is None else path, format=args.format, hand=args.hand, fps=args.fps, frame=args.frame, units=args.units,
         mano_dir=args.mano_dir, key=args.key, swap_hands=args.swap_hands, check_hands=not args.no_handedness_check,
         fill_gaps=args.fill_gaps,
     )  # fmt: skip
@@ -80,7 +81,7 @@ def run_convert(args) -> int:
 
     if not str(args.output).endswith(".npz"):
         raise ConfigError(f"-o {args.output}: the output motion file must end in .npz")
-    motion = _read(args)
+    motion = read_input(args)
     if args.trim:
         motion = motion.trim(*args.trim)
     if args.resample:
@@ -109,7 +110,7 @@ def run_describe(args) -> int:
     from handx_robot.features import describe
     from handx_robot.gestures import observation_lines, observe
 
-    motion = _read(args)
+    motion = read_input(args)
     observations = observe(motion)
     if args.json:
         data = json.loads(describe(motion, as_json=True))
@@ -142,7 +143,7 @@ def run_show(args) -> int:
         raise ConfigError("show: nothing to do; pass -o out.mp4 and/or --plot timeline.png")
     if args.output and not str(args.output).lower().endswith((".mp4", ".mkv", ".mov", ".avi")):
         raise ConfigError(f"-o {args.output}: the video must end in .mp4 (or .mkv/.mov/.avi)")
-    motion = _read(args)
+    motion = read_input(args)
     events = contact_events(motion)
     if args.output:
         views = [v.strip() for v in args.views.split(",") if v.strip()]

@@ -47,6 +47,9 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
+    from handx_robot.cli_data import add_input_options
+
+    add_input_options(parser.add_argument_group("reading MOTION (as `convert`: a one-hand file needs --hand)"))
 
 
 #: The options of :func:`add_robot_arguments`, as :func:`retarget_with` reads them (``settings[name]``).
@@ -112,21 +115,17 @@ def interaction_table(sec: dict) -> str:
     return "\n".join(rows)
 
 
-def _read(path: str):
+def _read(args: argparse.Namespace):
+    """The human motion ``args.motion``, read with the reader options (those of ``convert``)."""
     from pathlib import Path
 
+    from handx_robot.cli_data import read_input
     from handx_robot.errors import MotionFormatError
 
-    p = Path(path)
+    p = Path(args.motion)
     if not p.is_file():
         raise MotionFormatError(f"{p}: motion file not found")
-    try:
-        from handx_robot.readers import read_motion
-    except ImportError:  # readers not in this tree yet: our own .npz format only
-        from handx_robot.motion import load_motion
-
-        return load_motion(p)
-    return read_motion(p)
+    return read_input(args, p)
 
 
 def humanoid_table(sec: dict) -> str:
@@ -215,7 +214,7 @@ def run_retarget(args: argparse.Namespace) -> int:
 
     settings = robot_settings(args)
     check_robot_settings(settings)
-    motion = _read(args.motion)
+    motion = _read(args)
     if is_humanoid(args.robot):
         rm, report = retarget_with(motion, settings)
         out = save_robot_motion(rm, args.output)

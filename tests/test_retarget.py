@@ -204,6 +204,18 @@ def test_cli_builtin_shadow_without_assets(dexmv_npz, tmp_path, monkeypatch, cap
     assert "wrote" in capsys.readouterr().out
 
 
+def test_cli_retarget_reads_a_one_hand_capture_with_the_reader_options(dexmv_npz, tmp_path, capsys):
+    """``retarget`` reads what ``convert`` reads, with the same options: a one-hand MediaPipe capture needs --hand
+    (the error says so, and the option now exists on this command), and its camera frame --frame camera."""
+    out = tmp_path / "robot.npz"
+    assert cli.main(["retarget", str(dexmv_npz), "--robot", "shadow", "-o", str(out)]) == 1
+    assert "--hand left or --hand right" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["retarget", str(dexmv_npz), "--hand", "right", "--frame", "camera", "--robot", "shadow",
+                     "-o", str(out), "--no-progress"]) == 0  # fmt: skip
+    rm = load_robot_motion(out)
+    assert rm.sides == ("right",) and rm.hands["right"].qpos.shape[0] == 122
+
+
 def test_cli_errors_and_robot_list(tmp_path, capsys, dex_urdf_dir):
     assert cli.main(["robots", "--json", "--assets", str(dex_urdf_dir)]) == 0
     listed = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
