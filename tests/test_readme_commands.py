@@ -32,6 +32,7 @@ COMMANDS = {
     "handx-robot show motion.npz -o skel.mp4 --plot contacts.png": "run",
     "handx-robot robots": "run",
     "handx-robot retarget motion.npz --robot shadow -o robot.npz --metrics fidelity.json": "run",
+    "handx-robot retarget capture.npy --hand right --units mm --robot shadow -o right.npz": "run",
     "handx-robot replay robot.npz --physics --video replay.mp4 --metrics replay.json": "run",
     'handx-robot run "clap twice" --out out/clap': "run",
     "handx-robot retarget out/clap/motion.npz --robot shadow --interaction off -o out/clap/per_hand.npz": "run",
@@ -112,7 +113,7 @@ def test_readme_commands_run_as_written(tmp_path, shared_dir):
             argv += ["--until-done", "--duration", "60"]  # the README's command, bounded for a test
         proc = subprocess.run([str(exe), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-    for name in ("motion.npz", "tap.npz", "clap.npz", "skel.mp4", "contacts.png", "robot.npz", "fidelity.json", "replay.mp4",
+    for name in ("motion.npz", "tap.npz", "clap.npz", "skel.mp4", "contacts.png", "robot.npz", "right.npz", "fidelity.json", "replay.mp4",
                  "replay.json", "out/clap/summary.json", "out/gr1/summary.json", "out/gr1/replay.mp4",
                  "out/ds/manifest.jsonl", "out/ds/keep.txt", "out/ds/report.html"):
         assert (tmp_path / name).is_file(), f"{name} was not written"
