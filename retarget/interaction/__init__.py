@@ -4,7 +4,8 @@ nowhere else, without passing through each other.
 :func:`solve_bimanual` takes the per-hand solutions of both hands (:class:`~handx_robot.retarget.bimanual.HandResult`)
 and re-solves, frame by frame, the frames where the hands interact (:mod:`.refine`); :mod:`.measure`
 reports contact F1 per contact type, penetration, and wrist deviation; :mod:`.world` is the MuJoCo
-world of the two hands' collision geometry both use.
+world of the two hands' collision geometry both use; :mod:`.state` one frame's state and the fade of a
+correction; :mod:`.palm` the hands whose palm moves on wrist joints.
 """
 
 from __future__ import annotations

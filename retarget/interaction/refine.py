@@ -44,7 +44,6 @@ Units: metres, radians.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -57,64 +56,16 @@ from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 from .options import INTERACTION_MODES, InteractionOptions
 from .pairs import HumanContactTracker, PartPair, human_contact_mask, monitored_pairs
 from .palm import BASE_WEIGHT, WristJoints
+from .state import FADE, FADE_END, Carry, FrameState, deepens, fade, min_distance
 from .world import Contacts, TwoHandWorld
 
-__all__ = ["InteractionOptions", "GATE_REASONS", "fade", "PartPair", "monitored_pairs", "human_contact_mask", "HumanContactTracker",
-           "BimanualRefiner", "INTERACTION_MODES"]  # fmt: skip
+__all__ = ["InteractionOptions", "GATE_REASONS", "fade", "FADE", "FADE_END", "FrameState", "Carry", "PartPair",
+           "monitored_pairs", "human_contact_mask", "HumanContactTracker", "BimanualRefiner", "INTERACTION_MODES"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 #: why the gate (:meth:`BimanualRefiner.needs_solve`) sends a frame to the bimanual solve
 GATE_REASONS = ("human touch", "hands near", "fingers penetrate")
-#: while nothing is near, a correction left by solved frames shrinks by this factor per frame, so it fades
-#: out and the per-hand solution takes over again (held as it was, it would keep every later frame off the
-#: per-hand result). A faster fade (by a fixed step per frame as well) lost dex-urdf Shadow claps: the next
-#: clap then starts without the previous one's wrist correction, and its iterations do not reach the contact
-FADE = 0.95
-#: a correction part below this is zero: (metres of wrist translation, radians of wrist rotation, radians
-#: or metres of a joint). A correction all of whose parts are is dropped: from the wrist budget (4 cm) a
-#: fade ends within 104 frames
-FADE_END = (2e-4, 2e-3, 2e-3)
-
-
-@dataclasses.dataclass
-class FrameState:
-    """One frame of both hands: ``T[side]`` (4, 4) T_world_base, ``q[side]`` (D,) the tree's dofs."""
-
-    T: dict
-    q: dict
-
-    def copy(self) -> FrameState:
-        return FrameState({s: v.copy() for s, v in self.T.items()}, {s: v.copy() for s, v in self.q.items()})
-
-
-@dataclasses.dataclass
-class Carry:
-    """What one frame leaves the next: the correction of its result from the per-hand solution (``{side:
-    (dp (3,), drot (3,), dq (n,))}``, None when the gate kept the per-hand solution), the result and its
-    smallest geom distance (metres; inf when nothing is within the margin)."""
-
-    correction: dict | None
-    result: FrameState
-    min_distance: float
-
-
-def _min_distance(c: Contacts) -> float:
-    return float(c.dist.min()) if len(c.dist) else np.inf
-
-
-def _deepens(dmin: float, other_dmin: float, clearance: float) -> bool:
-    """A state's smallest geom distance ``dmin`` is below another state's and below the tolerance (minus
-    half the clearance): it penetrates deeper than that state."""
-    return dmin < min(other_dmin, -0.5 * clearance)
-
-
-def fade(corr: dict) -> dict | None:
-    """One frame's fade of a correction ``{side: (dp (3,), drot (3,), dq (n,))}``: ``FADE`` times it, or
-    None (no correction) when every part is below :data:`FADE_END`."""
-    if all(np.abs(v).max(initial=0.0) < end for parts in corr.values() for v, end in zip(parts, FADE_END, strict=True)):
-        return None
-    return {s: tuple(FADE * v for v in parts) for s, parts in corr.items()}
 
 
 class BimanualRefiner:
@@ -210,10 +161,10 @@ class BimanualRefiner:
             else:
                 w.set_state(st.T, st.q)
                 c = w.contacts(intra_margin=self.intra_margin_m)
-            dmin = _min_distance(c)
+            dmin = min_distance(c)
             if it == 0:
                 start_dmin = dmin
-            if not _deepens(dmin, start_dmin, o.clearance_m):
+            if not deepens(dmin, start_dmin, o.clearance_m):
                 kept = (st.copy(), c, dmin)
             stats["min_distance"] = dmin
             rows, pd = self._pair_rows(c)
@@ -341,7 +292,7 @@ class BimanualRefiner:
             self._apply(st, x if M is None else self._from_pivot(st, x))
             if np.abs(x).max() < 2e-4 and dmin >= -2e-4:  # converged: this last small step is checked, then kept
                 stats["converged"] = True
-        if _deepens(stats["min_distance"], start_dmin, o.clearance_m):
+        if deepens(stats["min_distance"], start_dmin, o.clearance_m):
             # the iterations ended deeper in penetration than the start (a step past a pair beyond the margin,
             # or over which the linear model was wrong, that they did not recover from): the latest iterate
             # that was not is the result
@@ -524,15 +475,15 @@ class BimanualRefiner:
             if untangle:  # one SQP step a frame, from the wrists' fade: the fade goes on from where it leads
                 iterations, corr = 1, faded
             if need is None:
-                stats = None if faded is None else {"iterations": 0, "min_distance": _min_distance(c), "converged": True,
+                stats = None if faded is None else {"iterations": 0, "min_distance": min_distance(c), "converged": True,
                                                     "fell_back": False, "late": False, "gate": "fade"}  # fmt: skip
-                return start, stats, Carry(faded, start, _min_distance(c)), c
+                return start, stats, Carry(faded, start, min_distance(c)), c
         else:
             start, need, c = self._gated(anchor, corr, touching)  # warm start: the previous frame's correction
             if need is None:
-                return anchor, None, Carry(None, anchor, _min_distance(c)), c
+                return anchor, None, Carry(None, anchor, min_distance(c)), c
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach, deadline)
-        if carry is not None and _deepens(stats["min_distance"], carry.min_distance, self.options.clearance_m):
+        if carry is not None and deepens(stats["min_distance"], carry.min_distance, self.options.clearance_m):
             # the warm start led somewhere deeper than the previous result: solve again from that result, or out
             # of time, keep it
             spent = stats["iterations"]
@@ -550,7 +501,7 @@ class BimanualRefiner:
             spent = stats["iterations"]
             st2, stats2 = self.solve_frame(anchor.copy(), anchor, shape_terms, corr, touching, iterations, None, reach,
                                            deadline)  # fmt: skip
-            if stats2["missed"] < stats["missed"] and not _deepens(stats2["min_distance"], stats["min_distance"],
+            if stats2["missed"] < stats["missed"] and not deepens(stats2["min_distance"], stats["min_distance"],
                                                                    self.options.clearance_m):  # fmt: skip
                 st, stats = st2, {**stats2, "cold": True}
             stats["iterations"] = spent + stats2["iterations"]
