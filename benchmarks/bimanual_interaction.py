@@ -131,6 +131,17 @@ def render_press(refiner, hands, new, path: Path, robot: str) -> int:
     return t
 
 
+def end_correction(hands, new) -> float:
+    """The largest joint offset (rad, or m for a prismatic joint) of the bimanual result from the per-hand
+    solution at the clip's last frame: what a correction left by the contacts still holds there."""
+    return max(float(np.abs(new[s].result.q[-1] - hands[s].result.q[-1]).max()) for s in hands)
+
+
+def base_speed(res, fps: float) -> float:
+    """The fastest frame-to-frame speed of either hand's base (m/s): what the arm carrying it must follow."""
+    return max(float(np.linalg.norm(np.diff(hr.T_world_base[:, :3, 3], axis=0), axis=1).max()) * fps for hr in res.values())
+
+
 def row(robot, solver, reps):
     f1 = np.mean([r["contact_f1"]["inter_hand"]["f1"] for r in reps])
     pr = np.mean([r["contact_f1"]["inter_hand"]["precision"] for r in reps])
@@ -157,7 +168,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=1, help="each prompt with seeds 0..N-1 (default 1)")
     ap.add_argument("--render", metavar="DIR", help="write per robot a picture of the per-hand and bimanual results (see the docstring)")
     ap.add_argument("--per-motion", action="store_true",
-                    help="also a line per motion of the bimanual solve: F1, recall, shape ratios (the outcome per clip)")
+                    help="also a line per motion of the bimanual solve: F1, recall, shape ratios, the joints' offset "
+                    "left at the end, fading frames stepped for crossing fingers, the bases' top speed")
     args = ap.parse_args()
     if args.without_link:
         without_links(args.without_link)
@@ -199,7 +211,10 @@ def main() -> int:
                         f = sec["contact_f1"]["inter_hand"]
                         print(f"  {robot} {PROMPTS[i % len(PROMPTS)]!r} seed {i // len(PROMPTS)}: F1 {f['f1']:.2f}, recall {f['recall']:.2f}, shape ratio palm frame "
                               f"{sec['palm_objective'] / rep['objective']:.2f}, tip shape error "
-                              f"{sec['tip_shape_m'] / rep['tip_shape_m']:.2f}", flush=True)  # fmt: skip
+                              f"{sec['tip_shape_m'] / rep['tip_shape_m']:.2f}, joints at the end {end_correction(hands, new):.2f} rad "
+                              f"off the per-hand pose, {sec['bimanual_frames'].get('untangled', 0)} fading frames stepped for "
+                              f"crossing fingers, base speed max {base_speed(new, world.fps):.2f} m/s "
+                              f"(per hand {base_speed(hands, world.fps):.2f})", flush=True)  # fmt: skip
                     sec["fps"] = world.num_frames / (per_hand_s + time.perf_counter() - t1)
                     rows["bimanual"].append(sec)
                     if args.render and i == PROMPTS.index("press the palms together"):  # seed 0
