@@ -76,6 +76,23 @@ def test_fingertip_touch_is_kept(fingertips):
     assert sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
 
 
+@pytest.mark.parametrize(("prompt", "kind", "events"), [("tap the left palm with the right index finger", "inter_tip_palm", 1),
+                                                         ("hold a ball with both hands", "inter_tip_tip", 2)])  # fmt: skip
+def test_a_tap_on_the_palm_and_tips_around_a_ball_are_kept(prompt, kind, events):
+    """#17's "tapping a palm" and "hands around an imagined object": per hand the robot's index finger goes
+    into the other palm (the fingertips into each other around the ball); bimanually every human contact of
+    that kind is a robot contact, with no other robot contact across the hands and no penetration."""
+    motion = generate(prompt, seed=0)
+    _, off = _both(motion, "shadow_builtin", "off")
+    _, on = _both(motion, "shadow_builtin", "auto")
+    assert off["bimanual"]["interpenetration"]["max_depth_m"] > 0.005
+    sec = on["interaction"]
+    f = sec["contact_f1"]["by_kind"][kind]
+    assert f["human_events"] == events and f["recall"] == 1.0 and f["precision"] == 1.0, f
+    assert sec["contact_f1"]["inter_hand"]["robot_events"] == events, sec["contact_f1"]["inter_hand"]
+    assert sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M and sec["self_penetration_m"]["max"] <= PEN_MAX_M
+
+
 def _apart(motion: BimanualMotion, gap_m: float) -> BimanualMotion:
     """The palms-together motion with the right hand moved away along the palm-to-palm line so that the
     human palms end ``gap_m`` farther apart than in contact (no human contact)."""
