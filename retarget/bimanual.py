@@ -138,8 +138,10 @@ def retarget_motion(
     A hand missing from the motion, or without a robot, is skipped (logged). Options default to
     offline settings: no low-pass filter (the temporal term smooths instead).
     interaction: :class:`~handx_robot.retarget.interaction.InteractionOptions`, or its mode ('auto',
-    'off'); default 'auto': with both hands, the frames where they interact are solved bimanually
-    (:mod:`handx_robot.retarget.interaction`) and the report gains an ``interaction`` section.
+    'off'); default 'auto': the frames where the hands interact, or where a hand's fingers would pass through
+    each other or miss a contact the human's make within the hand, are solved again, both hands in one
+    problem (:mod:`handx_robot.retarget.interaction`; with one hand, that hand), and the report gains an
+    ``interaction`` section.
     """
     from handx_robot.retarget.interaction.refine import InteractionOptions
 
@@ -166,7 +168,7 @@ def retarget_motion(
             f"{[s for s, r in robots.items() if r is not None]}"
         )
     inter_section = None
-    if interaction.mode != "off" and len(hands) == 2:
+    if interaction.mode != "off":
         from handx_robot.retarget.interaction import solve_bimanual
 
         hands, inter_section = solve_bimanual(hands, world.fps, interaction)

@@ -21,11 +21,12 @@ Every keypoint frame is solved, in order (a queue of ``queue_depth`` frames abso
 The node says ``ready`` on ``/handx/ready`` once its solvers are built (the kernels compiled) and
 each command topic has a subscriber (the safety streamer) and the keypoint topic a publisher: see :class:`handx_robot.ros.readiness.Readiness`.
 
-With both hands (and parameter ``interaction`` ``auto``, the default) each frame then goes through
-the bimanual step (:meth:`handx_robot.retarget.interaction.BimanualRefiner.step`, warm-started, the
-human's contacts tracked frame by frame): where the hands interact, the robot hands touch where the
-human's touch and do not pass through each other; the commands are the per-hand (low-pass filtered)
-ones plus the solve's change, and the wrist poses the solved ones. The step may take half the input
+With parameter ``interaction`` ``auto`` (the default) each frame in which every configured hand is
+present then goes through the bimanual step (:meth:`handx_robot.retarget.interaction.BimanualRefiner.step`,
+warm-started, the human's contacts tracked frame by frame): where the hands interact, the robot hands
+touch where the human's touch and do not pass through each other; with one hand or two, a hand's fingers
+do not pass through each other and touch where the human's touch within the hand (a pinch); the commands
+are the per-hand (low-pass filtered) ones plus the solve's change, and the wrist poses the solved ones. The step may take half the input
 period (``input_rate_hz``); past that it ends with a result no deeper in penetration than the frame's
 start or the previous result (``InteractionOptions.stream_budget_s``).
 
@@ -91,8 +92,9 @@ PARAMS = (
     ParamSpec("input_rate_hz", 30.0, "expected keypoint rate (Hz): sets the commands' time_from_start",
               min_value=0.1),
     ParamSpec("frame_id", "world", "frame of the published wrist poses"),
-    ParamSpec("interaction", "auto", "with both hands: 'auto' solves the frames where they interact bimanually "
-              "(contacts where the human's hands touch, no interpenetration, bounded wrist adaptation; "
+    ParamSpec("interaction", "auto", "'auto' solves again the frames where the hands interact (contacts where "
+              "the human's hands touch, no interpenetration, bounded wrist adaptation) or a hand's fingers would "
+              "pass through each other or miss a contact of the human's within the hand (one hand or two; "
               "handx_robot.retarget.interaction); 'off' retargets each hand on its own", choices=("auto", "off")),
     ParamSpec("queue_depth", QUEUE_DEPTH, "keypoint frames queued while a solve runs, and commands kept for a "
               "subscriber that falls behind (KEEP_LAST): every frame is solved and sent in order unless this many "
@@ -175,7 +177,7 @@ class RetargetNode(Node):
         self._wrist_pubs = {}
         self._lock = threading.Lock()
         self.solve_seconds: list[float] = []
-        self.bimanual = None  # (BimanualRefiner, HumanContactTracker) with both hands and interaction 'auto'
+        self.bimanual = None  # (BimanualRefiner, HumanContactTracker) with interaction 'auto'
         self.bimanual_frames = 0
         if p["humanoid"]:
             self._init_humanoid(robots)
@@ -209,12 +211,12 @@ class RetargetNode(Node):
             self.get_logger().info(
                 f"{side}: {robot} ({len(self.hands[side].joint_names)} joints) -> {command_topic(side)}"
             )
-        if len(self.hands) == 2 and p["interaction"] == "auto":
+        if self.hands and p["interaction"] == "auto":
             from handx_robot.retarget.interaction import BimanualRefiner, HumanContactTracker
 
             refiner = BimanualRefiner({side: hand.problem for side, hand in self.hands.items()}, self._interaction_options())
             self.bimanual = (refiner, HumanContactTracker(refiner.pairs, refiner.contact_config))
-            self.get_logger().info(f"bimanual solve on: {len(refiner.pairs)} part pairs monitored")
+            self.get_logger().info(f"bimanual solve on ({', '.join(self.hands)}): {len(refiner.pairs)} part pairs monitored")
 
     def _interaction_options(self):
         """The bimanual step may take half the input period (``stream_budget_s``), so a frame is answered
@@ -282,8 +284,8 @@ class RetargetNode(Node):
                 continue
             if not solved[side][2]:
                 self.get_logger().debug(f"{side}: frame {hand.frames} did not converge")
-        if self.bimanual is not None and len(solved) == 2:
-            solved = self._bimanual(solved, {side: kp[h] for h, side in enumerate(SIDES)})
+        if self.bimanual is not None and len(solved) == len(self.hands):  # every configured hand this frame
+            solved = self._bimanual(solved, {side: kp[h] for h, side in enumerate(SIDES) if side in self.hands})
         if solved:
             self.solve_seconds.append(time.perf_counter() - t0)
         for side, (q, T_world_base, _converged) in solved.items():
@@ -317,8 +319,8 @@ class RetargetNode(Node):
                 wrist_pose_stamped(_pose7(frame.T_world_hand[side]), self.params["frame_id"], stamp))
 
     def _bimanual(self, solved: dict, kp_world: dict) -> dict:
-        """Both hands' per-hand results of this frame -> after the bimanual solve (see ``interaction``);
-        the per-hand results stand if the solve fails."""
+        """The configured hands' per-hand results of this frame -> after the bimanual solve (see
+        ``interaction``); the per-hand results stand if the solve fails."""
         refiner, tracker = self.bimanual
         try:
             with self._lock:

@@ -374,3 +374,55 @@ def test_interlocked_fingers_come_back_after_the_hands_part(dex_urdf_dir):
     for s in on_q:
         assert np.abs(on_q[s][-20:] - off_q[s][-20:]).max() < 0.2, s
         np.testing.assert_allclose(rm_on.hands[s].wrist_pose[-20:], rm_off.hands[s].wrist_pose[-20:], atol=1e-4)
+
+
+def _right_hand_only(motion: BimanualMotion) -> BimanualMotion:
+    j = motion.joints.copy()
+    j[:, 0] = 0.0
+    return dataclasses.replace(motion, joints=j, present=np.array([False, True]))
+
+
+def test_one_hand_keeps_its_fingers_apart_offline_and_streamed():
+    """A one-hand motion goes through the same solve: per hand, the built-in Shadow's fist puts fingers
+    into each other (over 5 mm); retargeted with the solve, offline and streamed one frame at a time, no
+    finger-finger penetration over 2 mm at any frame, and the report has the hand's ``interaction`` section."""
+    from handx_robot.retarget.bimanual import retarget_hand
+    from handx_robot.retarget.interaction import BimanualRefiner, BimanualStream, measure_frames
+
+    from handx_robot.frames import FRAME_WORLD_ZUP
+
+    motion = _right_hand_only(generate("make a fist with the right hand", seed=0))
+    world = motion.in_frame(FRAME_WORLD_ZUP)
+    per_hand = retarget_hand(world.joints[:, 1], "right", "shadow_builtin_right")
+    refiner = BimanualRefiner({"right": per_hand.problem})
+    before = measure_frames(refiner, {"right": per_hand.T_world_base}, {"right": per_hand.result.q})["self"]
+    assert before.max() > 0.005
+    rm, on = retarget_motion(motion, None, "shadow_builtin_right")
+    sec = on["interaction"]
+    assert rm.sides == ("right",) and sec["bimanual_frames"]["by_reason"]["fingers penetrate"] > 0
+    assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] == 0.0
+    _, off = retarget_motion(motion, None, "shadow_builtin_right", interaction="off")
+    assert "interaction" not in off
+    stream = BimanualStream({"right": per_hand.problem})
+    T, q = [], []
+    for t in range(world.num_frames):
+        f = stream.step({"right": world.joints[t, 1]})
+        T.append(f.T["right"])
+        q.append(f.q["right"])
+    streamed = measure_frames(refiner, {"right": np.array(T)}, {"right": np.array(q)})["self"]
+    assert streamed.max() <= PEN_MAX_M, streamed.max()
+
+
+@pytest.mark.parametrize("robot", ["shadow_builtin", "allegro"])
+def test_a_pinch_within_a_hand_is_reached(robot, request):
+    """The human's thumb and index fingertips touch (both hands pinch); the robot's touch too: the gate sends
+    a frame where a pair within a hand is apart on the robot but touching on the human to the solve. Before
+    that reason, frames with nothing else to solve kept the per-hand pinch apart (Allegro: neither pinch)."""
+    assets = None if robot.endswith("builtin") else request.getfixturevalue("dex_urdf_dir")
+    motion = generate("pinch with both hands", seed=0)
+    _, on = _both(motion, robot, "auto", assets)
+    sec = on["interaction"]
+    pinch = sec["contact_f1"]["by_kind"]["pinch"]
+    assert pinch["human_events"] == 2 and pinch["recall"] == 1.0 and pinch["precision"] == 1.0, pinch
+    assert sec["bimanual_frames"]["by_reason"]["touch within a hand"] > 0
+    assert sec["self_penetration_m"]["max"] <= PEN_MAX_M

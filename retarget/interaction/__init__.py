@@ -2,7 +2,9 @@
 nowhere else, without passing through each other.
 
 :func:`solve_bimanual` takes the per-hand solutions of both hands (:class:`~handx_robot.retarget.bimanual.HandResult`)
-and re-solves, frame by frame, the frames where the hands interact (:mod:`.refine`); :mod:`.measure`
+and re-solves, frame by frame, the frames where the hands interact (:mod:`.refine`); with one hand (or two),
+also the frames where a hand's fingers would pass through each other or miss a contact the human's fingers
+make within the hand (a pinch); :mod:`.measure`
 reports contact F1 per contact type, penetration, and wrist deviation; :mod:`.world` is the MuJoCo
 world of the two hands' collision geometry both use; :mod:`.state` one frame's state and the fade of a
 correction; :mod:`.palm` the hands whose palm moves on wrist joints.
@@ -39,8 +41,8 @@ __all__ = ["solve_bimanual", "InteractionOptions", "BimanualRefiner", "HumanCont
 
 def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | None = None,
                    progress: Callable[[int], None] | None = None) -> tuple[dict, dict]:
-    """Both hands' per-hand results ``{'left': HandResult, 'right': HandResult}`` -> new results with the
-    bimanual solve applied (joint positions, base poses, objective), and the report's ``interaction``
+    """Both hands' per-hand results ``{'left': HandResult, 'right': HandResult}`` (or one hand's) -> new
+    results with the bimanual solve applied (joint positions, base poses, objective), and the report's ``interaction``
     section (:mod:`.measure`) with ``bimanual_frames`` and the stage's ``frames_per_second``."""
     opts = options or InteractionOptions()
     t0 = time.perf_counter()

@@ -3,7 +3,9 @@
 The per-hand solver (:mod:`handx_robot.retarget.solver`) runs first, batched over frames, as before. A
 frame is then solved again *bimanually* (the gate, :meth:`BimanualRefiner.needs_solve`) when the human's
 hands touch, when the two robot hands are close (where the non-penetration constraint or the apart term
-acts), or when a hand's fingers interpenetrate. Otherwise the frame keeps the per-hand result or, while a
+acts), when a hand's fingers interpenetrate, or when a pair within a hand (a pinch, a fingertip on the
+palm) is in contact on the robot but not on the human or the other way round. The same solve runs on one
+hand alone: its fingers and its own contacts. Otherwise the frame keeps the per-hand result or, while a
 correction left by solved frames fades out (:meth:`BimanualRefiner._fade_frame`), the per-hand result with
 the faded correction: one collision query checks it, and the frame is solved where it finds the hands close
 (one SQP step where only the faded fingers would pass through each other).
@@ -65,7 +67,7 @@ __all__ = ["InteractionOptions", "GATE_REASONS", "fade", "FADE", "FADE_END", "Fr
 log = logging.getLogger(__name__)
 
 #: why the gate (:meth:`BimanualRefiner.needs_solve`) sends a frame to the bimanual solve
-GATE_REASONS = ("human touch", "hands near", "fingers penetrate")
+GATE_REASONS = ("human touch", "hands near", "fingers penetrate", "touch within a hand")
 
 
 class BimanualRefiner:
@@ -352,18 +354,25 @@ class BimanualRefiner:
         collision geoms across the hands is nearer than ``clearance_m`` (the non-penetration constraint's
         bound) or a monitored part pair across them (fingertips, palms) nearer than ``apart_m`` (the apart
         term's): otherwise no term of the solve acts across the hands; ``'fingers penetrate'``: a pair within
-        a hand penetrates. Returns (that, the contacts of ``st``)."""
+        a hand penetrates; ``'touch within a hand'``: a monitored pair within a hand (a pinch, a fingertip on
+        the palm) is in contact on the robot (nearer than ``robot_contact_m``) where the human's is not, or the
+        other way round. Without that last reason, a pinch the per-hand solution leaves apart stayed apart
+        wherever nothing else sent the frame to the solve (the within-hand column of
+        ``benchmarks/bimanual_interaction.py``). Returns (that, the contacts of ``st``)."""
         o, w = self.options, self.world
         w.set_state(st.T, st.q)
         c = w.contacts(intra_margin=self.intra_margin_m)
         if (touching & self._inter).any():
             return "human touch", c
+        pd = self._pair_rows(c)[1]
         if len(c.dist):
             cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-            if (c.dist[cross] < o.clearance_m).any() or (self._pair_rows(c)[1][self._inter] < o.apart_m).any():
+            if (c.dist[cross] < o.clearance_m).any() or (pd[self._inter] < o.apart_m).any():
                 return "hands near", c
             if (c.dist[~cross] < 0.0).any():
                 return "fingers penetrate", c
+        if (~self._inter & (touching != (pd < o.robot_contact_m))).any():
+            return "touch within a hand", c
         return None, c
 
     @property

@@ -1,9 +1,9 @@
-"""Both hands streamed one frame at a time: the per-hand streaming retargeters, then the bimanual step
+"""Both hands (or one) streamed one frame at a time: the per-hand streaming retargeters, then the bimanual step
 (:meth:`~handx_robot.retarget.interaction.refine.BimanualRefiner.step`) with the human's contacts
 tracked frame by frame (:class:`~handx_robot.retarget.interaction.pairs.HumanContactTracker`).
 
-What the ROS ``retarget`` node does with two hands (it adds message handling and joint selection),
-for tests and benchmarks without ROS.
+What the ROS ``retarget`` node does (it adds message handling and joint selection), for tests and
+benchmarks without ROS.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ class BimanualFrame:
 
 
 class BimanualStream:
-    """``problems``: ``{'left': HandProblem, 'right': HandProblem}``; ``step(kp_world)`` with
-    ``kp_world``: ``{side: (21, 3)}`` HandX keypoints, metres, world Z-up -> :class:`BimanualFrame`."""
+    """``problems``: ``{'left': HandProblem, 'right': HandProblem}``, or one of them (one hand: its fingers
+    kept from passing through each other, its own contacts kept); ``step(kp_world)`` with ``kp_world``:
+    ``{side: (21, 3)}`` HandX keypoints of those sides, metres, world Z-up -> :class:`BimanualFrame`."""
 
     def __init__(self, problems: Mapping, options: InteractionOptions | None = None, solver_options=None) -> None:
         from handx_robot.retarget.solver import SolverOptions, StreamingRetargeter
 
-        self.problems = {s: problems[s] for s in SIDES}
+        self.problems = {s: problems[s] for s in SIDES if s in problems}
         self.retargeters = {s: StreamingRetargeter(p, solver_options or SolverOptions()) for s, p in self.problems.items()}
         self.refiner = BimanualRefiner(self.problems, options)
         self.tracker = HumanContactTracker(self.refiner.pairs, self.refiner.contact_config)
