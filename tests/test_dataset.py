@@ -141,6 +141,27 @@ def test_worker_rows_for_a_good_clip_a_nan_clip_and_an_unreadable_file(tmp_path,
     assert not list((tmp_path / "out" / "robot").glob("nan*")), "a rejected clip writes no output"
 
 
+def test_a_one_hand_clip_has_no_inter_hand_f1_and_its_fingers_measured():
+    """A one-hand clip goes through the solve too (its fingers kept apart): its row has the finger-finger
+    penetration, no inter-hand F1 (null: there is no other hand) and no hand-hand penetration."""
+    import dataclasses
+
+    from handx_robot.retarget.bimanual import retarget_motion
+
+    from handx_robot.app.dataset.worker import metrics_of
+    from handx_robot.generate import generate
+
+    m = generate("make a fist with the right hand", seed=0)
+    j = m.joints.copy()
+    j[:, 0] = 0.0
+    m = dataclasses.replace(m, joints=j, present=np.array([False, True]))
+    _, report = retarget_motion(m, None, "shadow_builtin_right")
+    row = metrics_of(report, m.num_frames, 1.0)
+    assert row["inter_hand_f1"] is None and row["penetration_mm"] == 0.0
+    assert row["self_penetration_mm"] is not None and row["self_penetration_mm"] <= 2.0
+    assert row["contact_f1"] == row["tip_contact_f1"]
+
+
 def test_physics_validation_adds_the_replay_metrics(tmp_path, corpus):
     from handx_robot.app.dataset.worker import run_task
 

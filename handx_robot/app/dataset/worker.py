@@ -63,7 +63,7 @@ def metrics_of(report: dict, frames: int, wall_s: float) -> dict:
     shape = [h["fingertip_shape_error_m"] for h in hands.values()]
     inter = report.get("interaction")
     inter_f1 = None
-    if inter is not None:
+    if inter is not None and len(hands) == 2:  # one hand has an interaction section too, with nothing across
         inter_f1 = inter["contact_f1"]["inter_hand"]["f1"]
     elif "bimanual" in report:
         inter_f1 = report["bimanual"]["inter_hand_contact_f1"]["f1"]
