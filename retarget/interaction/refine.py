@@ -33,9 +33,9 @@ The non-penetration guarantee (tests/test_interaction_properties.py): a solve ne
 penetrates deeper than the one it started from, beyond half the clearance (where its last iterate does,
 the latest iterate that did not is the result); a frame whose solve from the warm start ends deeper than
 the previous frame's result is solved again from that result. So once a result is free of penetration,
-every later one is, offline and streamed, whatever the input. (Offline, a frame that ends with pairs the
-human touches still apart is solved once more from the per-hand solution, a second start out of a local
-minimum; that result is kept only where it is no deeper in penetration than the first.)
+every later one is, offline and streamed, whatever the input. (Offline, a frame that ends with pairs across
+the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
+a local minimum; that result is kept only where it is no deeper in penetration than the first.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -141,7 +141,8 @@ class BimanualRefiner:
         ``shape_terms(side, q) -> (g, H)`` over the side's solved dofs; ``prev_corr``: the previous
         frame's correction ``{side: (dp (3,), drot (3,), dq (n,))}``; ``touching`` (P,) the human's
         contacts this frame; ``contacts``: those of ``start`` when the world is already set to it (the
-        gate's); ``reach``: iterate past the budget while a touching pair is not in contact; ``deadline``
+        gate's); ``reach``: iterate past the budget while a touching pair across the hands is not in contact
+        (not within a hand: a pinch the hand cannot close, as in a Fourier hand's fist, cost 3x); ``deadline``
         (``time.perf_counter()`` seconds): stop iterating there. Returns the
         state and stats (iterations, min distance, converged, and ``contacts`` of the returned state when
         they were computed)."""
@@ -170,12 +171,12 @@ class BimanualRefiner:
                 kept = (st.copy(), c, dmin)
             stats["min_distance"] = dmin
             rows, pd = self._pair_rows(c)
-            stats["missed"] = int((touching & (pd >= o.robot_contact_m)).sum())  # pairs the human touches, not in contact
+            stats["missed"] = int((touching & self._inter & (pd >= o.robot_contact_m)).sum())  # touched across, apart
             if stats["converged"]:
                 stats["contacts"] = c
                 break
-            # past the budget, iterate on while the geoms still penetrate or a pair the human touches is not
-            # yet in contact (at most 3x the budget): what a frame reaches must not hang on its warm start
+            # past the budget, iterate on while the geoms still penetrate or a pair across the hands the human
+            # touches is not in contact (at most 3x the budget): a contact must not hang on the warm start
             reached = not reach or not stats["missed"]
             late = deadline is not None and time.perf_counter() >= deadline
             stats["late"] = late
@@ -299,7 +300,7 @@ class BimanualRefiner:
             # or over which the linear model was wrong, that they did not recover from): the latest iterate
             # that was not is the result
             st, stats["contacts"], stats["min_distance"] = kept
-            stats["missed"] = int((touching & (self._pair_rows(kept[1])[1] >= o.robot_contact_m)).sum())
+            stats["missed"] = int((touching & self._inter & (self._pair_rows(kept[1])[1] >= o.robot_contact_m)).sum())
             stats["fell_back"] = True
         return st, stats
 
