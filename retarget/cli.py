@@ -93,12 +93,13 @@ def interaction_table(sec: dict) -> str:
     """The ``interaction`` report section as a plain-text table (contact F1 per type, penetration, wrists)."""
     rows = ["contact type       F1     precision recall  human robot"]
     cf = sec["contact_f1"]
-    for name, r in [("inter-hand (all)", cf["inter_hand"]), ("intra-hand (all)", cf["intra_hand"])] + [
-        (f"  {k}", v) for k, v in cf["by_kind"].items()
-    ]:
+    two = len(sec.get("sides", ("left", "right"))) == 2  # one hand: nothing across the hands to report
+    groups = [("inter-hand (all)", cf["inter_hand"])] if two else []
+    for name, r in groups + [("intra-hand (all)", cf["intra_hand"])] + [(f"  {k}", v) for k, v in cf["by_kind"].items()]:
         rows.append(f"{name:<18} {r['f1']:.2f}   {r['precision']:.2f}      {r['recall']:.2f}    "
                     f"{r['human_events']:>5} {r['robot_events']:>5}")  # fmt: skip
-    for name, key in (("hand-hand penetration", "hand_hand_penetration_m"), ("finger-finger penetration", "self_penetration_m")):
+    pens = (("hand-hand penetration", "hand_hand_penetration_m"),) if two else ()
+    for name, key in (*pens, ("finger-finger penetration", "self_penetration_m")):
         p = sec[key]
         rows.append(f"{name}: max {p['max'] * 1000:.1f} mm, p95 {p['p95'] * 1000:.1f} mm, {p['frames']} frames "
                     f"({p['frames_over_2mm']} over 2 mm)")  # fmt: skip
@@ -107,7 +108,7 @@ def interaction_table(sec: dict) -> str:
                     f"max {sec['wrist_deviation_m']['max'] * 1000:.1f} mm, max {sec['wrist_deviation_rad']['max']:.3f} rad")
     bf = sec["bimanual_frames"]
     why = ", ".join(f"{n} {r}" for r, n in bf.get("by_reason", {}).items() if n)
-    rows.append(f"bimanual solve: {bf['count']} frames ({bf['fraction'] * 100:.0f} %{': ' + why if why else ''}), "
+    rows.append(f"{'bimanual solve' if two else 'solve (one hand)'}: {bf['count']} frames ({bf['fraction'] * 100:.0f} %{': ' + why if why else ''}), "
                 f"{bf['non_converged']} not converged, {bf.get('second_starts', 0)} from a second start, "
                 f"{bf.get('faded', 0)} fading a correction without a solve, "
                 f"{bf.get('untangled', 0)} fading with one step for fingers that would cross, "

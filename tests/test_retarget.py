@@ -214,6 +214,11 @@ def test_cli_retarget_reads_a_one_hand_capture_with_the_reader_options(dexmv_npz
                      "-o", str(out), "--no-progress"]) == 0  # fmt: skip
     rm = load_robot_motion(out)
     assert rm.sides == ("right",) and rm.hands["right"].qpos.shape[0] == 122
+    # one hand goes through the solve too (its fingers, its own contacts); the summary says so, without rows
+    # for a second hand
+    text = capsys.readouterr().out
+    assert "solve (one hand):" in text and "finger-finger penetration" in text, text
+    assert "hand-hand penetration" not in text and "inter-hand" not in text, text
 
 
 def test_cli_errors_and_robot_list(tmp_path, capsys, dex_urdf_dir):

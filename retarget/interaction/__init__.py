@@ -76,6 +76,7 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         "untangled": int(info["untangled"].sum()),
         "by_reason": {r: int((info["gate"] == r).sum()) for r in GATE_REASONS},
     }  # fmt: skip
+    section["sides"] = list(refiner.world.sides)
     section["frames_per_second"] = len(solved) / max(seconds, 1e-9)
     section["seconds"] = seconds
     section["options"] = dataclasses.asdict(opts)

@@ -26,6 +26,7 @@ bimanual_frames                     count, fraction of the frames solved bimanua
                                     fingers would pass through each other (counted among the solved,
                                     reason fingers penetrate; not in non_converged)
 frames_per_second                   of the bimanual stage (gate, solve and measurements)
+sides                               the hands solved: both, or the one hand of a one-hand motion
 =================================== ==================================================================
 
 Human events: keypoint distances with HandX thresholds (:mod:`handx_robot.features`); robot events:
