@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bimanual_interaction import intra  # noqa: E402  (the within-hand column, pooled the same way)
 from handx_robot.retarget.bimanual import retarget_hand, retarget_motion  # noqa: E402
 from handx_robot.retarget.interaction import (  # noqa: E402
     BimanualRefiner,
@@ -74,13 +76,9 @@ def solved(motion, robot: str, assets) -> dict:
 def row(robot: str, name: str, reps: list[dict]) -> str:
     sp = max(r["self_penetration_m"]["max"] for r in reps) * 1e3
     over = sum(r["self_penetration_m"]["frames_over_2mm"] for r in reps)
-    f = [r["contact_f1"]["intra_hand"] for r in reps]
-    h, n = sum(x["human_events"] for x in f), sum(x["robot_events"] for x in f)
-    rc = sum(x["recall"] * x["human_events"] for x in f) / h if h else float("nan")
-    pr = sum(x["precision"] * x["robot_events"] for x in f) / n if n else float("nan")
     tip = np.mean([r["tip_shape_m"] for r in reps]) * 1e3
     fps = np.mean([r["fps"] for r in reps])
-    return f"| {robot} | {name} | {sp:.1f} | {over} | {rc:.2f} / {pr:.2f} ({h} / {n}) | {tip:.1f} | {fps:.0f} |"
+    return f"| {robot} | {name} | {sp:.1f} | {over} | {intra(reps)} | {tip:.1f} | {fps:.0f} |"
 
 
 def main() -> int:
