@@ -12,11 +12,11 @@ deepest hand-hand and finger-finger penetration, frames over 2 mm, wrist deviati
 (fingertip shape, in the base frame), the same objective with the fingers' vectors in the palm frame (the
 bimanual solve's shape term, :func:`handx_robot.retarget.interaction.palm.palm_frame_objective`: it
 differs only for a hand whose palm moves on wrist joints, the dex-urdf Shadow, where the base-frame
-objective also counts the wrist joints' turn) and frames/s. Prints one row per (robot, solver) averaged
+objective also counts the wrist joints' turn), the joints' acceleration RMS (:func:`joint_accel`) and frames/s. Prints one row per (robot, solver) averaged
 over the motions, and the command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
-        [--without-link NAME ...] [--seeds N] [--prompts TEXT ...] [--per-motion] [--render DIR]
+        [--without-link NAME ...] [--seeds N] [--prompts TEXT ...] [--method coupled] [--per-motion] [--render DIR]
 
 ``--without-link forearm`` is a diagnostic, not a setting of the product: it takes the named links' geoms out
 of the two-hand world (the solve and the measurements), to show what a link costs (the dex-urdf Shadow's
@@ -145,6 +145,12 @@ def end_correction(hands, new) -> float:
     return max(float(np.abs(new[s].result.q[-1] - hands[s].result.q[-1]).max()) for s in hands)
 
 
+def joint_accel(res, fps: float) -> float:
+    """RMS of the joints' frame-to-frame acceleration (rad/s^2, second differences of the solved dofs), mean over
+    the hands: what the solve adds to the motion's chatter (a contact reached on the frame it begins is a step)."""
+    return float(np.mean([np.sqrt(np.mean((np.diff(hr.result.q, 2, axis=0) * fps**2) ** 2)) for hr in res.values()]))
+
+
 def base_speed(res, fps: float) -> float:
     """The fastest frame-to-frame speed of either hand's base (m/s): what the arm carrying it must follow."""
     return max(float(np.linalg.norm(np.diff(hr.T_world_base[:, :3, 3], axis=0), axis=1).max()) * fps for hr in res.values())
@@ -162,8 +168,9 @@ def row(robot, solver, reps):
     palm = np.mean([r["palm_objective"] for r in reps])
     tip = np.mean([r["tip_shape_m"] for r in reps]) * 1e3
     fps = np.mean([r["fps"] for r in reps])
+    acc = np.mean([r["joint_accel"] for r in reps])
     return (f"| {robot} | {solver} | {f1:.2f} | {pr:.2f} | {rc:.2f} | {intra(reps)} | {hh:.1f} | {over} | {sp:.1f} | {wd:.0f} | "
-            f"{obj:.4f} | {palm:.4f} | {tip:.1f} | {fps:.0f} |")  # fmt: skip
+            f"{obj:.4f} | {palm:.4f} | {tip:.1f} | {acc:.1f} | {fps:.0f} |")  # fmt: skip
 
 
 def intra(reps) -> str:
@@ -184,6 +191,8 @@ def main() -> int:
     ap.add_argument("--without-link", nargs="+", default=[], metavar="NAME",
                     help="diagnostic: leave these links' geoms out of the two-hand world (see the docstring)")
     ap.add_argument("--seeds", type=int, default=1, help="each prompt with seeds 0..N-1 (default 1)")
+    ap.add_argument("--method", choices=("segments", "coupled"), default="segments",
+                    help="the handx solver's offline method for the per-hand solution (SolverOptions.method)")
     ap.add_argument("--prompts", nargs="+", default=list(PROMPTS), metavar="TEXT",
                     help="the motions' prompts (default: the contact-rich set, PROMPTS)")
     ap.add_argument("--render", metavar="DIR", help="write per robot a picture of the per-hand and bimanual results (see the docstring)")
@@ -198,8 +207,9 @@ def main() -> int:
     motions = [generate(p, seed=k) for k in range(args.seeds) for p in prompts]
     print(f"{len(motions)} motions ({sum(m.num_frames for m in motions)} frames), seeds 0..{args.seeds - 1}")
     print("| robot | solver | inter-hand F1 | precision | recall | within a hand: recall / precision (events) | hand-hand pen. max (mm) | frames > 2 mm | "
-          "finger-finger pen. max (mm) | wrist dev. max (mm) | dex objective | shape, palm frame | tip shape err (mm) | frames/s (both hands) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "finger-finger pen. max (mm) | wrist dev. max (mm) | dex objective | shape, palm frame | tip shape err (mm) | "
+          "joint accel. RMS (rad/s^2) | frames/s (both hands) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
         assets = None if robot.endswith("builtin") else args.assets
         rows = {"per-hand": [], "bimanual": [], "dex-retargeting": []}
@@ -209,7 +219,7 @@ def main() -> int:
             for solver in solvers:
                 t0 = time.perf_counter()
                 hands = {s: retarget_hand(world.joints[:, h], s, f"{robot}_{s}", assets=assets, solver=solver,
-                                          options=SolverOptions(low_pass=False))
+                                          options=SolverOptions(low_pass=False, method=args.method))
                          for h, s in enumerate(("left", "right"))}  # fmt: skip
                 per_hand_s = time.perf_counter() - t0
                 ref = BimanualRefiner({s: hr.problem for s, hr in hands.items()})
@@ -219,6 +229,7 @@ def main() -> int:
                 rep = interaction_report(ref, measure_frames(ref, T0, q0), hev, world.fps)
                 rep["objective"] = rep["palm_objective"] = np.mean([hr.result.objective.mean() for hr in hands.values()])
                 rep["tip_shape_m"] = tip_shape_error(hands)
+                rep["joint_accel"] = joint_accel(hands, world.fps)
                 rep["fps"] = world.num_frames / per_hand_s
                 rows["per-hand" if solver == "handx" else "dex-retargeting"].append(rep)
                 if solver == "handx":
@@ -228,6 +239,7 @@ def main() -> int:
                     sec["palm_objective"] = np.mean([palm_frame_objective(hr.problem, hr.result.q, hands[s].result.q,
                                                                           hr.kp_wrist).mean() for s, hr in new.items()])
                     sec["tip_shape_m"] = tip_shape_error(new)
+                    sec["joint_accel"] = joint_accel(new, world.fps)
                     if args.per_motion:
                         f = sec["contact_f1"]["inter_hand"]
                         fi = sec["contact_f1"]["intra_hand"]
@@ -237,7 +249,8 @@ def main() -> int:
                               f"{sec['tip_shape_m'] / rep['tip_shape_m']:.2f}, joints at the end {end_correction(hands, new):.2f} rad "
                               f"off the per-hand pose, {sec['bimanual_frames'].get('untangled', 0)} fading frames stepped for "
                               f"crossing fingers, base speed max {base_speed(new, world.fps):.2f} m/s "
-                              f"(per hand {base_speed(hands, world.fps):.2f})", flush=True)  # fmt: skip
+                              f"(per hand {base_speed(hands, world.fps):.2f}), joint accel. RMS {sec['joint_accel']:.1f} rad/s^2 "
+                              f"(per hand {rep['joint_accel']:.1f})", flush=True)  # fmt: skip
                     sec["fps"] = world.num_frames / (per_hand_s + time.perf_counter() - t1)
                     rows["bimanual"].append(sec)
                     if args.render and prompts[i] == "press the palms together":  # seed 0

@@ -53,7 +53,7 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
 
 
 #: The options of :func:`add_robot_arguments`, as :func:`retarget_with` reads them (``settings[name]``).
-ROBOT_OPTIONS = ("robot", "left_robot", "right_robot", "assets", "solver", "temporal_weight", "low_pass",
+ROBOT_OPTIONS = ("robot", "left_robot", "right_robot", "assets", "solver", "method", "temporal_weight", "low_pass",
                  "interaction", "wrist_budget", "workspace_scale", "workspace_center", "workspace_yaw")  # fmt: skip
 
 
@@ -72,6 +72,10 @@ def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--assets", metavar="DIR", help="robot asset directory; default $HANDX_ROBOT_ASSETS")
     parser.add_argument("--solver", choices=("handx", "dex-retargeting"), default="handx",
                         help="handx (batched, default) or the dex-retargeting reference")  # fmt: skip
+    parser.add_argument("--method", choices=("segments", "coupled"), default=None,
+                        help="the handx solver's offline method: segments (default: fastest; the joints can jump where "
+                        "a segment of the clip starts) or coupled (the whole clip's temporal term solved jointly: "
+                        "smoother, several times slower; benchmarks/RESULTS.md)")  # fmt: skip
     parser.add_argument("--temporal-weight", type=float, default=None,
                         help="lambda of lambda*|q_t - q_{t-1}|^2 (default: the config's normal_delta)")  # fmt: skip
     parser.add_argument("--low-pass", action="store_true", help="apply the config's low_pass_alpha filter")
@@ -164,6 +168,10 @@ def check_robot_settings(settings: dict) -> None:
                               "drop --left-robot/--right-robot")  # fmt: skip
         if settings["solver"] != "handx":
             raise ConfigError("humanoids are retargeted with --solver handx only")
+        if settings.get("method"):
+            raise ConfigError("--method is not taken for a humanoid (its hands use the default method); drop it")
+    if settings.get("method") and settings["solver"] != "handx":
+        raise ConfigError(f"--method is the handx solver's; drop it with --solver {settings['solver']}")
 
 
 def retarget_with(motion, settings: dict, progress=None, log_robots: bool = False):
@@ -189,7 +197,8 @@ def retarget_with(motion, settings: dict, progress=None, log_robots: bool = Fals
         for s in ("left", "right"):
             if s in specs:
                 log.info("%s hand -> %s (%s, %s)", s, specs[s].id, specs[s].model_path, specs[s].source)
-    opts = SolverOptions(temporal_weight=settings["temporal_weight"], low_pass=settings["low_pass"])
+    opts = SolverOptions(temporal_weight=settings["temporal_weight"], low_pass=settings["low_pass"],
+                         method=settings.get("method") or "segments")  # fmt: skip
     inter = InteractionOptions(mode=settings["interaction"])
     if settings["wrist_budget"] is not None:
         inter = dataclasses.replace(inter, wrist_budget_m=settings["wrist_budget"])
