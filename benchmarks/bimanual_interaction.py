@@ -191,7 +191,7 @@ def main() -> int:
     ap.add_argument("--without-link", nargs="+", default=[], metavar="NAME",
                     help="diagnostic: leave these links' geoms out of the two-hand world (see the docstring)")
     ap.add_argument("--seeds", type=int, default=1, help="each prompt with seeds 0..N-1 (default 1)")
-    ap.add_argument("--method", choices=("segments", "coupled"), default="segments",
+    ap.add_argument("--method", choices=("sequential", "coupled"), default="sequential",
                     help="the handx solver's offline method for the per-hand solution (SolverOptions.method)")
     ap.add_argument("--prompts", nargs="+", default=list(PROMPTS), metavar="TEXT",
                     help="the motions' prompts (default: the contact-rich set, PROMPTS)")

@@ -3,7 +3,7 @@
 For each robot (dex-retargeting's teleop vector configs, dex-urdf models) and each input:
 
 * dex-retargeting ``SeqRetargeting.retarget`` frame by frame (its own loop, warm-started), frames/s;
-* our offline batch solver (``solve_sequence``, method 'segments'), frames/s and ratio to dex;
+* our offline solver (``solve_sequence``, its default method 'sequential'), frames/s and ratio to dex;
 * our streaming solver (``StreamingRetargeter.step``, one frame at a time, warm start), frames/s;
 * dex-retargeting's objective evaluated *by dex-retargeting's own objective function* on both solutions
   (mean), and the fingertip-shape error |d_robot(i,j) - s d_human(i,j)| over wrist/fingertip pairs (mm);
@@ -18,7 +18,7 @@ the solvers and keep each one's best of ``--reps`` passes (default 2; the machin
 Our solver's compiled kernels (numba) are warmed up before timing, and the warm-up is timed (a compile
 on a machine's first run, else a load from the ``__pycache__`` cache; ``NUMBA_CACHE_DIR=$(mktemp -d)``
 forces a compile); ``HANDX_NUMBA=0`` times the numpy fallback. ``--coupled`` compares the offline methods
-('segments', 'coupled': frames/s and jerk) and the coupled method's banded Cholesky with one BLAS
+('sequential', 'coupled': frames/s and jerk) and the coupled method's banded Cholesky with one BLAS
 thread (as shipped) and with the BLAS library's default threads. Run::
 
     .venv/bin/python benchmarks/retarget_speed.py [--assets DIR] [--robots allegro leap inspire shadow]
@@ -195,7 +195,7 @@ def long_run(robot_id: str, assets, n: int) -> None:
 
 
 def coupled_run(robot_id: str, assets, kp_world: np.ndarray, side: str) -> None:
-    """Offline methods: 'segments' vs 'coupled' (frames/s, mean |third difference| of q), and the
+    """Offline methods: 'sequential' vs 'coupled' (frames/s, mean |third difference| of q), and the
     coupled method's banded Cholesky with one BLAS thread (as shipped) vs the BLAS default threads."""
     from contextlib import nullcontext
 
@@ -205,7 +205,7 @@ def coupled_run(robot_id: str, assets, kp_world: np.ndarray, side: str) -> None:
     kp = to_wrist_frame(kp_world, side)
     T = len(kp)
     print(f"\n== offline methods, {robot_id}, {T} frames")
-    for label, method, one_thread in (("segments", "segments", True), ("coupled", "coupled", True),
+    for label, method, one_thread in (("sequential", "sequential", True), ("coupled", "coupled", True),
                                       ("coupled, BLAS default threads", "coupled", False)):  # fmt: skip
         opts = SolverOptions(low_pass=False, method=method)
         shipped = newton._blas_single_thread

@@ -72,10 +72,10 @@ def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--assets", metavar="DIR", help="robot asset directory; default $HANDX_ROBOT_ASSETS")
     parser.add_argument("--solver", choices=("handx", "dex-retargeting"), default="handx",
                         help="handx (batched, default) or the dex-retargeting reference")  # fmt: skip
-    parser.add_argument("--method", choices=("segments", "coupled"), default=None,
-                        help="the handx solver's offline method: segments (default: fastest; the joints can jump where "
-                        "a segment of the clip starts) or coupled (the whole clip's temporal term solved jointly: "
-                        "smoother, several times slower; benchmarks/RESULTS.md)")  # fmt: skip
+    parser.add_argument("--method", choices=("sequential", "coupled", "segments"), default=None,
+                        help="the handx solver's offline method: sequential (default: the frames one after the other, "
+                        "dex-retargeting's objective) or coupled (the whole clip's temporal term solved jointly: "
+                        "smoother, slower; benchmarks/RESULTS.md); segments: an old name of sequential")  # fmt: skip
     parser.add_argument("--temporal-weight", type=float, default=None,
                         help="lambda of lambda*|q_t - q_{t-1}|^2 (default: the config's normal_delta)")  # fmt: skip
     parser.add_argument("--low-pass", action="store_true", help="apply the config's low_pass_alpha filter")
@@ -198,7 +198,7 @@ def retarget_with(motion, settings: dict, progress=None, log_robots: bool = Fals
             if s in specs:
                 log.info("%s hand -> %s (%s, %s)", s, specs[s].id, specs[s].model_path, specs[s].source)
     opts = SolverOptions(temporal_weight=settings["temporal_weight"], low_pass=settings["low_pass"],
-                         method=settings.get("method") or "segments")  # fmt: skip
+                         method=settings.get("method") or "sequential")  # fmt: skip
     inter = InteractionOptions(mode=settings["interaction"])
     if settings["wrist_budget"] is not None:
         inter = dataclasses.replace(inter, wrist_budget_m=settings["wrist_budget"])

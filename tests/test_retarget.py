@@ -275,6 +275,32 @@ def test_compiled_terms_match_numpy(robot_id, request):
     np.testing.assert_allclose(prob.data_terms(q, ref, w, need_grad=False)[0], numpy_path[0], rtol=1e-9)
 
 
+@pytest.mark.parametrize("robot_id", ["allegro_right@position", "inspire_left@dexpilot", "leap_left", "shadow_builtin_right"])
+def test_compiled_walk_matches_lm_frame_by_frame(robot_id, request, monkeypatch):
+    """The default offline method's compiled walk gives the iterates of :func:`lm` run frame by frame (each from
+    and toward its predecessor): the same joints, convergence flags and iteration counts, with joints at their
+    limits and a motion the robot cannot follow exactly."""
+    from handx_robot.retarget.solver import walk as walk_mod
+
+    if walk_mod._walk_kernel is None:
+        pytest.skip("compiled kernels off (numba missing or HANDX_NUMBA=0)")
+    assets = None if "builtin" in robot_id else request.getfixturevalue("dex_urdf_dir")
+    prob = HandProblem(get_robot(robot_id, assets))
+    rng = np.random.default_rng(4)
+    q = _smooth_q(prob, 30, seed=4, lo=0.0, hi=1.0)  # from one limit toward the other
+    ref, w, _ = prob.reference(_synth(prob, q) + rng.normal(size=(30, 21, 3)) * 0.01)
+    opts = SolverOptions()
+    start = prob.initial_q(1)[0]
+    compiled = walk_mod.walk(prob, ref, w, prob.normal_delta, opts, start)
+    monkeypatch.setattr(walk_mod, "_walk_kernel", None)
+    monkeypatch.setattr(walk_mod, "newton_kernel", None)
+    reference = walk_mod.walk(prob, ref, w, prob.normal_delta, opts, start)
+    np.testing.assert_allclose(compiled[0], reference[0], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(compiled[1], reference[1])
+    np.testing.assert_array_equal(compiled[2], reference[2])
+    assert np.any(np.isclose(compiled[0][:, prob.free], prob.lower[prob.free]) | np.isclose(compiled[0][:, prob.free], prob.upper[prob.free]))
+
+
 def test_compiled_newton_step_matches_numpy():
     """The compiled per-frame LM step equals the batched numpy step: active set at limits, Newton vs
     Gauss-Newton choice for indefinite blocks, projected second phase, trust region."""
@@ -341,25 +367,39 @@ def test_coupled_method_round_trip():
     assert cpl.objective.mean() < 1e-4 and seg.objective.mean() < 1e-4  # ~2 mm mean vector error
 
 
-def test_cli_method_coupled_smooths_the_joints(dex_urdf_dir, tmp_path, capsys):
-    """``--method coupled`` solves the whole clip's temporal term jointly. On an Allegro clap the default
-    method's joints jump where a segment of the clip starts (every 8 frames on a short clip): the joint
-    acceleration RMS with coupled is under half of it, at no worse an objective. ``--method`` is the handx
+def test_the_old_method_name_is_read_as_the_walk():
+    """'segments' (the default until 2026-12) is read as 'sequential' with a warning; an unknown method is refused."""
+    from handx_robot.errors import ConfigError
+
+    with pytest.warns(FutureWarning, match="now 'sequential'"):
+        assert SolverOptions(method="segments").method == "sequential"
+    with pytest.raises(ConfigError, match="allowed: 'sequential', 'coupled'"):
+        SolverOptions(method="parallel")
+
+
+def test_cli_methods_keep_the_joints_smooth(dex_urdf_dir, tmp_path, capsys):
+    """The default method walks the frames in order, each from its predecessor: on an Allegro clap its joints
+    are as smooth as dex-retargeting's (the method it replaced, segments walked in parallel, jumped where each
+    began: 10x the acceleration) at the same objective. ``--method coupled`` solves the whole clip's temporal
+    term jointly: under half of that acceleration, at no worse an objective. ``--method`` is the handx
     solver's: refused with dex-retargeting."""
     from handx_robot.generate import generate
 
     src = tmp_path / "clap.npz"
     save_motion(generate("clap three times", seed=0), src)
     acc, obj = {}, {}
-    for method in ("segments", "coupled"):
-        out, metrics = tmp_path / f"{method}.npz", tmp_path / f"{method}.json"
+    for run in ("sequential", "coupled", "dex-retargeting"):
+        out, metrics = tmp_path / f"{run}.npz", tmp_path / f"{run}.json"
+        how = ["--solver", run] if run == "dex-retargeting" else ["--method", run]
         assert cli.main(["retarget", str(src), "--robot", "allegro", "--assets", str(dex_urdf_dir), "--interaction", "off",
-                         "--method", method, "-o", str(out), "--metrics", str(metrics), "--no-progress"]) == 0  # fmt: skip
+                         *how, "-o", str(out), "--metrics", str(metrics), "--no-progress"]) == 0  # fmt: skip
         rm = load_robot_motion(out)
-        acc[method] = np.mean([np.sqrt(np.mean((np.diff(h.qpos, 2, axis=0) * rm.fps**2) ** 2)) for h in rm.hands.values()])
-        obj[method] = np.mean([h["objective"]["mean"] for h in json.loads(metrics.read_text())["hands"].values()])
-    assert acc["coupled"] < 0.5 * acc["segments"], acc
-    assert obj["coupled"] <= obj["segments"] * 1.01, obj
+        acc[run] = np.mean([np.sqrt(np.mean((np.diff(h.qpos, 2, axis=0) * rm.fps**2) ** 2)) for h in rm.hands.values()])
+        obj[run] = np.mean([h["objective"]["mean"] for h in json.loads(metrics.read_text())["hands"].values()])
+    assert acc["sequential"] <= 1.1 * acc["dex-retargeting"], acc
+    assert obj["sequential"] <= obj["dex-retargeting"] * 1.01, obj
+    assert acc["coupled"] < 0.5 * acc["sequential"], acc
+    assert obj["coupled"] <= obj["sequential"] * 1.01, obj
     capsys.readouterr()
     assert cli.main(["retarget", str(src), "--robot", "allegro", "--assets", str(dex_urdf_dir), "--solver", "dex-retargeting",
                      "--method", "coupled", "-o", str(tmp_path / "x.npz")]) == 1  # fmt: skip

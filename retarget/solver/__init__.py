@@ -25,13 +25,12 @@ phase (joints a step would push through a limit are held there and the rest re-s
 capped at ``MAX_STEP`` rad per joint (:mod:`.step_kernel`).
 
 Offline (``solve_sequence``), per chunk of ``chunk_size`` frames (memory does not grow with the
-motion length): every ``_COARSE_STRIDE``-th frame is solved independently and interpolated as a
-start; then (method ``segments``, default) the chunk is cut into up to ``_SEGMENTS`` segments walked in
-parallel, each frame warm-started from and regularised toward its predecessor's solution — the
-streaming solver's (and dex-retargeting's) objective, batched across segments, a few Newton iterations
-per frame. Method ``coupled`` instead minimises the symmetric temporal term over the whole chunk
-jointly (block-tridiagonal Newton system, banded Cholesky, one accept/reject for the chunk): smoother
-(lower jerk) and slower (figures: ``benchmarks/RESULTS.md``, ``benchmarks/retarget_speed.py --coupled``).
+motion length), method ``sequential`` (default, :mod:`.walk`) solves the frames one after the other, each
+warm-started from and regularised toward its predecessor's solution — the streaming solver's (and
+dex-retargeting's) objective exactly, a few Newton iterations per frame, the whole walk compiled. Method
+``coupled`` instead solves every ``_COARSE_STRIDE``-th frame independently as a start and minimises the
+symmetric temporal term over the whole chunk jointly (block-tridiagonal Newton system, banded Cholesky, one
+accept/reject for the chunk): smoother (lower jerk) and slower (figures: ``benchmarks/RESULTS.md``, ``benchmarks/retarget_speed.py --coupled``).
 Streaming (``StreamingRetargeter``) is the same Newton step with batch size one, reusing the previous
 frame's kinematics.
 
@@ -42,7 +41,7 @@ dex-retargeting stops at ``ftol_abs = 1e-6``. Other frames are flagged, counted 
 Speed. With numba installed (``requirements.txt``) the objective terms of a batch (FK, Jacobians,
 value, gradient, both Hessian terms: :func:`handx_robot.retarget.kinematics.fused_terms`) and the
 per-frame LM step of the uncoupled solves (:func:`.step_kernel.newton_kernel`) run compiled, one pass
-per batch; the batched numpy code is the fallback (no numba, or ``HANDX_NUMBA=0``) and the reference the tests compare the
+per batch, and the default offline method's whole walk over a chunk is one compiled call; the batched numpy code is the fallback (no numba, or ``HANDX_NUMBA=0``) and the reference the tests compare the
 kernels to. Same iterates either way (to rounding). The first call on a machine compiles the kernels
 (cached in the ``__pycache__`` folders next to them). Speed and compile time: ``benchmarks/RESULTS.md``
 (``benchmarks/retarget_speed.py``).
@@ -52,7 +51,8 @@ Units: metres, radians. Human keypoints: (T, 21, 3) HandX order, metres, in the 
 
 Modules: :mod:`.options` (:class:`SolverOptions`, :class:`SolveResult`), :mod:`.problem`
 (:class:`HandProblem`: targets, objective, derivatives), :mod:`.newton` (the LM iteration and its
-numpy step), :mod:`.step_kernel` (the compiled step), :mod:`.sequence` (offline), :mod:`.streaming`.
+numpy step), :mod:`.step_kernel` (the compiled step), :mod:`.walk` (the default offline method),
+:mod:`.sequence` (offline), :mod:`.streaming`.
 """
 
 from __future__ import annotations

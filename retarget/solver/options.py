@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -22,10 +23,11 @@ class SolverOptions:
     chunk_size:        frames per batch offline.
     damping:           initial LM damping (relative to the Gauss-Newton Hessian's diagonal).
     low_pass:          apply the config's ``low_pass_alpha`` filter to the output (as dex-retargeting).
-    method:            offline: 'segments' (default) — the chunk is cut into ~64 segments walked in
-                       parallel, each frame warm-started from and regularised toward the previous
-                       frame's solution (dex-retargeting's objective, one-sided temporal term);
+    method:            offline: 'sequential' (default) — the frames one after the other, each
+                       warm-started from and regularised toward the previous frame's solution
+                       (dex-retargeting's objective, one-sided temporal term; compiled);
                        'coupled' — the symmetric temporal term over all frames, solved jointly.
+                       'segments' (the default until 2026-12) is read as 'sequential', with a warning.
     """
 
     max_iterations: int = 40
@@ -35,7 +37,7 @@ class SolverOptions:
     chunk_size: int = 2048
     damping: float = 1e-3
     low_pass: bool = True
-    method: str = "segments"
+    method: str = "sequential"
 
     def __post_init__(self) -> None:
         for name in ("max_iterations", "stream_iterations", "chunk_size"):
@@ -45,8 +47,12 @@ class SolverOptions:
             raise ConfigError(f"solver option temporal_weight must be >= 0, got {self.temporal_weight}")
         if not self.ftol > 0 or not self.damping > 0:
             raise ConfigError("solver options ftol and damping must be > 0")
-        if self.method not in ("segments", "coupled"):
-            raise ConfigError(f"solver option method is {self.method!r}; allowed: 'segments', 'coupled'")
+        if self.method == "segments":  # its segments' starts made the joints jump: the walk replaced it
+            warnings.warn("solver option method 'segments' is now 'sequential' (same objective, no segment starts)",
+                          FutureWarning, stacklevel=3)  # fmt: skip
+            object.__setattr__(self, "method", "sequential")
+        if self.method not in ("sequential", "coupled"):
+            raise ConfigError(f"solver option method is {self.method!r}; allowed: 'sequential', 'coupled'")
 
 
 

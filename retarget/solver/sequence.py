@@ -12,6 +12,7 @@ import numpy as np
 from handx_robot.retarget.solver.newton import lm
 from handx_robot.retarget.solver.options import SolveResult, SolverOptions
 from handx_robot.retarget.solver.problem import HandProblem
+from handx_robot.retarget.solver.walk import walk
 
 from handx_robot.errors import MotionValueError
 
@@ -26,10 +27,11 @@ def solve_sequence(
 ) -> SolveResult:
     """Offline: retarget a whole sequence ``(T, 21, 3)`` (HandX order, human wrist frame) in chunks.
 
-    Per chunk: (1) coarse pass on every ``_COARSE_STRIDE``-th frame from dex-retargeting's start
-    (mid-range), (2) all frames initialised by interpolating the coarse solution, solved together
-    with the exact temporal coupling, (3) frames not yet converged polished with their neighbours
-    held fixed (only those frames are evaluated).
+    Method 'sequential' (default): the frames one after the other, each from its predecessor's solution
+    (:func:`.walk.walk`). Method 'coupled', per chunk: (1) coarse pass on every ``_COARSE_STRIDE``-th frame
+    from dex-retargeting's start (mid-range), (2) all frames initialised by interpolating the coarse
+    solution, solved together with the exact temporal coupling, (3) frames not yet converged polished
+    with their neighbours held fixed (only those frames are evaluated).
     """
     opts = options or SolverOptions()
     kp = np.asarray(kp_wrist, dtype=np.float64)
@@ -45,7 +47,7 @@ def solve_sequence(
     for s in range(0, T, opts.chunk_size):
         chunk = kp[s : s + opts.chunk_size]
         ref, w, proj_state = prob.reference(chunk, proj_state)
-        solve = _solve_chunk_segments if opts.method == "segments" else _solve_chunk
+        solve = _solve_chunk_walk if opts.method == "sequential" else _solve_chunk
         q, c, it = solve(prob, ref, w, lam, opts, prev)
         objs.append(prob.data_terms(q, ref, w, need_grad=False)[0])
         qs.append(q)
@@ -77,67 +79,10 @@ def _neighbours(q: np.ndarray, idx: np.ndarray, prev: np.ndarray | None) -> tupl
     return before, after
 
 
-#: Weight of the coarse pass's pull toward the common start, relative to lambda (conditioning only).
-_COARSE_PULL = 0.01
-#: Iterations of the coarse pass (a start only: the fine pass decides convergence).
-_COARSE_ITERATIONS = 8
-#: Segments walked in parallel per chunk (method 'segments'), and their shortest length.
-_SEGMENTS = 64
-_MIN_SEGMENT = 8
-
-
-def _coarse_init(prob, ref, w, lam, opts, prev):
-    """(N, n) start for every frame: every ``_COARSE_STRIDE``-th frame solved independently (a few
-    Newton iterations from dex-retargeting's start, or the previous chunk's last frame), interpolated.
-    Short chunks: that start for every frame."""
-    N = ref.shape[0]
-    if N >= 4 * _COARSE_STRIDE:
-        idx = np.unique(np.r_[np.arange(0, N, _COARSE_STRIDE), N - 1])
-        # independent frames (each regularised toward the common start): per-frame Newton steps
-        # converge in a few iterations where a coupled solve from a cold start takes tens
-        q_start = prob.initial_q(len(idx)) if prev is None else np.tile(prev, (len(idx), 1))
-        qc, _, _, itc = lm(prob, q_start, ref[idx], None if w is None else w[idx], lam * _COARSE_PULL,
-                           min(_COARSE_ITERATIONS, opts.max_iterations), opts, q_start[0], None, False)  # fmt: skip
-        q = np.empty((N, prob.tree.num_dof))
-        t = np.arange(N)
-        for k in range(q.shape[1]):
-            q[:, k] = np.interp(t, idx, qc[:, k])
-        return q, int(itc.max())
-    if prev is not None:
-        return np.tile(prev, (N, 1)), 0
-    return prob.initial_q(N), 0
-
-
-def _solve_chunk_segments(prob, ref, w, lam, opts, prev):
-    """Segments walked in parallel: frame t of every segment is solved (Newton, warm-started from
-    frame t-1's solution) with the temporal term toward frame t-1's solution, as streaming does.
-    Segment starts begin from the coarse solution."""
-    N = ref.shape[0]
-    q0, it0 = _coarse_init(prob, ref, w, lam, opts, prev)
-    coarse = N >= 4 * _COARSE_STRIDE
-    L = max(int(np.ceil(N / _SEGMENTS)), _MIN_SEGMENT) if coarse else N  # short: one sequential pass
-    starts = np.arange(0, N, L)
-    cur = q0[starts].copy()
-    # segment starts have no solved predecessor: their temporal term pulls toward their start (the
-    # coarse solution; dex-retargeting's mid-range start for the first frame), or the previous chunk
-    before = cur.copy()
-    if prev is not None:
-        before[0] = prev
-    n = prob.tree.num_dof
-    q = np.empty((N, n))
-    conv = np.zeros(N, dtype=bool)
-    its = np.full(N, it0, dtype=np.int64)
-    for j in range(L):
-        idx = starts + j
-        ok = idx < N
-        sel = idx[ok]
-        qj, _, cj, itj = lm(prob, cur[ok], ref[sel], None if w is None else w[sel], lam, opts.max_iterations,
-                            opts, before[ok], None, False)  # fmt: skip
-        q[sel], conv[sel] = qj, cj
-        its[sel] += itj
-        cur[ok] = qj
-        before[ok] = qj
-    return q, conv, its
+def _solve_chunk_walk(prob, ref, w, lam, opts, prev):
+    """Method 'sequential': the chunk's frames one after the other (:func:`.walk.walk`), from dex-retargeting's
+    start (mid-range) for a clip's first frame, else from the previous chunk's last frame."""
+    return walk(prob, ref, w, lam, opts, prob.initial_q(1)[0] if prev is None else prev)
 
 
 def _solve_chunk(prob, ref, w, lam, opts, prev):
