@@ -82,7 +82,7 @@ def _neighbours(q: np.ndarray, idx: np.ndarray, prev: np.ndarray | None) -> tupl
 def _solve_chunk_walk(prob, ref, w, lam, opts, prev):
     """Method 'sequential': the chunk's frames one after the other (:func:`.walk.walk`), from dex-retargeting's
     start (mid-range) for a clip's first frame, else from the previous chunk's last frame."""
-    return walk(prob, ref, w, lam, opts, prob.initial_q(1)[0] if prev is None else prev)
+    return walk(prob, ref, w, lam, opts, prob.initial_q(1)[0] if prev is None else prev)[:3]
 
 
 def _solve_chunk(prob, ref, w, lam, opts, prev):

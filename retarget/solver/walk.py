@@ -27,12 +27,15 @@ __all__ = ["walk"]
 
 
 def walk(
-    prob: HandProblem, ref: np.ndarray, w: np.ndarray | None, lam: float, opts: SolverOptions, start: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    prob: HandProblem, ref: np.ndarray, w: np.ndarray | None, lam: float, opts: SolverOptions, start: np.ndarray,
+    iters: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve N frames in order: frame t from frame t-1's solution, its temporal term toward it; frame 0 from
     ``start`` (n,), toward it (dex-retargeting's start for a clip's first frame, the previous chunk's last
-    frame after). Returns q (N, n), converged (N,), iterations (N,)."""
+    frame after, the previous frame's solution when streaming). At most ``iters`` LM iterations per frame
+    (default ``opts.max_iterations``). Returns q (N, n), converged (N,), iterations (N,), data objective (N,)."""
     start = np.asarray(start, dtype=np.float64)
+    iters = opts.max_iterations if iters is None else int(iters)
     if prob._fplan is not None and newton_kernel is not None:
         N, K = ref.shape[0], len(prob.task_links)
         if prob.type == "position":
@@ -40,23 +43,23 @@ def walk(
         else:
             wk = np.full((N, K), 1.0 / K) if w is None else np.asarray(w, dtype=np.float64) / K
         free = prob.free.astype(np.int64)
-        q, conv, its = _walk_kernel(
+        return _walk_kernel(
             np.ascontiguousarray(start), np.ascontiguousarray(ref, dtype=np.float64), np.ascontiguousarray(wk),
             float(prob.huber_delta), prob.type == "position", prob._fpos_t, prob._fpos_o, prob._fplan,
             np.ascontiguousarray(free), np.ascontiguousarray(prob.lower[free]), np.ascontiguousarray(prob.upper[free]),
-            float(lam), int(opts.max_iterations), float(opts.ftol), float(opts.damping), MAX_STEP,
+            float(lam), iters, float(opts.ftol), float(opts.damping), MAX_STEP,
         )  # fmt: skip
-        return q, conv, its
     N = ref.shape[0]
     q = np.empty((N, start.shape[0]))
     conv = np.zeros(N, dtype=bool)
     its = np.zeros(N, dtype=np.int64)
+    cost = np.empty(N)
     cur = start[None]
     for t in range(N):
-        cur, _, c, it = lm(prob, cur, ref[t : t + 1], None if w is None else w[t : t + 1], lam, opts.max_iterations,
-                           opts, cur[0].copy(), None, False)  # fmt: skip
-        q[t], conv[t], its[t] = cur[0], c[0], it[0]
-    return q, conv, its
+        cur, c_d, c, it = lm(prob, cur, ref[t : t + 1], None if w is None else w[t : t + 1], lam, iters, opts,
+                             cur[0].copy(), None, False)  # fmt: skip
+        q[t], conv[t], its[t], cost[t] = cur[0], c[0], it[0], c_d[0]
+    return q, conv, its, cost
 
 
 def _walk_kernel_py(start, ref, wk, beta, elementwise, pos_t, pos_o, plan, free, lo, hi, lam, iters, ftol, damping,
@@ -68,6 +71,7 @@ def _walk_kernel_py(start, ref, wk, beta, elementwise, pos_t, pos_o, plan, free,
     n = start.shape[0]
     m = free.shape[0]
     q_out = np.empty((N, n))
+    cost_out = np.empty(N)
     conv = np.zeros(N, dtype=np.bool_)
     its = np.zeros(N, dtype=np.int64)
     q = np.empty((1, n))
@@ -117,10 +121,11 @@ def _walk_kernel_py(start, ref, wk, beta, elementwise, pos_t, pos_o, plan, free,
             n_it += 1
         conv[t] = 0.0 <= pred < ftol and np.isfinite(cost[0])
         q_out[t] = q[0]
+        cost_out[t] = cost[0]
         its[t] = n_it
         for i in range(m):
             prev[i] = q[0, free[i]]
-    return q_out, conv, its
+    return q_out, conv, its, cost_out
 
 
 if HAVE_FUSED and newton_kernel is not None:
