@@ -55,7 +55,7 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
         T0 = {s: hr.T_world_base for s, hr in hands.items()}
         q0 = {s: hr.result.q for s, hr in hands.items()}
-        T1, q1, info = refiner.refine_sequence(T0, q0, refs, touching, progress=progress)
+        T1, q1, info = refiner.refine_sequence(T0, q0, refs, touching, progress=progress, fps=fps)
         section = interaction_report(refiner, info["measured"], human_events, fps,  # wrists: the links matched to the human's
                                      anchors={s: wrist_poses(problems[s], T0[s], q0[s]) for s in problems},
                                      poses={s: wrist_poses(problems[s], T1[s], q1[s]) for s in problems})  # fmt: skip

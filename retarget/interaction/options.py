@@ -34,6 +34,8 @@ class InteractionOptions:
                       iterations keep a 30 Hz stream within its period; penetration stays within the
                       target: ``benchmarks/bimanual_streaming.py``). The stream goes past them only while
                       geoms penetrate, not to reach a contact: the next frame goes on with it.
+    approach_s:       offline, how long before a pair's human contact begins the robot pair starts closing in on it
+                      (seconds; 0: the contact term switches on at the event's first frame, a step of the joints).
     stream_budget_s:  wall time one streamed frame's bimanual step may take (seconds), None: no limit. Past
                       it the step ends: the latest iterate no deeper in penetration than the frame's start
                       is the result, or the previous frame's result (the module docstring's guarantee holds
@@ -58,6 +60,7 @@ class InteractionOptions:
     max_iterations: int = 8
     stream_iterations: int = 4
     stream_budget_s: float | None = None
+    approach_s: float = 0.3
     trust_m: float = 0.01
     trust_rad: float = 0.15
 
@@ -72,6 +75,8 @@ class InteractionOptions:
                 "interaction options must satisfy touch_m < robot_contact_m < apart_m <= margin_m, got "
                 f"{self.touch_m}, {self.robot_contact_m}, {self.apart_m}, {self.margin_m}"
             )
+        if not self.approach_s >= 0:
+            raise ConfigError(f"interaction option approach_s must be >= 0, got {self.approach_s}")
         if self.stream_budget_s is not None and not self.stream_budget_s > 0:
             raise ConfigError(f"interaction option stream_budget_s must be > 0 or None, got {self.stream_budget_s}")
         for name in ("max_iterations", "stream_iterations"):

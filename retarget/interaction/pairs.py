@@ -1,8 +1,9 @@
 """The part pairs the bimanual solve watches (:class:`PartPair`: fingertips and palms, across and within
 the hands, those both robots have) and when the human touches them: offline, as contact events with
 :mod:`handx_robot.features`'s thresholds, hysteresis, gaps and minimum duration
-(:func:`human_contact_mask`); streamed, frame by frame with the same thresholds and hysteresis
-(:class:`HumanContactTracker`). Keypoints in metres, HandX order.
+(:func:`human_contact_mask`), and how many frames ahead each contact begins (:func:`frames_to_onset`);
+streamed, frame by frame with the same thresholds and hysteresis (:class:`HumanContactTracker`); the pairs'
+distances on the robots (:class:`PairDistances`). Keypoints in metres, HandX order.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import numpy as np
 from handx_robot.features import ContactConfig, contact_events_from_points, contact_pairs, contact_points
 from handx_robot.keypoints import FINGERS
 
-from .world import TwoHandWorld
+from .world import Contacts, TwoHandWorld
 
-__all__ = ["PartPair", "monitored_pairs", "human_contact_mask", "HumanContactTracker"]
+__all__ = ["PartPair", "PairDistances", "monitored_pairs", "human_contact_mask", "frames_to_onset", "HumanContactTracker"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,60 @@ def human_contact_mask(kp_world: Mapping[str, np.ndarray], pairs: list[PartPair]
         s, e = int(round(ev.start * fps)), int(round(ev.end * fps))
         mask[max(s, 0) : min(e, T), i] = True
     return mask, kept
+
+
+class PairDistances:
+    """The monitored pairs' distances on the robots, a part of :class:`.refine.BimanualRefiner` (its ``world``,
+    ``pairs``, ``_pair_lookup`` and ``_part_geoms``). Metres; gradients over the solve's variables (nx,)."""
+
+    def _pair_rows(self, c) -> tuple[np.ndarray, np.ndarray]:
+        """Per monitored pair the row of ``c`` with its smallest distance (-1 if none) and that distance."""
+        P = len(self.pairs)
+        best = np.full(P, -1, dtype=np.int64)
+        dist = np.full(P, np.inf)
+        if len(c.dist) == 0 or P == 0:
+            return best, dist
+        parts = self.world.geom_part[c.geom]
+        ok = (parts >= 0).all(axis=1)
+        for r in np.flatnonzero(ok):
+            i = self._pair_lookup[parts[r, 0], parts[r, 1]]
+            if i >= 0 and c.dist[r] < dist[i]:
+                dist[i], best[i] = c.dist[r], r
+        return best, dist
+
+    def _pair_term(self, i: int, rows: np.ndarray, pd: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarray]:
+        """Distance and gradient (nx,) of pair ``i``: its listed row of the contacts, else :meth:`_far_pair`."""
+        return (pd[i], G[rows[i]]) if rows[i] >= 0 else self._far_pair(i)
+
+    def _far_pair(self, i: int) -> tuple[float, np.ndarray]:
+        """Distance and gradient (nx,) of pair ``i`` when no geom pair is within the margin."""
+        w = self.world
+        p = self.pairs[i]
+        best, ft_best, gb = np.inf, None, None
+        for g1 in self._part_geoms[(p.side_a, p.part_a)]:
+            for g2 in self._part_geoms[(p.side_b, p.part_b)]:
+                d, ft = w.geom_distance(g1, g2, 0.25)
+                if d < best:
+                    best, ft_best, gb = d, ft, (g1, g2)
+        if ft_best is None or not np.isfinite(best):
+            return np.inf, np.zeros(w.nx)
+        p1, p2 = ft_best[:3], ft_best[3:]
+        v = p2 - p1
+        nrm = v / max(np.linalg.norm(v), 1e-12)
+        c = Contacts(np.array([best]), np.array([gb]), nrm[None], (0.5 * (p1 + p2))[None])
+        return best, w.distance_gradient(c)[0]
+
+
+def frames_to_onset(touching: np.ndarray, frames: int) -> np.ndarray:
+    """(T, P) int: for a frame where pair p is not touched but a human contact event of p begins ``k`` frames later
+    (1 <= k <= ``frames``), ``k``; else 0. ``touching``: (T, P) bool, :func:`human_contact_mask`'s."""
+    touching = np.asarray(touching, dtype=bool)
+    onset = touching & ~np.vstack([np.zeros((1, touching.shape[1]), dtype=bool), touching[:-1]])
+    ahead = np.zeros(touching.shape, dtype=np.int64)
+    for k in range(min(frames, len(touching) - 1), 0, -1):  # the nearest onset wins
+        ahead[:-k][onset[k:]] = k
+    ahead[touching] = 0
+    return ahead
 
 
 class HumanContactTracker:

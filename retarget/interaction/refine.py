@@ -6,7 +6,7 @@ hands touch, when the two robot hands are close (where the non-penetration const
 acts), when a hand's fingers interpenetrate, or when a pair within a hand (a pinch, a fingertip on the
 palm) is in contact on the robot but not on the human or the other way round. The same solve runs on one
 hand alone: its fingers and its own contacts. Otherwise the frame keeps the per-hand result or, while a
-correction left by solved frames fades out (:meth:`BimanualRefiner._fade_frame`), the per-hand result with
+correction left by solved frames fades out (:meth:`.fading.Fading._fade_frame`), the per-hand result with
 the faded correction: one collision query checks it, and the frame is solved where it finds the hands close
 (one SQP step where only the faded fingers would pass through each other).
 
@@ -23,6 +23,8 @@ sequential quadratic program per iteration (DAQP), warm-started from the previou
              + w_smooth  |change of the correction since the previous frame|^2  (wrists and fingers)
              + w_contact (d_ab - touch)^2    for part pairs the human is touching (contact term)
              + w_apart   max(0, apart - d_ab)^2  for part pairs the human is not touching (a slack per pair)
+             + w_contact max(0, d_ab - gap_ab)^2  offline, for pairs whose human contact begins within
+                                   ``approach_s`` (the approach: :meth:`BimanualRefiner.refine_sequence`)
     subject to d_g + grad d_g . x >= clearance  for every pair of collision geoms closer than the margin
                (hand-hand and finger-finger: the non-penetration constraint, hard)
                joint limits; a trust region per iteration, halved for a variable whose step reverses
@@ -55,8 +57,16 @@ import numpy as np
 from handx_robot.features import ContactConfig
 from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 
+from .fading import Fading
 from .options import INTERACTION_MODES, InteractionOptions
-from .pairs import HumanContactTracker, PartPair, human_contact_mask, monitored_pairs
+from .pairs import (
+    HumanContactTracker,
+    PairDistances,
+    PartPair,
+    frames_to_onset,
+    human_contact_mask,
+    monitored_pairs,
+)
 from .palm import BASE_WEIGHT, WristJoints
 from .state import FADE, FADE_END, Carry, FrameState, deepens, fade, min_distance
 from .world import Contacts, TwoHandWorld
@@ -67,10 +77,15 @@ __all__ = ["InteractionOptions", "GATE_REASONS", "fade", "FADE", "FADE_END", "Fr
 log = logging.getLogger(__name__)
 
 #: why the gate (:meth:`BimanualRefiner.needs_solve`) sends a frame to the bimanual solve
-GATE_REASONS = ("human touch", "hands near", "fingers penetrate", "touch within a hand")
+GATE_REASONS = ("human touch", "hands near", "fingers penetrate", "touch within a hand", "contact ahead")
+#: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
+#: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`), and the gate
+#: sends a frame to the solve where such a pair is farther than ``APPROACH_TOL`` (metres) beyond its approach gap
+NEAR_FACTOR = 2.0
+APPROACH_TOL = 1e-3
 
 
-class BimanualRefiner:
+class BimanualRefiner(Fading, PairDistances):
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
     ``problems``: ``{side: HandProblem}`` (both hands). Offline: :meth:`refine_sequence`; streaming, one
@@ -99,41 +114,11 @@ class BimanualRefiner:
         self._pair_lookup = np.full((12, 12), -1, dtype=np.int64)
         for i, (a, b) in enumerate(self._pair_parts):
             self._pair_lookup[a, b] = self._pair_lookup[b, a] = i
+        #: (P,) this frame's approach gaps (metres) of the pairs whose human contact begins within the approach window
+        #: (:meth:`refine_sequence` sets them frame by frame; NaN: none, always when streaming: no look-ahead)
+        self.approach = np.full(len(self.pairs), np.nan)
 
     # -- one frame -------------------------------------------------------------------
-    def _pair_rows(self, c) -> tuple[np.ndarray, np.ndarray]:
-        """Per monitored pair the row of ``c`` with its smallest distance (-1 if none) and that distance."""
-        P = len(self.pairs)
-        best = np.full(P, -1, dtype=np.int64)
-        dist = np.full(P, np.inf)
-        if len(c.dist) == 0 or P == 0:
-            return best, dist
-        parts = self.world.geom_part[c.geom]
-        ok = (parts >= 0).all(axis=1)
-        for r in np.flatnonzero(ok):
-            i = self._pair_lookup[parts[r, 0], parts[r, 1]]
-            if i >= 0 and c.dist[r] < dist[i]:
-                dist[i], best[i] = c.dist[r], r
-        return best, dist
-
-    def _far_pair(self, i: int) -> tuple[float, np.ndarray]:
-        """Distance and gradient (nx,) of pair ``i`` when no geom pair is within the margin."""
-        w = self.world
-        p = self.pairs[i]
-        best, ft_best, gb = np.inf, None, None
-        for g1 in self._part_geoms[(p.side_a, p.part_a)]:
-            for g2 in self._part_geoms[(p.side_b, p.part_b)]:
-                d, ft = w.geom_distance(g1, g2, 0.25)
-                if d < best:
-                    best, ft_best, gb = d, ft, (g1, g2)
-        if ft_best is None or not np.isfinite(best):
-            return np.inf, np.zeros(w.nx)
-        p1, p2 = ft_best[:3], ft_best[3:]
-        v = p2 - p1
-        nrm = v / max(np.linalg.norm(v), 1e-12)
-        c = Contacts(np.array([best]), np.array([gb]), nrm[None], (0.5 * (p1 + p2))[None])
-        return best, w.distance_gradient(c)[0]
-
     def solve_frame(self, start: FrameState, anchor: FrameState, shape_terms: Callable, prev_corr: dict | None,
                     touching: np.ndarray, iterations: int, contacts=None, reach: bool = True,
                     deadline: float | None = None) -> tuple[FrameState, dict]:
@@ -240,33 +225,40 @@ class BimanualRefiner:
             kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
             kc_palm = o.w_contact_palm / 1e-4
             for i in np.flatnonzero(touching):
-                if rows[i] >= 0:
-                    d, gi = pd[i], G[rows[i]]
-                else:
-                    d, gi = self._far_pair(i)
-                    if not np.isfinite(d):
-                        continue
-                k = kc_palm if self.pairs[i].kind == "palm_palm" else kc
-                H += 2 * k * np.outer(gi, gi)
-                f += 2 * k * (d - o.touch_m) * gi
+                d, gi = self._pair_term(i, rows, pd, G)
+                if np.isfinite(d):
+                    k = kc_palm if self.pairs[i].kind == "palm_palm" else kc
+                    H += 2 * k * np.outer(gi, gi)
+                    f += 2 * k * (d - o.touch_m) * gi
             # apart term: a one-sided penalty ka * max(0, apart - d)^2 on every listed pair the human does
             # not touch, modelled exactly with a slack s >= 0 per pair (d + g.x + s >= apart; cost ka s^2).
             # A penalty that is only added while d < apart makes the SQP cycle: one step pushes the pair
             # just past ``apart``, where the term vanishes and the next step pulls it back to the clearance.
+            # A pair whose contact is ahead (offline) is also pulled within its approach gap by the same kind of slack
+            # (d + g.x - s <= gap; cost at the contact term's weight): one-sided, a pair closing in faster is not held
+            ahead = np.isfinite(self.approach) & ~touching
             apart = np.flatnonzero(~touching & (rows >= 0))
-            m = len(apart)
+            pull = [(i, *self._pair_term(i, rows, pd, G)) for i in np.flatnonzero(ahead)]
+            pull = [(i, d, gi) for i, d, gi in pull if np.isfinite(d)]
+            ma, m = len(apart), len(apart) + len(pull)
             n_all = nx + m
             H = np.pad(H, ((0, m), (0, m)))
             f = np.pad(f, (0, m))
-            H[nx:, nx:] += 2 * (o.w_apart / 1e-4) * np.eye(m)
+            H[nx : nx + ma, nx : nx + ma] += 2 * (o.w_apart / 1e-4) * np.eye(ma)
+            for j, (i, _, _) in enumerate(pull):
+                H[nx + ma + j, nx + ma + j] += 2 * (kc_palm if self.pairs[i].kind == "palm_palm" else kc)
             H += 1e-9 * np.eye(n_all)
             A = np.zeros((len(c.dist) + m, n_all))
             A[: len(c.dist), :nx] = G
-            A[len(c.dist) :, :nx] = G[rows[apart]]
+            A[len(c.dist) : len(c.dist) + ma, :nx] = G[rows[apart]]
             A[len(c.dist) :, nx:] = np.eye(m)
+            A[len(c.dist) + ma :, nx + ma :] *= -1.0
+            for j, (_, _, gi) in enumerate(pull):
+                A[len(c.dist) + ma + j, :nx] = gi
             need = np.minimum(o.clearance_m - c.dist, 0.01)  # at most 1 cm of recovery per iteration
-            bl = np.concatenate([lo, np.zeros(m), need, o.apart_m - pd[apart]])
-            bu = np.concatenate([hi, np.full(m + len(c.dist) + m, 1e30)])
+            pull_gap = np.array([self.approach[i] - d for i, d, _ in pull])
+            bl = np.concatenate([lo, np.zeros(m), need, o.apart_m - pd[apart], np.full(len(pull), -1e30)])
+            bu = np.concatenate([hi, np.full(m + len(c.dist) + ma, 1e30), pull_gap])
             # a hand with wrist joints turns its base about its palm: the QP's variables for it are the palm
             # origin's step and the base's turn (:meth:`WristJoints.base_step`). Turned about its own origin, at the
             # forearm's far end 25 cm away, the 1 cm trust region let the forearm swing 0.04 rad per iteration
@@ -357,9 +349,10 @@ class BimanualRefiner:
         term's): otherwise no term of the solve acts across the hands; ``'fingers penetrate'``: a pair within
         a hand penetrates; ``'touch within a hand'``: a monitored pair within a hand (a pinch, a fingertip on
         the palm) is in contact on the robot (nearer than ``robot_contact_m``) where the human's is not, or the
-        other way round. Without that last reason, a pinch the per-hand solution leaves apart stayed apart
+        other way round. Without that reason, a pinch the per-hand solution leaves apart stayed apart
         wherever nothing else sent the frame to the solve (the within-hand column of
-        ``benchmarks/bimanual_interaction.py``). Returns (that, the contacts of ``st``)."""
+        ``benchmarks/bimanual_interaction.py``). ``'contact ahead'`` (offline): a pair whose human contact begins
+        within the approach window is off its approach gap (:attr:`approach`). Returns (that, the contacts of ``st``)."""
         o, w = self.options, self.world
         w.set_state(st.T, st.q)
         c = w.contacts(intra_margin=self.intra_margin_m)
@@ -374,6 +367,8 @@ class BimanualRefiner:
                 return "fingers penetrate", c
         if (~self._inter & (touching != (pd < o.robot_contact_m))).any():
             return "touch within a hand", c
+        if (pd > self.approach + APPROACH_TOL).any():  # NaN (no approach) compares False
+            return "contact ahead", c
         return None, c
 
     @property
@@ -421,53 +416,6 @@ class BimanualRefiner:
             self._apply(st, np.concatenate([np.concatenate(corr[s]) for s in self.world.sides]))
         need, c = self.needs_solve(st, touching)
         return st, need, c
-
-    def _fingers_fade(self, anchor: FrameState, corr: dict, faded: dict, shape_terms: Callable) -> dict:
-        """The fingers' part of a fading frame while a wrist is still corrected: one Gauss-Newton step of the
-        solve's shape and smoothness terms from the correction ``corr`` toward ``faded``, within the joint
-        limits and the solve's step bound; what the solve's one step did on such a frame before fading frames
-        went without it. Scaled like the wrists instead, the fingers kept a pose the shape term would have
-        left, and the next contact's solve started from it (a dex-urdf Shadow palm press then missed every
-        event: ``benchmarks/bimanual_interaction.py``). Returns ``faded`` with the fingers' part so stepped."""
-        o, w = self.options, self.world
-        kq = self._joint_smoothness
-        out = {}
-        for s in w.sides:
-            dofs, prob = w.dofs[s], self.problems[s]
-            q = anchor.q[s].copy()
-            q[dofs] = np.clip(q[dofs] + corr[s][2], prob.lower[dofs], prob.upper[dofs])
-            g, Hs = shape_terms(s, q)
-            dq = q[dofs] - anchor.q[s][dofs]
-            x = -np.linalg.solve(o.w_shape * Hs + 2 * kq * np.eye(len(dofs)), o.w_shape * g + 2 * kq * (dq - faded[s][2]))
-            x = np.clip(x, np.maximum(prob.lower[dofs] - q[dofs], -0.3), np.minimum(prob.upper[dofs] - q[dofs], 0.3))
-            out[s] = (faded[s][0], faded[s][1], dq + x)
-        return out
-
-    def _fade_frame(self, anchor: FrameState, corr: dict, touching: np.ndarray, shape_terms: Callable):
-        """A frame with a correction ``corr`` left by earlier frames, the human's hands apart: the correction
-        faded (:func:`fade`; the fingers by :meth:`_fingers_fade` while a wrist is still corrected, then
-        scaled like the wrists, so the fade ends). Where that state's fingers penetrate (the straight way back
-        to the per-hand pose passes a finger through another), the wrists faded and the fingers held, and
-        ``untangle``: the frame takes one SQP step from there, so the fingers go around and the fade goes on.
-        Where a state still needs a solve, the correction held as it was (the warm start). Returns (state, its
-        correction, the gate's reason or None, contacts, untangle): the first state that needs no solve, with
-        the faded state's reason when ``untangle``. Holding the fingers as they were without the step (the code
-        before) froze them: the Allegro's interlocked fingers stayed 1.07 rad off the per-hand pose for as long
-        as the hands stayed apart (``tests/test_interaction.py``)."""
-        faded = fade(corr)
-        if faded is not None and any(np.abs(v).max() >= end for parts in faded.values()
-                                     for v, end in zip(parts[:2], FADE_END[:2], strict=True)):  # fmt: skip
-            faded = self._fingers_fade(anchor, corr, faded, shape_terms)  # while a wrist is still corrected
-        st, need, c = self._gated(anchor, faded, touching)
-        if need == "fingers penetrate" and faded is not None:
-            kept = {s: (faded[s][0], faded[s][1], corr[s][2]) for s in corr}  # the wrists faded, the fingers held
-            st2, need2, c2 = self._gated(anchor, kept, touching)
-            if need2 is None:
-                return st2, kept, need, c2, True
-        if need is not None:
-            faded = corr
-            st, need, c = self._gated(anchor, corr, touching)
-        return st, faded, need, c, False
 
     def _refine_frame(self, anchor: FrameState, shape_terms: Callable, touching: np.ndarray, carry: Carry | None,
                       iterations: int, want_contacts: bool = True, reach: bool = True, deadline: float | None = None):
@@ -550,12 +498,18 @@ class BimanualRefiner:
 
     # -- offline -------------------------------------------------------------------------
     def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
-                        ref: Mapping, touching: np.ndarray,
-                        progress: Callable[[int], None] | None = None) -> tuple[dict, dict, dict]:
+                        ref: Mapping, touching: np.ndarray, progress: Callable[[int], None] | None = None,
+                        fps: float | None = None) -> tuple[dict, dict, dict]:
         """Refine a whole sequence in time order (warm start: the previous frame's correction).
 
         T_world_base: ``{side: (T, 4, 4)}``, q: ``{side: (T, D)}`` the per-hand solution; ref: ``{side:
         (ref (T, K, 3), weights (T, K) or None)}`` the per-hand objective's references; touching (T, P).
+        With ``fps``, the approach (the look-ahead offline has): where the per-hand solution leaves a pair apart
+        (``NEAR_FACTOR * apart_m``) at the first frame of its human contact, the ``approach_s`` before it pull the
+        pair within a gap that ramps (a smoothstep) from its gap at the window's start down to ``apart_m``, where the
+        apart term holds it until the contact begins (a one-sided pull: a pair closing in faster is not held
+        back). Without it the contact term switches on at that frame and the joints step shut there (Allegro
+        pinch: ``tests/test_interaction.py::test_a_pinch_is_approached_before_it_begins``).
         Returns new poses, new dofs, and per-frame stats (``solved``: the bimanual solve ran, ``gate``: why
         the frame left the per-hand result (:meth:`needs_solve`'s reasons, ``'fade'``, or ``''`` where it did
         not), ``iterations``, ``converged``, ``second_start``: the result is the second start's, from the
@@ -575,9 +529,27 @@ class BimanualRefiner:
         untangled = np.zeros(T, dtype=bool)
         carry = None
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
+        window = int(round(self.options.approach_s * fps)) if fps else 0
+        ahead = frames_to_onset(touching, window)
+        d0 = np.full(len(self.pairs), np.nan)  # a pair's gap where its approach begins
+        floor = self.options.apart_m  # the apart term holds the pair there until its contact begins
         t0 = time.perf_counter()
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
+            self.approach = np.full(len(self.pairs), np.nan)
+            for i in np.flatnonzero(ahead[t]) if t else ():
+                if not ahead[t - 1, i]:  # the approach begins: the pair's gap at the previous result, where the
+                    # per-hand solution leaves it at the contact's first frame (a clap's hands close in by themselves)
+                    onset = t + ahead[t, i]
+                    w.set_state({s: out_T[s][onset] for s in w.sides}, {s: out_q[s][onset] for s in w.sides})
+                    d0[i] = np.nan
+                    if self._far_pair(i)[0] >= NEAR_FACTOR * self.options.apart_m:
+                        w.set_state({s: out_T[s][t - 1] for s in w.sides}, {s: out_q[s][t - 1] for s in w.sides})
+                        d0[i] = self._far_pair(i)[0]
+                if not NEAR_FACTOR * self.options.apart_m <= d0[i] < np.inf:  # NaN: no approach
+                    continue
+                x = ahead[t, i] / (window + 1.0)
+                self.approach[i] = floor + (d0[i] - floor) * x * x * (3.0 - 2.0 * x)
 
             def shape_terms(s, qs, t=t, anchor=anchor):
                 return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1],
@@ -594,6 +566,7 @@ class BimanualRefiner:
             self.record(c, t, measured)
             if progress:
                 progress(1)
+        self.approach = np.full(len(self.pairs), np.nan)
         info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
                 "untangled": untangled,
                 "seconds": time.perf_counter() - t0, "measured": measured}
