@@ -54,7 +54,7 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
 
 #: The options of :func:`add_robot_arguments`, as :func:`retarget_with` reads them (``settings[name]``).
 ROBOT_OPTIONS = ("robot", "left_robot", "right_robot", "assets", "solver", "method", "temporal_weight", "low_pass",
-                 "interaction", "wrist_budget", "workspace_scale", "workspace_center", "workspace_yaw")  # fmt: skip
+                 "interaction", "wrist_budget", "approach", "workspace_scale", "workspace_center", "workspace_yaw")  # fmt: skip
 
 
 def robot_settings(args: argparse.Namespace) -> dict:
@@ -85,6 +85,9 @@ def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
                              "off: each hand on its own")
     parser.add_argument("--wrist-budget", type=float, default=None, metavar="M",
                         help="wrist adaptation the bimanual solve pays for at the base rate, metres (default 0.04)")
+    parser.add_argument("--approach", type=float, default=None, metavar="S",
+                        help="how long before a contact the robot pair starts closing in on it where it would be apart "
+                        "when the contact begins, seconds (default 0.3; 0: the contact is reached at its first frame)")
     h = parser.add_argument_group("humanoids (--robot gr1_inspire, gr1_fourier or a humanoid YAML)")
     h.add_argument("--workspace-scale", type=float, metavar="S", help="scale of the hands' shared trajectory "
                    "(default: the humanoid's; 'auto' there = the largest <= 1 the arms reach)")  # fmt: skip
@@ -202,6 +205,8 @@ def retarget_with(motion, settings: dict, progress=None, log_robots: bool = Fals
     inter = InteractionOptions(mode=settings["interaction"])
     if settings["wrist_budget"] is not None:
         inter = dataclasses.replace(inter, wrist_budget_m=settings["wrist_budget"])
+    if settings.get("approach") is not None:
+        inter = dataclasses.replace(inter, approach_s=settings["approach"])
     return retarget_motion(
         motion, specs.get("left"), specs.get("right"), assets=settings["assets"], solver=settings["solver"],
         options=opts, metrics=True, progress=progress, interaction=inter,

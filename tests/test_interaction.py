@@ -434,6 +434,30 @@ def test_a_pinch_is_approached_before_it_begins(dex_urdf_dir):
         assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
 
 
+def test_cli_approach_option(tmp_path, capsys):
+    """``handx-robot retarget --approach S`` sets how long before a contact the robot pair closes in (0: off); the
+    report names it and counts the frames solved for a contact ahead; a negative one is refused."""
+    import json
+
+    from handx_robot.app import cli
+    from handx_robot.motion import save_motion
+
+    src = tmp_path / "pinch.npz"
+    save_motion(generate("pinch with both hands", seed=0), src)
+    ahead = {}
+    for approach in ("0", "0.3"):
+        metrics = tmp_path / f"{approach}.json"
+        assert cli.main(["retarget", str(src), "--robot", "shadow_builtin", "--approach", approach, "-o",
+                         str(tmp_path / f"{approach}.npz"), "--metrics", str(metrics), "--no-progress"]) == 0  # fmt: skip
+        sec = json.loads(metrics.read_text())["interaction"]
+        assert sec["options"]["approach_s"] == float(approach)
+        ahead[approach] = sec["bimanual_frames"]["by_reason"]["contact ahead"]
+    assert ahead["0"] == 0 < ahead["0.3"], ahead
+    capsys.readouterr()
+    assert cli.main(["retarget", str(src), "--robot", "shadow_builtin", "--approach", "-1", "-o", str(tmp_path / "x.npz")]) == 1
+    assert "approach_s must be >= 0" in capsys.readouterr().err
+
+
 def test_frames_to_onset_counts_down_to_each_contact():
     """The approach window of each pair: frames before its human contact begins, nearest onset first, none while touched."""
     from handx_robot.retarget.interaction.pairs import frames_to_onset
