@@ -497,6 +497,26 @@ class BimanualRefiner(Fading, PairDistances):
         self._stream_carry = None
 
     # -- offline -------------------------------------------------------------------------
+    def _approach_gaps(self, t: int, ahead: np.ndarray, window: int, d0: np.ndarray, T_out: dict, q_out: dict) -> np.ndarray:
+        """(P,) frame ``t``'s approach gaps (:attr:`approach`; ``ahead``: :func:`.pairs.frames_to_onset`'s). Where a
+        pair's window begins, ``d0`` (updated in place) gets its gap at the previous result, or NaN where the per-hand
+        solution (``T_out``, ``q_out`` beyond ``t``) leaves it near at the contact's first frame (a clap's hands close
+        in by themselves: no approach). The gap ramps from ``d0`` down to ``apart_m`` (a smoothstep)."""
+        w, apart = self.world, self.options.apart_m
+        gaps = np.full(len(self.pairs), np.nan)
+        for i in np.flatnonzero(ahead[t]) if t else ():
+            if not ahead[t - 1, i]:  # the window begins
+                onset = t + ahead[t, i]
+                w.set_state({s: T_out[s][onset] for s in w.sides}, {s: q_out[s][onset] for s in w.sides})
+                d0[i] = np.nan
+                if self._far_pair(i)[0] >= NEAR_FACTOR * apart:
+                    w.set_state({s: T_out[s][t - 1] for s in w.sides}, {s: q_out[s][t - 1] for s in w.sides})
+                    d0[i] = self._far_pair(i)[0]
+            if NEAR_FACTOR * apart <= d0[i] < np.inf:  # NaN: no approach
+                x = ahead[t, i] / (window + 1.0)
+                gaps[i] = apart + (d0[i] - apart) * x * x * (3.0 - 2.0 * x)
+        return gaps
+
     def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
                         ref: Mapping, touching: np.ndarray, progress: Callable[[int], None] | None = None,
                         fps: float | None = None) -> tuple[dict, dict, dict]:
@@ -532,24 +552,10 @@ class BimanualRefiner(Fading, PairDistances):
         window = int(round(self.options.approach_s * fps)) if fps else 0
         ahead = frames_to_onset(touching, window)
         d0 = np.full(len(self.pairs), np.nan)  # a pair's gap where its approach begins
-        floor = self.options.apart_m  # the apart term holds the pair there until its contact begins
         t0 = time.perf_counter()
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
-            self.approach = np.full(len(self.pairs), np.nan)
-            for i in np.flatnonzero(ahead[t]) if t else ():
-                if not ahead[t - 1, i]:  # the approach begins: the pair's gap at the previous result, where the
-                    # per-hand solution leaves it at the contact's first frame (a clap's hands close in by themselves)
-                    onset = t + ahead[t, i]
-                    w.set_state({s: out_T[s][onset] for s in w.sides}, {s: out_q[s][onset] for s in w.sides})
-                    d0[i] = np.nan
-                    if self._far_pair(i)[0] >= NEAR_FACTOR * self.options.apart_m:
-                        w.set_state({s: out_T[s][t - 1] for s in w.sides}, {s: out_q[s][t - 1] for s in w.sides})
-                        d0[i] = self._far_pair(i)[0]
-                if not NEAR_FACTOR * self.options.apart_m <= d0[i] < np.inf:  # NaN: no approach
-                    continue
-                x = ahead[t, i] / (window + 1.0)
-                self.approach[i] = floor + (d0[i] - floor) * x * x * (3.0 - 2.0 * x)
+            self.approach = self._approach_gaps(t, ahead, window, d0, out_T, out_q)
 
             def shape_terms(s, qs, t=t, anchor=anchor):
                 return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1],
