@@ -387,8 +387,14 @@ def test_cli_methods_keep_the_joints_smooth(dex_urdf_dir, tmp_path, capsys):
 
     src = tmp_path / "clap.npz"
     save_motion(generate("clap three times", seed=0), src)
+    try:  # the comparison with dex-retargeting where its solver is usable (not in the minimum-versions run)
+        import dex_retargeting.optimizer  # noqa: F401
+
+        runs = ("sequential", "coupled", "dex-retargeting")
+    except ImportError:
+        runs = ("sequential", "coupled")
     acc, obj = {}, {}
-    for run in ("sequential", "coupled", "dex-retargeting"):
+    for run in runs:
         out, metrics = tmp_path / f"{run}.npz", tmp_path / f"{run}.json"
         how = ["--solver", run] if run == "dex-retargeting" else ["--method", run]
         assert cli.main(["retarget", str(src), "--robot", "allegro", "--assets", str(dex_urdf_dir), "--interaction", "off",
@@ -396,8 +402,9 @@ def test_cli_methods_keep_the_joints_smooth(dex_urdf_dir, tmp_path, capsys):
         rm = load_robot_motion(out)
         acc[run] = np.mean([np.sqrt(np.mean((np.diff(h.qpos, 2, axis=0) * rm.fps**2) ** 2)) for h in rm.hands.values()])
         obj[run] = np.mean([h["objective"]["mean"] for h in json.loads(metrics.read_text())["hands"].values()])
-    assert acc["sequential"] <= 1.1 * acc["dex-retargeting"], acc
-    assert obj["sequential"] <= obj["dex-retargeting"] * 1.01, obj
+    if "dex-retargeting" in acc:
+        assert acc["sequential"] <= 1.1 * acc["dex-retargeting"], acc
+        assert obj["sequential"] <= obj["dex-retargeting"] * 1.01, obj
     assert acc["coupled"] < 0.5 * acc["sequential"], acc
     assert obj["coupled"] <= obj["sequential"] * 1.01, obj
     capsys.readouterr()
