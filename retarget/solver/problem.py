@@ -228,6 +228,14 @@ class HandProblem:
         R, p = self.tree.forward(q)
         return self.tree.point_jacobian(R, p, self.links, dofs=self.free, with_aux=True)
 
+    def term_weights(self, N: int, weight: np.ndarray | None) -> np.ndarray:
+        """(N, K) each objective term's weight in the compiled pass, divided by the term count (the position
+        objective's by 3K: a Huber term per coordinate); ``weight``: (N, K) DexPilot weights or None."""
+        K = len(self.task_links)
+        if self.type == "position":
+            return np.full((N, K), 1.0 / (3 * K))
+        return np.full((N, K), 1.0 / K) if weight is None else np.asarray(weight, dtype=np.float64) / K
+
     def data_terms(
         self, q: np.ndarray, ref: np.ndarray, weight: np.ndarray | None, need_grad: bool = True, kin=None
     ):
@@ -237,11 +245,7 @@ class HandProblem:
         ref: (N, K, 3) scaled reference vectors / positions; weight: (N, K) DexPilot weights or None.
         """
         if kin is None and self._fplan is not None:
-            N, K = q.shape[0], len(self.task_links)
-            if self.type == "position":
-                wk = np.full((N, K), 1.0 / (3 * K))
-            else:
-                wk = np.full((N, K), 1.0 / K) if weight is None else np.asarray(weight, dtype=np.float64) / K
+            wk = self.term_weights(q.shape[0], weight)
             cost, g, H, T2 = fused_terms(q, ref, wk, self.huber_delta, self.type == "position", self._fpos_t,
                                          self._fpos_o, self._fplan, need_grad)  # fmt: skip
             return (cost, g, H, T2) if need_grad else (cost, None, None, None)

@@ -37,11 +37,7 @@ def walk(
     start = np.asarray(start, dtype=np.float64)
     iters = opts.max_iterations if iters is None else int(iters)
     if prob._fplan is not None and newton_kernel is not None:
-        N, K = ref.shape[0], len(prob.task_links)
-        if prob.type == "position":
-            wk = np.full((N, K), 1.0 / (3 * K))
-        else:
-            wk = np.full((N, K), 1.0 / K) if w is None else np.asarray(w, dtype=np.float64) / K
+        wk = prob.term_weights(ref.shape[0], w)
         free = prob.free.astype(np.int64)
         return _walk_kernel(
             np.ascontiguousarray(start), np.ascontiguousarray(ref, dtype=np.float64), np.ascontiguousarray(wk),
