@@ -10,7 +10,7 @@ frame). For each robot and solver, measured with MuJoCo on the robot's collision
 robot's event counts), the report's fingertip shape error and frames/s (the whole ``retarget_motion`` call).
 Prints one row per (robot, solver) and the command to rerun::
 
-    .venv/bin/python benchmarks/one_hand_contacts.py [--assets DIR] [--robots allegro leap ...] [--seeds N]
+    .venv/bin/python benchmarks/one_hand_contacts.py [--assets DIR] [--robots allegro leap ...] [--seeds N] [--approach S]
 """
 
 from __future__ import annotations
@@ -68,9 +68,12 @@ def per_hand(motion, robot: str, assets) -> dict:
     return {**sec, "fps": world.num_frames / seconds, "tip_shape_m": tip}
 
 
-def solved(motion, robot: str, assets) -> dict:
+def solved(motion, robot: str, assets, approach_s: float | None = None) -> dict:
+    from handx_robot.retarget.interaction import InteractionOptions
+
+    opts = InteractionOptions() if approach_s is None else InteractionOptions(approach_s=approach_s)
     t0 = time.perf_counter()
-    _, rep = retarget_motion(motion, None, f"{robot}_right", assets=assets)
+    _, rep = retarget_motion(motion, None, f"{robot}_right", assets=assets, interaction=opts)
     return {**rep["interaction"], "fps": motion.num_frames / (time.perf_counter() - t0),
             "tip_shape_m": rep["hands"]["right"]["fingertip_shape_error_m"]["mean"]}  # fmt: skip
 
@@ -88,6 +91,8 @@ def main() -> int:
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     ap.add_argument("--robots", nargs="+", default=["allegro", "leap", "inspire", "shadow", "shadow_builtin"])
     ap.add_argument("--seeds", type=int, default=2, help="each prompt with seeds 0..N-1 (default 2)")
+    ap.add_argument("--approach", type=float, default=None, metavar="S",
+                    help="the solve's InteractionOptions.approach_s (default: its default; 0: no look-ahead)")
     args = ap.parse_args()
     motions = [right_only(generate(p, seed=k)) for k in range(args.seeds) for p in PROMPTS]
     dexmv = SHARED / "data" / "dexmv_relocate_mustard_right.npz"
@@ -105,7 +110,7 @@ def main() -> int:
         ph, so = [], []
         for m in motions:
             ph.append(per_hand(m, robot, assets))
-            so.append(solved(m, robot, assets))
+            so.append(solved(m, robot, assets, args.approach))
         print(row(robot, "per-hand", ph), flush=True)
         print(row(robot, "with the solve", so), flush=True)
     print(f"\nrerun: .venv/bin/python benchmarks/one_hand_contacts.py {' '.join(sys.argv[1:])}")
