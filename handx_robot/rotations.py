@@ -113,6 +113,8 @@ def quat_normalize(q) -> np.ndarray:
 def quat_canonical(q) -> np.ndarray:
     """The same rotations with ``w >= 0``, ``(..., 4)``."""
     q = _f64(q)
+    if q.shape == (4,):
+        return -q if q[0] < 0 else q.copy()
     return np.where(q[..., :1] < 0, -q, q)
 
 
@@ -189,6 +191,12 @@ def _matrix_to_quat_one(R: np.ndarray) -> np.ndarray:
 def quat_from_rotvec(v) -> np.ndarray:
     """Quaternions ``(..., 4)`` of rotation vectors ``(..., 3)`` (rad)."""
     v = _f64(v)
+    if v.shape == (3,):  # one vector in Python floats (numpy's per-call overhead dominates)
+        x, y, z = v.tolist()
+        angle = math.sqrt((x * x + y * y) + z * z)
+        half = 0.5 * angle
+        k = 0.5 - angle**2 / 48.0 if angle < SMALL_ANGLE else math.sin(half) / angle
+        return np.array([math.cos(half), k * x, k * y, k * z])
     angle = np.linalg.norm(v, axis=-1, keepdims=True)
     half = 0.5 * angle
     small = angle < SMALL_ANGLE
@@ -199,6 +207,11 @@ def quat_from_rotvec(v) -> np.ndarray:
 def quat_to_rotvec(q) -> np.ndarray:
     """Rotation vectors ``(..., 3)`` (angle in [0, pi]) of quaternions ``(..., 4)``."""
     q = quat_canonical(quat_normalize(q))
+    if q.shape == (4,):  # one quaternion in Python floats
+        w, x, y, z = q.tolist()
+        s = math.sqrt((x * x + y * y) + z * z)
+        k = 2.0 / max(w, 1e-300) if s < 0.5 * SMALL_ANGLE else 2.0 * math.atan2(s, w) / s
+        return np.array([k * x, k * y, k * z])
     s = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
     angle = 2.0 * np.arctan2(s, q[..., :1])
     small = s < 0.5 * SMALL_ANGLE

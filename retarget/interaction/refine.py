@@ -76,6 +76,13 @@ __all__ = ["InteractionOptions", "GATE_REASONS", "fade", "FADE", "FADE_END", "Fr
 
 log = logging.getLogger(__name__)
 
+
+def _diag(i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """The index of the diagonal entries ``i..j-1`` of a square matrix (``H[_diag(i, j)] += k``: np.eye without
+    the matrix)."""
+    r = np.arange(i, j)
+    return r, r
+
 #: why the gate (:meth:`BimanualRefiner.needs_solve`) sends a frame to the bimanual solve
 GATE_REASONS = ("human touch", "hands near", "fingers penetrate", "touch within a hand", "contact ahead")
 #: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
@@ -169,8 +176,17 @@ class BimanualRefiner(Fading, PairDistances):
                 stats["contacts"] = c  # those of the returned state
                 break
             G = w.distance_gradient(c)
-            H = np.zeros((nx, nx))
-            f = np.zeros(nx)
+            # the pairs the apart term and the approach act on (below), so the QP's size is known: nx variables, then
+            # one slack per such pair
+            ahead = np.isfinite(self.approach) & ~touching
+            apart = np.flatnonzero(~touching & (rows >= 0))
+            pull = [(i, *self._pair_term(i, rows, pd, G)) for i in np.flatnonzero(ahead)]
+            pull = [(i, d, gi) for i, d, gi in pull if np.isfinite(d)]
+            ma, m = len(apart), len(apart) + len(pull)
+            n_all = nx + m
+            H_all = np.zeros((n_all, n_all))
+            f_all = np.zeros(n_all)
+            H, f = H_all[:nx, :nx], f_all[:nx]  # views
             lo = np.empty(nx)
             hi = np.empty(nx)
             for s in w.sides:
@@ -178,7 +194,8 @@ class BimanualRefiner(Fading, PairDistances):
                 i0 = sl.start
                 prob = self.problems[s]
                 dofs = w.dofs[s]
-                n = len(dofs)
+                pos_, rot_, joints = slice(i0, i0 + 3), slice(i0 + 3, i0 + 6), slice(i0 + 6, sl.stop)
+                dpos, drot, djoint = _diag(i0, i0 + 3), _diag(i0 + 3, i0 + 6), _diag(i0 + 6, sl.stop)
                 # wrist: deviation from the anchor (budget) and change of the correction (smooth); the base's,
                 # or the palm's for a hand with wrist joints (its base held by BASE_WEIGHT of the term)
                 dp = st.T[s][:3, 3] - anchor.T[s][:3, 3]
@@ -186,40 +203,46 @@ class BimanualRefiner(Fading, PairDistances):
                 kp0, kr0 = o.w_wrist / o.wrist_budget_m**2, o.w_wrist / o.wrist_budget_rad**2
                 wj = self._wrist[s]
                 if wj is None:
-                    ep, er, Jp, Jr = dp, dr, np.eye(3, 6 + n), np.eye(3, 6 + n, 3)
+                    ep, er = dp, dr
                 else:
                     ep, er, Jp, Jr = wj.deviation(st.T[s], st.q[s], palm_anchor[s])
-                    H[i0 : i0 + 3, i0 : i0 + 3] += 2 * BASE_WEIGHT * kp0 * np.eye(3)
-                    f[i0 : i0 + 3] += 2 * BASE_WEIGHT * kp0 * dp
-                    H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * BASE_WEIGHT * kr0 * np.eye(3)
-                    f[i0 + 3 : i0 + 6] += 2 * BASE_WEIGHT * kr0 * dr
+                    H[dpos] += 2 * BASE_WEIGHT * kp0
+                    f[pos_] += 2 * BASE_WEIGHT * kp0 * dp
+                    H[drot] += 2 * BASE_WEIGHT * kr0
+                    f[rot_] += 2 * BASE_WEIGHT * kr0 * dr
                 kp = kp0 * (10.0 if np.linalg.norm(ep) > o.wrist_budget_m else 1.0)
                 kr = kr0 * (10.0 if np.linalg.norm(er) > o.wrist_budget_rad else 1.0)
-                H[sl, sl] += 2 * kp * Jp.T @ Jp + 2 * kr * Jr.T @ Jr
-                f[sl] += 2 * kp * Jp.T @ ep + 2 * kr * Jr.T @ er
+                if wj is None:  # Jp, Jr: the identity on the base's translation, rotation
+                    H[dpos] += 2 * kp
+                    f[pos_] += 2 * kp * ep
+                    H[drot] += 2 * kr
+                    f[rot_] += 2 * kr * er
+                else:
+                    H[sl, sl] += 2 * kp * Jp.T @ Jp + 2 * kr * Jr.T @ Jr
+                    f[sl] += 2 * kp * Jp.T @ ep + 2 * kr * Jr.T @ er
                 dq = st.q[s][dofs] - anchor.q[s][dofs]
                 if prev_corr is not None:
                     pp, pr, pq = prev_corr[s]
                     ks = o.w_smooth / 1e-4  # 1 cm of change per frame ~ one unit
-                    H[i0 : i0 + 3, i0 : i0 + 3] += 2 * ks * np.eye(3)
-                    f[i0 : i0 + 3] += 2 * ks * (dp - pp)
-                    H[i0 + 3 : i0 + 6, i0 + 3 : i0 + 6] += 2 * ks * np.eye(3)
-                    f[i0 + 3 : i0 + 6] += 2 * ks * (dr - pr)
+                    H[dpos] += 2 * ks
+                    f[pos_] += 2 * ks * (dp - pp)
+                    H[drot] += 2 * ks
+                    f[rot_] += 2 * ks * (dr - pr)
                     kq = self._joint_smoothness
-                    H[i0 + 6 : sl.stop, i0 + 6 : sl.stop] += 2 * kq * np.eye(n)
-                    f[i0 + 6 : sl.stop] += 2 * kq * (dq - pq)
+                    H[djoint] += 2 * kq
+                    f[joints] += 2 * kq * (dq - pq)
                 else:  # the same curvature on the joints' step, which moves no solution: where a straight finger's
                     # J2 and J1 move its tip alike, the shape term has none, and DAQP took 34 ms over such a QP
-                    H[i0 + 6 : sl.stop, i0 + 6 : sl.stop] += 2 * self._joint_smoothness * np.eye(n)
+                    H[djoint] += 2 * self._joint_smoothness
                 g, Hs = shape_terms(s, st.q[s])
-                H[i0 + 6 : sl.stop, i0 + 6 : sl.stop] += o.w_shape * Hs
-                f[i0 + 6 : sl.stop] += o.w_shape * g
+                H[joints, joints] += o.w_shape * Hs
+                f[joints] += o.w_shape * g
                 # bounds: trust region and joint limits
-                lo[i0 : i0 + 3], hi[i0 : i0 + 3] = -o.trust_m, o.trust_m
-                lo[i0 + 3 : i0 + 6], hi[i0 + 3 : i0 + 6] = -o.trust_rad, o.trust_rad
+                lo[pos_], hi[pos_] = -o.trust_m, o.trust_m
+                lo[rot_], hi[rot_] = -o.trust_rad, o.trust_rad
                 qd = st.q[s][dofs]
-                lo[i0 + 6 : sl.stop] = np.maximum(prob.lower[dofs] - qd, -0.3)
-                hi[i0 + 6 : sl.stop] = np.minimum(prob.upper[dofs] - qd, 0.3)
+                lo[joints] = np.maximum(prob.lower[dofs] - qd, -0.3)
+                hi[joints] = np.minimum(prob.upper[dofs] - qd, 0.3)
             lo, hi = np.maximum(lo, -trust), np.minimum(hi, trust)
             # contact term over the pairs the human touches
             kc = o.w_contact / 1e-4  # 1 cm of contact error ~ w_contact
@@ -236,23 +259,18 @@ class BimanualRefiner(Fading, PairDistances):
             # just past ``apart``, where the term vanishes and the next step pulls it back to the clearance.
             # A pair whose contact is ahead (offline) is also pulled within its approach gap by the same kind of slack
             # (d + g.x - s <= gap; cost at the contact term's weight): one-sided, a pair closing in faster is not held
-            ahead = np.isfinite(self.approach) & ~touching
-            apart = np.flatnonzero(~touching & (rows >= 0))
-            pull = [(i, *self._pair_term(i, rows, pd, G)) for i in np.flatnonzero(ahead)]
-            pull = [(i, d, gi) for i, d, gi in pull if np.isfinite(d)]
-            ma, m = len(apart), len(apart) + len(pull)
-            n_all = nx + m
-            H = np.pad(H, ((0, m), (0, m)))
-            f = np.pad(f, (0, m))
-            H[nx : nx + ma, nx : nx + ma] += 2 * (o.w_apart / 1e-4) * np.eye(ma)
+            H = H_all
+            f = f_all
+            H[_diag(nx, nx + ma)] += 2 * (o.w_apart / 1e-4)
             for j, (i, _, _) in enumerate(pull):
                 H[nx + ma + j, nx + ma + j] += 2 * (kc_palm if self.pairs[i].kind == "palm_palm" else kc)
-            H += 1e-9 * np.eye(n_all)
-            A = np.zeros((len(c.dist) + m, n_all))
-            A[: len(c.dist), :nx] = G
-            A[len(c.dist) : len(c.dist) + ma, :nx] = G[rows[apart]]
-            A[len(c.dist) :, nx:] = np.eye(m)
-            A[len(c.dist) + ma :, nx + ma :] *= -1.0
+            H[_diag(0, n_all)] += 1e-9
+            nc = len(c.dist)
+            A = np.zeros((nc + m, n_all))
+            A[:nc, :nx] = G
+            A[nc : nc + ma, :nx] = G[rows[apart]]
+            A[np.arange(nc, nc + m), np.arange(nx, n_all)] = 1.0  # the slacks
+            A[nc + ma :, nx + ma :] *= -1.0
             for j, (_, _, gi) in enumerate(pull):
                 A[len(c.dist) + ma + j, :nx] = gi
             need = np.minimum(o.clearance_m - c.dist, 0.01)  # at most 1 cm of recovery per iteration

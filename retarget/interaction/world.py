@@ -348,7 +348,7 @@ class TwoHandWorld:
             b = bodies[:, end]
             pts = c.pos + (0.5 if end == 1 else -0.5) * c.dist[:, None] * nrm
             r = pts - d.subtree_com[m.body_rootid[b]]
-            out += sign * self._moves[b] * (nrm @ lin.T + np.cross(r, nrm) @ rot.T)
+            out += sign * self._moves[b] * (nrm @ lin.T + _cross(r, nrm) @ rot.T)
         return out @ self.M
 
     def geom_distance(self, g1: int, g2: int, distmax: float) -> tuple[float, np.ndarray]:
@@ -368,6 +368,15 @@ class TwoHandWorld:
 
 _EMPTY = Contacts(np.zeros((0,)), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
 _DUMMY = frozenset(f"dummy_{a}_{k}_joint" for a in "xyz" for k in ("translation", "rotation"))
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cross products of (n, 3) arrays (np.cross's own overhead is most of its time at these sizes)."""
+    out = np.empty_like(a)
+    out[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    out[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    out[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return out
 
 
 def _filter_set(m, ct: np.ndarray, ca: np.ndarray) -> tuple[np.ndarray, ...]:
