@@ -49,17 +49,21 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
     from handx_robot.cli_data import add_input_options
 
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes that solve a long motion's bimanual stage in chunks side by side (default: the "
+                        "CPUs available; the result is the same for any number)")
     add_input_options(parser.add_argument_group("reading MOTION (as `convert`: a one-hand file needs --hand)"))
 
 
 #: The options of :func:`add_robot_arguments`, as :func:`retarget_with` reads them (``settings[name]``).
 ROBOT_OPTIONS = ("robot", "left_robot", "right_robot", "assets", "solver", "method", "temporal_weight", "low_pass",
-                 "interaction", "wrist_budget", "approach", "workspace_scale", "workspace_center", "workspace_yaw")  # fmt: skip
+                 "interaction", "wrist_budget", "approach", "workspace_scale", "workspace_center", "workspace_yaw",
+                 "workers")  # fmt: skip
 
 
 def robot_settings(args: argparse.Namespace) -> dict:
-    """The :data:`ROBOT_OPTIONS` of parsed arguments, as a JSON-ready dict."""
-    return {name: getattr(args, name) for name in ROBOT_OPTIONS}
+    """The :data:`ROBOT_OPTIONS` of parsed arguments, as a JSON-ready dict (None: a command without that option)."""
+    return {name: getattr(args, name, None) for name in ROBOT_OPTIONS}
 
 
 def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,6 +211,8 @@ def retarget_with(motion, settings: dict, progress=None, log_robots: bool = Fals
         inter = dataclasses.replace(inter, wrist_budget_m=settings["wrist_budget"])
     if settings.get("approach") is not None:
         inter = dataclasses.replace(inter, approach_s=settings["approach"])
+    if settings.get("workers") is not None:
+        inter = dataclasses.replace(inter, workers=settings["workers"])
     return retarget_motion(
         motion, specs.get("left"), specs.get("right"), assets=settings["assets"], solver=settings["solver"],
         options=opts, metrics=True, progress=progress, interaction=inter,
@@ -225,9 +231,12 @@ def _write_metrics(path: str | None, report: dict) -> None:
 
 def run_retarget(args: argparse.Namespace) -> int:
     from handx_robot.retarget.humanoid import is_humanoid
+    from handx_robot.retarget.interaction.chunks import default_workers
     from handx_robot.retarget.robot_motion import save_robot_motion
 
     settings = robot_settings(args)
+    if settings["workers"] is None:
+        settings["workers"] = default_workers()
     check_robot_settings(settings)
     motion = _read(args)
     if is_humanoid(args.robot):

@@ -7,7 +7,8 @@ also the frames where a hand's fingers would pass through each other or miss a c
 make within the hand (a pinch); :mod:`.measure`
 reports contact F1 per contact type, penetration, and wrist deviation; :mod:`.world` is the MuJoCo
 world of the two hands' collision geometry both use; :mod:`.state` one frame's state and the fade of a
-correction; :mod:`.palm` the hands whose palm moves on wrist joints.
+correction; :mod:`.palm` the hands whose palm moves on wrist joints; :mod:`.chunks` a long motion in chunks, on
+several processes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 from handx_robot.retarget.pool import Pool
 
+from .chunks import refine_chunked
 from .measure import interaction_report, measure_frames
 from .palm import wrist_poses
 from .refine import (
@@ -55,7 +57,7 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
         T0 = {s: hr.T_world_base for s, hr in hands.items()}
         q0 = {s: hr.result.q for s, hr in hands.items()}
-        T1, q1, info = refiner.refine_sequence(T0, q0, refs, touching, progress=progress, fps=fps)
+        T1, q1, info = refine_chunked(refiner, T0, q0, refs, touching, fps, workers=opts.workers, progress=progress)
         section = interaction_report(refiner, info["measured"], human_events, fps,  # wrists: the links matched to the human's
                                      anchors={s: wrist_poses(problems[s], T0[s], q0[s]) for s in problems},
                                      poses={s: wrist_poses(problems[s], T1[s], q1[s]) for s in problems})  # fmt: skip
@@ -76,6 +78,7 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         "untangled": int(info["untangled"].sum()),
         "by_reason": {r: int((info["gate"] == r).sum()) for r in GATE_REASONS},
     }  # fmt: skip
+    section["chunks"] = {"count": len(info.get("splices", ())) + 1, "splices": [int(t) for t in info.get("splices", ())]}
     section["sides"] = list(refiner.world.sides)
     section["frames_per_second"] = len(solved) / max(seconds, 1e-9)
     section["seconds"] = seconds

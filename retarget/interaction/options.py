@@ -36,6 +36,8 @@ class InteractionOptions:
                       geoms penetrate, not to reach a contact: the next frame goes on with it.
     approach_s:       offline, how long before a pair's human contact begins the robot pair starts closing in on it
                       (seconds; 0: the contact term switches on at the event's first frame, a step of the joints).
+    workers:          offline, the processes that solve a long motion's chunks side by side (:mod:`.chunks`; the
+                      chunks, and so the result, are the same for any number).
     stream_budget_s:  wall time one streamed frame's bimanual step may take (seconds), None: no limit. Past
                       it the step ends: the latest iterate no deeper in penetration than the frame's start
                       is the result, or the previous frame's result (the module docstring's guarantee holds
@@ -60,6 +62,7 @@ class InteractionOptions:
     max_iterations: int = 8
     stream_iterations: int = 4
     stream_budget_s: float | None = None
+    workers: int = 1
     approach_s: float = 0.3
     trust_m: float = 0.01
     trust_rad: float = 0.15
@@ -79,6 +82,6 @@ class InteractionOptions:
             raise ConfigError(f"interaction option approach_s must be >= 0, got {self.approach_s}")
         if self.stream_budget_s is not None and not self.stream_budget_s > 0:
             raise ConfigError(f"interaction option stream_budget_s must be > 0 or None, got {self.stream_budget_s}")
-        for name in ("max_iterations", "stream_iterations"):
+        for name in ("max_iterations", "stream_iterations", "workers"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"interaction option {name} must be >= 1, got {getattr(self, name)}")

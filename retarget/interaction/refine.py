@@ -35,7 +35,7 @@ The non-penetration guarantee (tests/test_interaction_properties.py): a solve ne
 penetrates deeper than the one it started from, beyond half the clearance (where its last iterate does,
 the latest iterate that did not is the result); a frame whose solve from the warm start ends deeper than
 the previous frame's result is solved again from that result. So once a result is free of penetration,
-every later one is, offline and streamed, whatever the input. (Offline, a frame that ends with pairs across
+every later one is, offline (a long motion's chunks too, :mod:`.chunks`) and streamed, whatever the input. (Offline, a frame that ends with pairs across
 the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
 a local minimum; that result is kept only where it is no deeper in penetration than the first.)
 
