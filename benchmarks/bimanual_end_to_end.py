@@ -12,7 +12,9 @@ Measured per robot and corpus:
 
 * ours: the whole command ``handx-robot retarget M.npz -o OUT --robot R --no-progress --metrics J`` (process
   start, imports, reading, per-hand solve, bimanual solve, report, writing), wall time; two-hand frames/s; the
-  share of frames the bimanual solve took, its own rate and the inter-hand contact recall (from the metrics);
+  share of frames the bimanual solve took, its own rate, its chunks and processes (the command's default: as many
+  processes as CPUs, :mod:`handx_robot.retarget.interaction.chunks`) and the inter-hand contact recall (from the
+  metrics);
 * dex-retargeting (URDF hands only: it cannot read the built-in Shadow's MJCF): the same command with ``--solver dex-retargeting --interaction off`` on the first
   ``--dex-frames`` frames; its per-hand rate is the rate of its faster hand (hand frames over that hand's solve
   time, from the metrics: the other hand's includes dex-retargeting's first-call set-up), so the ratio is not
@@ -24,7 +26,7 @@ Run::
 
     .venv/bin/python benchmarks/bimanual_end_to_end.py [--frames 60000] [--dex-frames 6000]
         [--robots shadow_builtin allegro leap inspire shadow] [--corpora mixed contact] [--assets DIR]
-        [--interaction off]
+        [--interaction off] [--workers N]
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def main() -> int:
     ap.add_argument("--robots", nargs="+", default=["shadow_builtin", "allegro", "leap", "inspire", "shadow"])
     ap.add_argument("--corpora", nargs="+", default=["mixed", "contact"])
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
+    ap.add_argument("--workers", type=int, default=None,
+                    help="ours: processes for the bimanual stage's chunks (default: the command's, the CPUs available)")
     ap.add_argument("--interaction", choices=("auto", "off"), default="auto",
                     help="ours with the bimanual solve (auto) or per hand only (off: the ceiling the gate works toward)")
     args = ap.parse_args()
@@ -103,8 +107,8 @@ def main() -> int:
             print(f"corpus {name}: {args.frames} frames from {clips} two-hand clips "
                   f"({', '.join(corpus_prompts(name))})", flush=True)
         print("| robot | corpus | frames | ours wall s | ours frames/s (both hands) | bimanual frames | bimanual frames/s "
-              "| inter-hand recall | dex per-hand frames/s | ours / dex per-hand | ours / dex both hands |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              "| chunks (workers) | inter-hand recall | dex per-hand frames/s | ours / dex per-hand | ours / dex both hands |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for robot in args.robots:
             builtin = robot.endswith("_builtin")
             if not builtin and not Path(args.assets).is_dir():
@@ -114,7 +118,8 @@ def main() -> int:
             for name in args.corpora:
                 full, short = files[name]
                 wall, m = run([str(CLI), "retarget", str(full), "-o", str(tmp / "ours.npz"), "--no-progress",
-                               "--interaction", args.interaction, *robot_args], tmp / "ours.json")  # fmt: skip
+                               "--interaction", args.interaction, *robot_args,
+                               *([] if args.workers is None else ["--workers", str(args.workers)])], tmp / "ours.json")  # fmt: skip
                 n = m["num_frames"]
                 bi = m.get("interaction") or {}
                 frac = (bi.get("bimanual_frames") or {}).get("fraction", 0.0)
@@ -127,7 +132,8 @@ def main() -> int:
                     both = per_hand / 2  # both hands one after the other at its per-hand rate
                 bi_fps = bi.get("frames_per_second", float("nan"))
                 recall = ((bi.get("contact_f1") or {}).get("inter_hand") or {}).get("recall", float("nan"))
-                print(f"| {robot} | {name} | {n} | {wall:.1f} | {ours:.0f} | {frac * 100:.0f} % | {bi_fps:.0f} | {recall:.2f} | "
+                chunks = f"{(bi.get('chunks') or {}).get('count', 1)} ({(bi.get('options') or {}).get('workers', '-')})"
+                print(f"| {robot} | {name} | {n} | {wall:.1f} | {ours:.0f} | {frac * 100:.0f} % | {bi_fps:.0f} | {chunks} | {recall:.2f} | "
                       f"{per_hand:.0f} | {ours / per_hand:.2f} | {ours / both:.2f} |", flush=True)
     print("rerun: .venv/bin/python benchmarks/bimanual_end_to_end.py " + " ".join(sys.argv[1:]))
     return 0
