@@ -208,9 +208,9 @@ def coupled_run(robot_id: str, assets, kp_world: np.ndarray, side: str) -> None:
     for label, method, one_thread in (("sequential", "sequential", True), ("coupled", "coupled", True),
                                       ("coupled, BLAS default threads", "coupled", False)):  # fmt: skip
         opts = SolverOptions(low_pass=False, method=method)
-        shipped = newton._blas_single_thread
+        shipped = newton.blas_single_thread
         if not one_thread:
-            newton._blas_single_thread = nullcontext
+            newton.blas_single_thread = nullcontext
         try:
             solve_sequence(prob, kp[:40], opts)  # warm-up
             best = np.inf
@@ -219,7 +219,7 @@ def coupled_run(robot_id: str, assets, kp_world: np.ndarray, side: str) -> None:
                 res = solve_sequence(prob, kp, opts)
                 best = min(best, time.perf_counter() - t0)
         finally:
-            newton._blas_single_thread = shipped
+            newton.blas_single_thread = shipped
         jerk = float(np.abs(np.diff(res.q, n=3, axis=0)).mean())
         print(f"{label:<32}{T / best:>9.0f} frames/s  mean |d3q| {jerk:.3e} rad/frame^3  non-converged {res.num_failed}")
 

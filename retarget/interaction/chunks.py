@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from handx_robot.retarget.solver.newton import blas_single_thread
 
 __all__ = ["CHUNK_FRAMES", "WARMUP_FRAMES", "LEAD_FRAMES", "chunk_starts", "refine_chunked", "default_workers"]
 
@@ -109,7 +110,12 @@ def refine_chunked(refiner, T_world_base: Mapping[str, np.ndarray], q: Mapping[s
                    progress: Callable[[int], None] | None = None) -> tuple[dict, dict, dict]:
     """:meth:`.refine.BimanualRefiner.refine_sequence` of a whole motion in chunks (the module docstring), on up
     to ``workers`` processes; same arguments and results (``info`` gains ``splices``: the splice frames). A motion
-    of one chunk is solved as one sequence, in this process."""
+    of one chunk is solved as one sequence, in this process. numpy's BLAS runs on one thread meanwhile."""
+    with blas_single_thread():  # its matrices are small: more BLAS threads only spin, beside the other workers
+        return _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progress)
+
+
+def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progress):
     T = len(touching)
     starts = chunk_starts(T)
     if len(starts) <= 2:

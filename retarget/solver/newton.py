@@ -197,7 +197,10 @@ def _step(A: np.ndarray, off: np.ndarray | None, g: np.ndarray) -> np.ndarray:
 _TPC = None
 
 
-def _blas_single_thread():
+def blas_single_thread():
+    """A context in which numpy's BLAS runs on one thread (threadpoolctl). The solvers' matrices are small: more
+    threads only spin (the bimanual solve of the dex-urdf Shadow kept a second core busy for nothing, and left it to
+    no second process: benchmarks/RESULTS.md, the end-to-end section)."""
     global _TPC
     if _TPC is None:
         from threadpoolctl import ThreadpoolController
@@ -220,7 +223,7 @@ def _banded_solve(A: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray
     try:
         # one BLAS thread: LAPACK's banded Cholesky of these narrow bands can be much slower with several
         # (benchmarks/retarget_speed.py --coupled compares both; figures: benchmarks/RESULTS.md)
-        with _blas_single_thread():
+        with blas_single_thread():
             return solveh_banded(ab, rhs.reshape(-1), lower=False, check_finite=False).reshape(N, m)
     except np.linalg.LinAlgError:  # not positive definite (degenerate input): per-frame fallback
         return np.linalg.solve(A, rhs[..., None])[..., 0]
