@@ -341,7 +341,7 @@ def main(args: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     # the solvers' matrices are small: more BLAS threads only spin, on cores the robot's other nodes need
-    # (benchmarks/bimanual_streaming.py --robots shadow: 6.8 s of CPU for 6.0 s of wall time, 5.5 for 5.7 on one)
+    # (benchmarks/bimanual_streaming.py's CPU time with and without OPENBLAS_NUM_THREADS=1: benchmarks/RESULTS.md)
     threadpool_limits(limits=1, user_api="blas")
     return run_node(RetargetNode, args)
 
