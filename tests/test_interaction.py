@@ -376,6 +376,20 @@ def test_interlocked_fingers_come_back_after_the_hands_part(dex_urdf_dir):
         np.testing.assert_allclose(rm_on.hands[s].wrist_pose[-20:], rm_off.hands[s].wrist_pose[-20:], atol=1e-4)
 
 
+def test_untangling_fingers_make_no_touch_of_their_own(dex_urdf_dir):
+    """LEAP, the right index tapping the left palm: as the hands part, fading frames take one SQP step for fingers
+    that would cross, and that one step left a thumb and index fingertip of one hand touching for a frame (a robot
+    contact event the human's hand does not make: one per clip of this prompt in bimanual_interaction.py). Such a
+    frame now takes the whole solve: no contact within a hand but the human's."""
+    rm, rep = _both(generate("tap the left palm with the right index finger", seed=0), "leap", "auto", dex_urdf_dir)
+    sec = rep["interaction"]
+    assert sec["bimanual_frames"]["untangled"] > 0, "no fading frame took the one step: the test would prove nothing"
+    intra = sec["contact_f1"]["intra_hand"]
+    assert intra["robot_events"] == intra["human_events"] == 0, intra
+    assert sec["contact_f1"]["inter_hand"]["recall"] >= 0.9
+    assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
+
+
 def _right_hand_only(motion: BimanualMotion) -> BimanualMotion:
     j = motion.joints.copy()
     j[:, 0] = 0.0

@@ -358,6 +358,14 @@ class BimanualRefiner(Fading, PairDistances):
             out[s] = (dp, dr, st.q[s][dofs[s]] - anchor.q[s][dofs[s]])
         return out
 
+    def _false_touch(self, c: Contacts | None, touching: np.ndarray) -> bool:
+        """A pair within a hand is in contact in contacts ``c`` (nearer than ``robot_contact_m``) where the human's
+        is not (``touching`` (P,)); False without contacts."""
+        if c is None:
+            return False
+        pd = self._pair_rows(c)[1]
+        return bool((~self._inter & ~touching & (pd < self.options.robot_contact_m)).any())
+
     # -- gating ------------------------------------------------------------------------
     def needs_solve(self, st: FrameState, touching: np.ndarray) -> tuple[str | None, Contacts]:
         """The gate: why frame state ``st`` needs the bimanual solve, or None. ``'human touch'``: the
@@ -449,7 +457,7 @@ class BimanualRefiner(Fading, PairDistances):
         if corr is not None and not (touching & self._inter).any():
             start, faded, need, c, untangle = self._fade_frame(anchor, corr, touching, shape_terms)
             if untangle:  # one SQP step a frame, from the wrists' fade: the fade goes on from where it leads
-                iterations, corr = 1, faded
+                budget, iterations, corr = iterations, 1, faded
             if need is None:
                 stats = None if faded is None else {"iterations": 0, "min_distance": min_distance(c), "converged": True,
                                                     "fell_back": False, "late": False, "gate": "fade"}  # fmt: skip
@@ -459,6 +467,13 @@ class BimanualRefiner(Fading, PairDistances):
             if need is None:
                 return anchor, None, Carry(None, anchor, min_distance(c)), c
         st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching, iterations, c, reach, deadline)
+        if untangle and self._false_touch(stats.get("contacts"), touching):
+            # the one step left a pair within a hand in contact where the human's is apart (LEAP's thumb and index
+            # tips, one frame at a time, as interlocked fingers part: a robot contact event of its own): the frame
+            # takes the whole solve from there
+            spent = stats["iterations"]
+            st, stats = self.solve_frame(st, anchor, shape_terms, corr, touching, budget, None, reach, deadline)
+            stats["iterations"] += spent
         if carry is not None and deepens(stats["min_distance"], carry.min_distance, self.options.clearance_m):
             # the warm start led somewhere deeper than the previous result: solve again from that result, or out
             # of time, keep it
