@@ -124,6 +124,10 @@ def interaction_table(sec: dict) -> str:
                 f"{bf.get('faded', 0)} fading a correction without a solve, "
                 f"{bf.get('untangled', 0)} fading with one step for fingers that would cross, "
                 f"{sec['frames_per_second']:.0f} frames/s")  # fmt: skip
+    chunks = sec.get("chunks") or {}
+    if chunks.get("count", 1) > 1:
+        at = ", ".join(map(str, chunks["splices"])) if len(chunks["splices"]) <= 4 else "(the report's chunks.splices)"
+        rows[-1] += f", in {chunks['count']} chunks on {min(sec['options']['workers'], chunks['count'])} process(es), spliced at {at}"
     return "\n".join(rows)
 
 

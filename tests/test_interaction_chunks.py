@@ -88,9 +88,9 @@ def test_a_spliced_result_keeps_the_guarantees(long_motion, small_chunks):
         assert at_splice.mean() <= 0.5 * np.percentile(elsewhere, 90), (at_splice, np.percentile(elsewhere, 90))
 
 
-def test_a_short_motion_is_one_chunk_and_workers_are_checked(tmp_path, capsys):
-    """A motion under one and a half chunks is solved as one sequence (no splice); ``--workers 0`` is refused with
-    the option named."""
+def test_cli_workers(tmp_path, capsys, monkeypatch):
+    """A motion under one and a half chunks is solved as one sequence (no splice); in chunks (shrunk to 40 frames
+    here), the summary says so; ``--workers 0`` is refused with the option named."""
     from handx_robot.app import cli
     from handx_robot.motion import save_motion
 
@@ -102,7 +102,13 @@ def test_a_short_motion_is_one_chunk_and_workers_are_checked(tmp_path, capsys):
     sec = json.loads(metrics.read_text())["interaction"]
     assert sec["chunks"] == {"count": 1, "splices": []}
     assert sec["options"]["workers"] == 2
-    capsys.readouterr()
+    assert "chunks" not in capsys.readouterr().out
+    monkeypatch.setattr(chunks_mod, "CHUNK_FRAMES", 40)
+    assert cli.main(["retarget", str(src), "--robot", "shadow_builtin", "--workers", "2", "-o", str(tmp_path / "o.npz"),
+                     "--metrics", str(metrics), "--no-progress"]) == 0  # fmt: skip
+    sec = json.loads(metrics.read_text())["interaction"]
+    assert sec["chunks"]["count"] >= 2
+    assert f"in {sec['chunks']['count']} chunks on 2 process(es), spliced at {sec['chunks']['splices'][0]}" in capsys.readouterr().out
     assert cli.main(["retarget", str(src), "--robot", "shadow_builtin", "--workers", "0", "-o", str(tmp_path / "x.npz")]) == 1
     assert "workers must be >= 1" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="workers"):
