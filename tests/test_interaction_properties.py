@@ -142,6 +142,36 @@ def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp,
     assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm"
 
 
+@pytest.mark.parametrize("robot", ["shadow_builtin", "shadow"])
+@PROPERTY_SETTINGS
+@given(p=push)
+def test_once_free_of_penetration_a_chunked_solve_stays_free(streams, clap_kp, robot, p, monkeypatch):
+    """The same across the splices of a motion solved in chunks (:mod:`.chunks`, as ``handx-robot retarget`` solves
+    a long motion), chunks shrunk to 12 frames (each warmed up over 6) so that the 40 frames have three, each
+    starting cold from the per-hand solution; measured again on the spliced result."""
+    from handx_robot.retarget.interaction import chunks
+
+    if robot not in streams:
+        pytest.skip("no ../shared/assets/dex-urdf")
+    monkeypatch.setattr(chunks, "CHUNK_FRAMES", 12)
+    monkeypatch.setattr(chunks, "WARMUP_FRAMES", 6)
+    monkeypatch.setattr(chunks, "LEAD_FRAMES", 4)
+    problems = streams[robot].problems
+    kp = _hostile(clap_kp, p)
+    hands = {s: retarget_hand(kp[:, h], s, problems[s].spec, problem=problems[s]) for h, s in enumerate(("left", "right"))}
+    refiner = BimanualRefiner(problems, world=streams[robot].refiner.world)
+    touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, refiner.pairs, 30.0)
+    refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
+    T1, q1, info = chunks.refine_chunked(refiner, {s: hr.T_world_base for s, hr in hands.items()},
+                                         {s: hr.result.q for s, hr in hands.items()}, refs, touching, 30.0)
+    assert len(info["splices"]) == 2
+    m = measure_frames(refiner, T1, q1)
+    depth = np.maximum(m["hand_hand"], m["self"])
+    np.testing.assert_allclose(depth, np.maximum(info["measured"]["hand_hand"], info["measured"]["self"]), atol=1e-9)
+    bad = _after_first_clean(depth)
+    assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm (splices {info['splices']})"
+
+
 def test_a_streamed_frame_past_its_time_budget_stops_there(streams, clap_kp, monkeypatch):
     """With a 0.1 ms budget every solved frame after the first stops at its deadline (``late``); the first
     (no previous result to fall back on) does not. The property above holds with such budgets."""
