@@ -118,20 +118,26 @@ def _after_first_clean(depth: np.ndarray) -> np.ndarray:
     return clean[0] + np.flatnonzero(depth[clean[0] :] > tolerance)
 
 
+def _offline_inputs(streams, robot: str, kp: np.ndarray):
+    """The offline solve's inputs for keypoints ``kp`` (T, 2, 21, 3): per-hand results, a refiner on the stream's
+    world, the human's contacts, the shape references; skips where the robot's models are missing."""
+    if robot not in streams:
+        pytest.skip("no ../shared/assets/dex-urdf")
+    problems = streams[robot].problems
+    hands = {s: retarget_hand(kp[:, h], s, problems[s].spec, problem=problems[s]) for h, s in enumerate(("left", "right"))}
+    refiner = BimanualRefiner(problems, world=streams[robot].refiner.world)
+    touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, refiner.pairs, 30.0)
+    refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
+    return hands, refiner, touching, refs
+
+
 @pytest.mark.parametrize("robot", ["shadow_builtin", "shadow"])
 @PROPERTY_SETTINGS
 @given(p=push)
 def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp, robot, p):
     """The same on the offline path (``refine_sequence``, as ``handx-robot retarget`` runs it), measured
     in its own pass at each result; the built-in Shadow and the dex-urdf one."""
-    if robot not in streams:
-        pytest.skip("no ../shared/assets/dex-urdf")
-    problems = streams[robot].problems
-    kp = _hostile(clap_kp, p)
-    hands = {s: retarget_hand(kp[:, h], s, problems[s].spec, problem=problems[s]) for h, s in enumerate(("left", "right"))}
-    refiner = BimanualRefiner(problems, world=streams[robot].refiner.world)
-    touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, refiner.pairs, 30.0)
-    refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
+    hands, refiner, touching, refs = _offline_inputs(streams, robot, _hostile(clap_kp, p))
     _, _, info = refiner.refine_sequence({s: hr.T_world_base for s, hr in hands.items()},
                                          {s: hr.result.q for s, hr in hands.items()}, refs, touching)
     per_hand = measure_frames(refiner, {s: hr.T_world_base for s, hr in hands.items()},
@@ -151,17 +157,10 @@ def test_once_free_of_penetration_a_chunked_solve_stays_free(streams, clap_kp, r
     starting cold from the per-hand solution; measured again on the spliced result."""
     from handx_robot.retarget.interaction import chunks
 
-    if robot not in streams:
-        pytest.skip("no ../shared/assets/dex-urdf")
     monkeypatch.setattr(chunks, "CHUNK_FRAMES", 12)
     monkeypatch.setattr(chunks, "WARMUP_FRAMES", 6)
     monkeypatch.setattr(chunks, "LEAD_FRAMES", 4)
-    problems = streams[robot].problems
-    kp = _hostile(clap_kp, p)
-    hands = {s: retarget_hand(kp[:, h], s, problems[s].spec, problem=problems[s]) for h, s in enumerate(("left", "right"))}
-    refiner = BimanualRefiner(problems, world=streams[robot].refiner.world)
-    touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, refiner.pairs, 30.0)
-    refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
+    hands, refiner, touching, refs = _offline_inputs(streams, robot, _hostile(clap_kp, p))
     T1, q1, info = chunks.refine_chunked(refiner, {s: hr.T_world_base for s, hr in hands.items()},
                                          {s: hr.result.q for s, hr in hands.items()}, refs, touching, 30.0)
     assert len(info["splices"]) == 2

@@ -7,8 +7,8 @@ also the frames where a hand's fingers would pass through each other or miss a c
 make within the hand (a pinch); :mod:`.measure`
 reports contact F1 per contact type, penetration, and wrist deviation; :mod:`.world` is the MuJoCo
 world of the two hands' collision geometry both use; :mod:`.state` one frame's state and the fade of a
-correction; :mod:`.palm` the hands whose palm moves on wrist joints; :mod:`.chunks` a long motion in chunks, on
-several processes.
+correction; :mod:`.gate` which frames take the solve; :mod:`.palm` the hands whose palm moves on wrist joints;
+:mod:`.chunks` a long motion in chunks, on several processes.
 """
 
 from __future__ import annotations

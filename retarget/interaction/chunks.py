@@ -12,7 +12,9 @@ into chunks of :data:`CHUNK_FRAMES`; each chunk is solved on its own, as a motio
   chunk's result before it, this chunk's from it on. Where the two walks have reached the same state, the splice
   changes nothing. Only a frame after which this chunk's own result penetrates no deeper than the previous
   chunk's is a splice, so the solve's guarantee holds across it: once a result is free of penetration, every
-  later one is (:mod:`.refine`).
+  later one is (:mod:`.refine`). Where no frame of the overlap is (the warm-up still deep in penetration), the
+  chunk is solved again in this process from the previous chunk's result at the frame before its first, as the
+  sequence would go on, and spliced there.
 
 The chunks are the same whatever the number of processes (``workers``), so the result is too: one process solves
 them one after the other, several solve them side by side (``fork``: each worker inherits the solver and the
@@ -30,6 +32,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 from handx_robot.retarget.solver.newton import blas_single_thread
+
+from .state import Carry, FrameState
 
 __all__ = ["CHUNK_FRAMES", "WARMUP_FRAMES", "LEAD_FRAMES", "chunk_starts", "refine_chunked", "default_workers"]
 
@@ -82,12 +86,12 @@ def _depth(info: dict) -> np.ndarray:
     return np.maximum(info["measured"]["hand_hand"], info["measured"]["self"])
 
 
-def _splice(prev: tuple, cur: tuple, lo: int, hi: int, base_prev: int, base_cur: int) -> int:
+def _splice(prev: tuple, cur: tuple, lo: int, hi: int, base_prev: int, base_cur: int) -> int | None:
     """The splice frame in ``[lo, hi)`` (absolute frames) between two chunks' results ``(T, q, info)`` that start at
     absolute frames ``base_prev`` and ``base_cur``: where the larger of the joints' and the wrists' largest
     difference is smallest, the first such frame, among the frames ``s`` after which the current chunk's own
     frame ``s - 1`` penetrates no deeper than the previous chunk's (so the solve's guarantee, a frame no deeper than
-    the one before it, holds across the splice as within a chunk)."""
+    the one before it, holds across the splice as within a chunk); None where there is no such frame."""
     Tp, qp, ip = prev
     Tc, qc, ic = cur
     a, b = slice(lo - base_prev, hi - base_prev), slice(lo - base_cur, hi - base_cur)
@@ -99,9 +103,7 @@ def _splice(prev: tuple, cur: tuple, lo: int, hi: int, base_prev: int, base_cur:
     t = np.arange(lo + 1, hi)  # s - 1 within both results
     ok[1:] = _depth(ic)[t - 1 - base_cur] <= _depth(ip)[t - 1 - base_prev]
     if not ok.any():
-        log.warning("frames %d-%d: no splice where the next chunk is no deeper in penetration; spliced where the "
-                    "results are nearest", lo, hi - 1)  # fmt: skip
-        ok[:] = True
+        return None
     return lo + int(np.argmin(np.where(ok, gap, np.inf)))
 
 
@@ -146,7 +148,14 @@ def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progr
     for k in range(1, len(spans)):
         lo = spans[k][0]
         hi = min(spans[k - 1][1], spans[k][1])
-        cut.append(_splice(results[k - 1], results[k], lo, hi, spans[k - 1][0], spans[k][0]))
+        s = _splice(results[k - 1], results[k], lo, hi, spans[k - 1][0], spans[k][0])
+        if s is None:  # chunk k solved again from chunk k - 1's result at frame lo - 1, spliced at lo
+            results[k] = _continue(refiner, results[k - 1], spans[k - 1][0], lo, spans[k][1], T_world_base, q, ref,
+                                   touching, fps)  # fmt: skip
+            log.info("frames %d-%d solved again from the previous chunk's result: no splice kept the guarantee", lo,
+                     spans[k][1] - 1)  # fmt: skip
+            s = lo
+        cut.append(s)
     cut.append(T)
     pieces = [(results[k], slice(cut[k] - spans[k][0], cut[k + 1] - spans[k][0])) for k in range(len(spans))]
     sides = list(T_world_base)
@@ -159,6 +168,22 @@ def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progr
     info["seconds"] = time.perf_counter() - t0
     info["splices"] = np.array(cut[1:-1], dtype=np.int64)
     return T1, q1, info
+
+
+def _continue(refiner, prev: tuple, base_prev: int, lo: int, hi: int, T0, q0, refs, touching, fps) -> tuple:
+    """Frames ``[lo, hi)`` (a chunk's span) solved on from the previous chunk's result ``prev`` (``(T, q, info)``,
+    from absolute frame ``base_prev``) at frame ``lo - 1``, as the sequence would go on from there (the approach's
+    windows begun before ``lo`` excepted): what the splice falls back on."""
+    Tp, qp, ip = prev
+    t = lo - 1 - base_prev
+    result = FrameState({s: Tp[s][t] for s in Tp}, {s: qp[s][t] for s in qp})
+    anchor = FrameState({s: T0[s][lo - 1] for s in T0}, {s: q0[s][lo - 1] for s in q0})
+    corr = refiner.correction(result, anchor, refiner.world.dofs)
+    moved = any(np.abs(v).max(initial=0.0) > 0 for parts in corr.values() for v in parts)
+    start = Carry(corr if moved else None, result, -float(_depth(ip)[t]) if _depth(ip)[t] > 0 else np.inf)
+    return refiner.refine_sequence({s: v[lo:hi] for s, v in T0.items()}, {s: v[lo:hi] for s, v in q0.items()},
+                                   {s: (r[lo:hi], None if w is None else w[lo:hi]) for s, (r, w) in refs.items()},
+                                   touching[lo:hi], fps=fps, start=start)  # fmt: skip
 
 
 def _fork_context():

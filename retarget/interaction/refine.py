@@ -58,6 +58,7 @@ from handx_robot.features import ContactConfig
 from handx_robot.rotations import matrix_to_rotvec, rotvec_to_matrix
 
 from .fading import Fading
+from .gate import GATE_REASONS, Gate
 from .options import INTERACTION_MODES, InteractionOptions
 from .pairs import (
     HumanContactTracker,
@@ -69,7 +70,7 @@ from .pairs import (
 )
 from .palm import BASE_WEIGHT, WristJoints
 from .state import FADE, FADE_END, Carry, FrameState, deepens, fade, min_distance
-from .world import Contacts, TwoHandWorld
+from .world import TwoHandWorld
 
 __all__ = ["InteractionOptions", "GATE_REASONS", "fade", "FADE", "FADE_END", "FrameState", "Carry", "PartPair",
            "monitored_pairs", "human_contact_mask", "HumanContactTracker", "BimanualRefiner", "INTERACTION_MODES"]  # fmt: skip
@@ -83,16 +84,12 @@ def _diag(i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
     r = np.arange(i, j)
     return r, r
 
-#: why the gate (:meth:`BimanualRefiner.needs_solve`) sends a frame to the bimanual solve
-GATE_REASONS = ("human touch", "hands near", "fingers penetrate", "touch within a hand", "contact ahead")
 #: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
-#: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`), and the gate
-#: sends a frame to the solve where such a pair is farther than ``APPROACH_TOL`` (metres) beyond its approach gap
+#: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`)
 NEAR_FACTOR = 2.0
-APPROACH_TOL = 1e-3
 
 
-class BimanualRefiner(Fading, PairDistances):
+class BimanualRefiner(Gate, Fading, PairDistances):
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
     ``problems``: ``{side: HandProblem}`` (both hands). Offline: :meth:`refine_sequence`; streaming, one
@@ -358,45 +355,6 @@ class BimanualRefiner(Fading, PairDistances):
             out[s] = (dp, dr, st.q[s][dofs[s]] - anchor.q[s][dofs[s]])
         return out
 
-    def _false_touch(self, c: Contacts | None, touching: np.ndarray) -> bool:
-        """A pair within a hand is in contact in contacts ``c`` (nearer than ``robot_contact_m``) where the human's
-        is not (``touching`` (P,)); False without contacts."""
-        if c is None:
-            return False
-        pd = self._pair_rows(c)[1]
-        return bool((~self._inter & ~touching & (pd < self.options.robot_contact_m)).any())
-
-    # -- gating ------------------------------------------------------------------------
-    def needs_solve(self, st: FrameState, touching: np.ndarray) -> tuple[str | None, Contacts]:
-        """The gate: why frame state ``st`` needs the bimanual solve, or None. ``'human touch'``: the
-        human's hands touch each other (``touching`` (P,), the monitored pairs); ``'hands near'``: a pair of
-        collision geoms across the hands is nearer than ``clearance_m`` (the non-penetration constraint's
-        bound) or a monitored part pair across them (fingertips, palms) nearer than ``apart_m`` (the apart
-        term's): otherwise no term of the solve acts across the hands; ``'fingers penetrate'``: a pair within
-        a hand penetrates; ``'touch within a hand'``: a monitored pair within a hand (a pinch, a fingertip on
-        the palm) is in contact on the robot (nearer than ``robot_contact_m``) where the human's is not, or the
-        other way round. Without that reason, a pinch the per-hand solution leaves apart stayed apart
-        wherever nothing else sent the frame to the solve (the within-hand column of
-        ``benchmarks/bimanual_interaction.py``). ``'contact ahead'`` (offline): a pair whose human contact begins
-        within the approach window is off its approach gap (:attr:`approach`). Returns (that, the contacts of ``st``)."""
-        o, w = self.options, self.world
-        w.set_state(st.T, st.q)
-        c = w.contacts(intra_margin=self.intra_margin_m)
-        if (touching & self._inter).any():
-            return "human touch", c
-        pd = self._pair_rows(c)[1]
-        if len(c.dist):
-            cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-            if (c.dist[cross] < o.clearance_m).any() or (pd[self._inter] < o.apart_m).any():
-                return "hands near", c
-            if (c.dist[~cross] < 0.0).any():
-                return "fingers penetrate", c
-        if (~self._inter & (touching != (pd < o.robot_contact_m))).any():
-            return "touch within a hand", c
-        if (pd > self.approach + APPROACH_TOL).any():  # NaN (no approach) compares False
-            return "contact ahead", c
-        return None, c
-
     @property
     def _joint_smoothness(self) -> float:
         """The smoothness term's weight per joint (0.1 rad of change per frame ~ ``w_smooth`` / 2 units)."""
@@ -552,7 +510,7 @@ class BimanualRefiner(Fading, PairDistances):
 
     def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
                         ref: Mapping, touching: np.ndarray, progress: Callable[[int], None] | None = None,
-                        fps: float | None = None) -> tuple[dict, dict, dict]:
+                        fps: float | None = None, start: Carry | None = None) -> tuple[dict, dict, dict]:
         """Refine a whole sequence in time order (warm start: the previous frame's correction).
 
         T_world_base: ``{side: (T, 4, 4)}``, q: ``{side: (T, D)}`` the per-hand solution; ref: ``{side:
@@ -568,7 +526,8 @@ class BimanualRefiner(Fading, PairDistances):
         not), ``iterations``, ``converged``, ``second_start``: the result is the second start's, from the
         per-hand solution (:meth:`_refine_frame`), ``untangled``: a fading frame's one SQP step for fingers that
         would pass through each other (:meth:`_fade_frame`), ``seconds``, and ``measured``: the measurements of
-        :func:`.measure.measure_frames` at the result, taken in the same pass).
+        :func:`.measure.measure_frames` at the result, taken in the same pass). ``start``: what the frame before the
+        first left (:class:`Carry`; None: the sequence starts there).
         """
         w = self.world
         T = next(iter(q.values())).shape[0]
@@ -580,7 +539,7 @@ class BimanualRefiner(Fading, PairDistances):
         gate = np.full(T, "", dtype=object)
         second = np.zeros(T, dtype=bool)
         untangled = np.zeros(T, dtype=bool)
-        carry = None
+        carry = start  # what the frame before the first left (a chunk continued from another: .chunks)
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         window = int(round(self.options.approach_s * fps)) if fps else 0
         ahead = frames_to_onset(touching, window)
