@@ -73,12 +73,15 @@ def _solve_chunk(k: int) -> tuple[int, dict, dict, dict]:
     """Chunk ``k`` of the current job: its frames ``[lo, hi)`` solved (:func:`refine_chunked`)."""
     job = _JOB
     lo, hi = job["spans"][k]
-    T0, q0, refs = job["T"], job["q"], job["refs"]
-    T1, q1, info = job["refiner"].refine_sequence(
-        {s: v[lo:hi] for s, v in T0.items()}, {s: v[lo:hi] for s, v in q0.items()},
-        {s: (r[lo:hi], None if w is None else w[lo:hi]) for s, (r, w) in refs.items()},
-        job["touching"][lo:hi], fps=job["fps"])  # fmt: skip
-    return k, T1, q1, info
+    return k, *_solve_span(job["refiner"], job["T"], job["q"], job["refs"], job["touching"], job["fps"], lo, hi)
+
+
+def _solve_span(refiner, T0, q0, refs, touching, fps, lo: int, hi: int, start: Carry | None = None) -> tuple:
+    """:meth:`.refine.BimanualRefiner.refine_sequence` of frames ``[lo, hi)`` of the motion (``start``: what the
+    frame before left)."""
+    return refiner.refine_sequence({s: v[lo:hi] for s, v in T0.items()}, {s: v[lo:hi] for s, v in q0.items()},
+                                   {s: (r[lo:hi], None if w is None else w[lo:hi]) for s, (r, w) in refs.items()},
+                                   touching[lo:hi], fps=fps, start=start)  # fmt: skip
 
 
 def _depth(info: dict) -> np.ndarray:
@@ -181,9 +184,7 @@ def _continue(refiner, prev: tuple, base_prev: int, lo: int, hi: int, T0, q0, re
     corr = refiner.correction(result, anchor, refiner.world.dofs)
     moved = any(np.abs(v).max(initial=0.0) > 0 for parts in corr.values() for v in parts)
     start = Carry(corr if moved else None, result, -float(_depth(ip)[t]) if _depth(ip)[t] > 0 else np.inf)
-    return refiner.refine_sequence({s: v[lo:hi] for s, v in T0.items()}, {s: v[lo:hi] for s, v in q0.items()},
-                                   {s: (r[lo:hi], None if w is None else w[lo:hi]) for s, (r, w) in refs.items()},
-                                   touching[lo:hi], fps=fps, start=start)  # fmt: skip
+    return _solve_span(refiner, T0, q0, refs, touching, fps, lo, hi, start)
 
 
 def _fork_context():
