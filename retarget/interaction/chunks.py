@@ -139,8 +139,9 @@ def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progr
                 if progress:
                     progress(starts[k + 1] - starts[k])
         else:
-            with ctx.Pool(workers) as pool:
-                for k, *res in pool.imap_unordered(_solve_chunk, range(len(spans))):
+            longest_first = sorted(range(len(spans)), key=lambda k: spans[k][0] - spans[k][1])  # the last chunk is
+            with ctx.Pool(workers) as pool:  # up to 1.5 long: started last, it would finish last alone
+                for k, *res in pool.imap_unordered(_solve_chunk, longest_first):
                     results[k] = tuple(res)
                     if progress:
                         progress(starts[k + 1] - starts[k])
