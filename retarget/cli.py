@@ -57,13 +57,12 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
 
 #: The options of :func:`add_robot_arguments`, as :func:`retarget_with` reads them (``settings[name]``).
 ROBOT_OPTIONS = ("robot", "left_robot", "right_robot", "assets", "solver", "method", "temporal_weight", "low_pass",
-                 "interaction", "wrist_budget", "approach", "workspace_scale", "workspace_center", "workspace_yaw",
-                 "workers")  # fmt: skip
+                 "interaction", "wrist_budget", "approach", "workspace_scale", "workspace_center", "workspace_yaw")  # fmt: skip
 
 
 def robot_settings(args: argparse.Namespace) -> dict:
-    """The :data:`ROBOT_OPTIONS` of parsed arguments, as a JSON-ready dict (None: a command without that option)."""
-    return {name: getattr(args, name, None) for name in ROBOT_OPTIONS}
+    """The :data:`ROBOT_OPTIONS` of parsed arguments, as a JSON-ready dict."""
+    return {name: getattr(args, name) for name in ROBOT_OPTIONS}
 
 
 def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,9 +184,11 @@ def check_robot_settings(settings: dict) -> None:
         raise ConfigError(f"--method is the handx solver's; drop it with --solver {settings['solver']}")
 
 
-def retarget_with(motion, settings: dict, progress=None, log_robots: bool = False):
+def retarget_with(motion, settings: dict, progress=None, log_robots: bool = False, workers: int = 1):
     """Retarget ``motion`` as the options of :func:`add_robot_arguments` (``settings``, see
-    :func:`robot_settings`) ask: onto a humanoid or onto robot hands. Returns ``(RobotMotion, report)``."""
+    :func:`robot_settings`) ask: onto a humanoid or onto robot hands. ``workers``: the processes of a long motion's
+    bimanual stage (:mod:`.interaction.chunks`; not a setting: the result is the same for any number). Returns
+    ``(RobotMotion, report)``."""
     from handx_robot.retarget.bimanual import retarget_motion
     from handx_robot.retarget.humanoid import is_humanoid
     from handx_robot.retarget.interaction import InteractionOptions
@@ -215,8 +216,7 @@ def retarget_with(motion, settings: dict, progress=None, log_robots: bool = Fals
         inter = dataclasses.replace(inter, wrist_budget_m=settings["wrist_budget"])
     if settings.get("approach") is not None:
         inter = dataclasses.replace(inter, approach_s=settings["approach"])
-    if settings.get("workers") is not None:
-        inter = dataclasses.replace(inter, workers=settings["workers"])
+    inter = dataclasses.replace(inter, workers=workers)
     return retarget_motion(
         motion, specs.get("left"), specs.get("right"), assets=settings["assets"], solver=settings["solver"],
         options=opts, metrics=True, progress=progress, interaction=inter,
@@ -239,8 +239,7 @@ def run_retarget(args: argparse.Namespace) -> int:
     from handx_robot.retarget.robot_motion import save_robot_motion
 
     settings = robot_settings(args)
-    if settings["workers"] is None:
-        settings["workers"] = default_workers()
+    workers = default_workers() if args.workers is None else args.workers
     check_robot_settings(settings)
     motion = _read(args)
     if is_humanoid(args.robot):
@@ -261,7 +260,7 @@ def run_retarget(args: argparse.Namespace) -> int:
         bar = tqdm(total=total, unit="frame", desc="retarget", file=sys.stderr)
     try:
         robot_motion, report = retarget_with(motion, settings, progress=bar.update if bar is not None else None,
-                                             log_robots=True)  # fmt: skip
+                                             log_robots=True, workers=workers)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
