@@ -274,10 +274,12 @@ def test_a_frame_where_the_human_touches_iterates_until_the_robot_touches(clap):
 def test_a_frame_its_warm_start_leaves_apart_gets_a_second_start(clap):
     """A warm start 20 cm off (the previous frames' correction, here made up) cannot reach the human's palm
     contact within the iterations (a step moves a wrist 1 cm at most); the frame is solved again from the
-    per-hand solution, whose result is kept: more of the touched pairs in contact, no deeper in penetration."""
+    per-hand solution, and that result is kept exactly where it has more of the touched pairs in contact and is no
+    deeper in penetration. Checked over the clap's first palm-contact frames; on some the second start is kept."""
     from handx_robot.retarget.bimanual import retarget_hand
     from handx_robot.retarget.interaction import BimanualRefiner, human_contact_mask
     from handx_robot.retarget.interaction.refine import Carry, FrameState
+    from handx_robot.retarget.interaction.state import deepens
 
     from handx_robot.frames import FRAME_WORLD_ZUP
 
@@ -287,20 +289,28 @@ def test_a_frame_its_warm_start_leaves_apart_gets_a_second_start(clap):
     w = ref.world
     touching, _ = human_contact_mask({s: hr.kp_world for s, hr in hands.items()}, ref.pairs, m.fps)
     palms = [i for i, p in enumerate(ref.pairs) if p.kind == "palm_palm"][0]
-    t = int(np.flatnonzero(touching[:, palms])[2])
-    refs = {s: hr.problem.reference(hr.kp_wrist[t : t + 1])[:2] for s, hr in hands.items()}
-    anchor = FrameState({s: hr.T_world_base[t] for s, hr in hands.items()}, {s: hr.result.q[t].copy() for s, hr in hands.items()})
+    kept = 0
+    for t in np.flatnonzero(touching[:, palms])[:8]:
+        refs = {s: hr.problem.reference(hr.kp_wrist[t : t + 1])[:2] for s, hr in hands.items()}
+        anchor = FrameState({s: hr.T_world_base[t] for s, hr in hands.items()},
+                            {s: hr.result.q[t].copy() for s, hr in hands.items()})  # fmt: skip
 
-    def shape_terms(s, qs):
-        return ref._shape_terms(s, qs, refs[s][0], refs[s][1], anchor.q[s])
+        def shape_terms(s, qs, refs=refs, anchor=anchor):
+            return ref._shape_terms(s, qs, refs[s][0], refs[s][1], anchor.q[s])
 
-    corr = {s: (np.array([0.0, 0.0, 0.2 if s == "right" else -0.2]), np.zeros(3), np.zeros(len(w.dofs[s]))) for s in w.sides}
-    start, _, c = ref._gated(anchor, corr, touching[t])
-    warm, warm_stats = ref.solve_frame(start, anchor, shape_terms, corr, touching[t], 8, c)
-    assert warm_stats["missed"] >= 1  # the warm start alone leaves the palms apart: the case
-    _, stats, _, _ = ref._refine_frame(anchor, shape_terms, touching[t], Carry(corr, start, np.inf), 8)
-    assert stats["cold"] and stats["missed"] < warm_stats["missed"]
-    assert stats["min_distance"] >= min(warm_stats["min_distance"], -0.5 * ref.options.clearance_m)
+        corr = {s: (np.array([0.0, 0.0, 0.2 if s == "right" else -0.2]), np.zeros(3), np.zeros(len(w.dofs[s])))
+                for s in w.sides}  # fmt: skip
+        start, _, c = ref._gated(anchor, corr, touching[t])
+        _, warm = ref.solve_frame(start, anchor, shape_terms, corr, touching[t], 8, c)
+        assert warm["missed"] >= 1  # the warm start alone leaves the palms apart: the case
+        _, cold = ref.solve_frame(anchor.copy(), anchor, shape_terms, corr, touching[t], 8, None)
+        _, stats, _, _ = ref._refine_frame(anchor, shape_terms, touching[t], Carry(corr, start, np.inf), 8)
+        better = cold["missed"] < warm["missed"] and not deepens(cold["min_distance"], warm["min_distance"],
+                                                                 ref.options.clearance_m)  # fmt: skip
+        assert stats.get("cold", False) == better, (t, warm["missed"], cold["missed"])
+        assert stats["missed"] == (cold if better else warm)["missed"]
+        kept += better
+    assert kept >= 1
 
 
 @settings(max_examples=60, deadline=None)
