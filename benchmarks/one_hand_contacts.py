@@ -7,7 +7,8 @@ the idle left hand dropped) and, where ``../shared`` is present, the real DexMV 
 frame). For each robot and solver, measured with MuJoCo on the robot's collision geometry
 (:mod:`handx_robot.retarget.interaction.measure`): the deepest finger-finger penetration and the frames over
 2 mm, the contacts within the hand (recall / precision pooled over the motions, with the human's and the
-robot's event counts), the report's fingertip shape error and frames/s (the whole ``retarget_motion`` call).
+robot's event counts), the report's fingertip shape error, the joints' acceleration RMS (rad/s^2, second
+differences of the joint positions) and frames/s (the whole ``retarget_motion`` call).
 Prints one row per (robot, solver) and the command to rerun::
 
     .venv/bin/python benchmarks/one_hand_contacts.py [--assets DIR] [--robots allegro leap ...] [--seeds N] [--approach S]
@@ -65,7 +66,12 @@ def per_hand(motion, robot: str, assets) -> dict:
     _, events = human_contact_mask({"right": hr.kp_world}, ref.pairs, world.fps)
     sec = interaction_report(ref, measure_frames(ref, {"right": hr.T_world_base}, {"right": hr.result.q}), events, world.fps)
     tip = fidelity_report({"right": hr}, world.fps)["hands"]["right"]["fingertip_shape_error_m"]["mean"]
-    return {**sec, "fps": world.num_frames / seconds, "tip_shape_m": tip}
+    return {**sec, "fps": world.num_frames / seconds, "tip_shape_m": tip, "accel": accel(hr.result.qpos, world.fps)}
+
+
+def accel(qpos: np.ndarray, fps: float) -> float:
+    """RMS of the joints' frame-to-frame acceleration (rad/s^2): qpos (T, J)."""
+    return float(np.sqrt(np.mean((np.diff(qpos, 2, axis=0) * fps**2) ** 2)))
 
 
 def solved(motion, robot: str, assets, approach_s: float | None = None) -> dict:
@@ -73,9 +79,10 @@ def solved(motion, robot: str, assets, approach_s: float | None = None) -> dict:
 
     opts = InteractionOptions() if approach_s is None else InteractionOptions(approach_s=approach_s)
     t0 = time.perf_counter()
-    _, rep = retarget_motion(motion, None, f"{robot}_right", assets=assets, interaction=opts)
+    rm, rep = retarget_motion(motion, None, f"{robot}_right", assets=assets, interaction=opts)
     return {**rep["interaction"], "fps": motion.num_frames / (time.perf_counter() - t0),
-            "tip_shape_m": rep["hands"]["right"]["fingertip_shape_error_m"]["mean"]}  # fmt: skip
+            "tip_shape_m": rep["hands"]["right"]["fingertip_shape_error_m"]["mean"],
+            "accel": accel(rm.hands["right"].qpos, motion.fps)}  # fmt: skip
 
 
 def row(robot: str, name: str, reps: list[dict]) -> str:
@@ -83,7 +90,8 @@ def row(robot: str, name: str, reps: list[dict]) -> str:
     over = sum(r["self_penetration_m"]["frames_over_2mm"] for r in reps)
     tip = np.mean([r["tip_shape_m"] for r in reps]) * 1e3
     fps = np.mean([r["fps"] for r in reps])
-    return f"| {robot} | {name} | {sp:.1f} | {over} | {intra(reps)} | {tip:.1f} | {fps:.0f} |"
+    acc = np.mean([r["accel"] for r in reps])
+    return f"| {robot} | {name} | {sp:.1f} | {over} | {intra(reps)} | {tip:.1f} | {acc:.1f} | {fps:.0f} |"
 
 
 def main() -> int:
@@ -100,8 +108,8 @@ def main() -> int:
         motions.append(read_motion(dexmv, hand="right", frame="camera"))
     print(f"{len(motions)} one-hand motions ({sum(m.num_frames for m in motions)} frames){', with the DexMV capture' if dexmv.is_file() else ''}")
     print("| robot | solver | finger-finger pen. max (mm) | frames > 2 mm | within the hand: recall / precision (events) "
-          "| tip shape err (mm) | frames/s |")
-    print("|---|---|---|---|---|---|---|")
+          "| tip shape err (mm) | joint accel. RMS (rad/s^2) | frames/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
         assets = None if robot.endswith("builtin") else args.assets
         if assets is not None and not Path(assets).is_dir():
