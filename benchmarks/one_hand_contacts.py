@@ -12,6 +12,9 @@ differences of the joint positions) and frames/s (the whole ``retarget_motion`` 
 Prints one row per (robot, solver) and the command to rerun::
 
     .venv/bin/python benchmarks/one_hand_contacts.py [--assets DIR] [--robots allegro leap ...] [--seeds N] [--approach S]
+        [--per-motion]
+
+``--per-motion`` also prints a line per motion: frames, and the tip shape error of both solvers.
 """
 
 from __future__ import annotations
@@ -101,11 +104,14 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=2, help="each prompt with seeds 0..N-1 (default 2)")
     ap.add_argument("--approach", type=float, default=None, metavar="S",
                     help="the solve's InteractionOptions.approach_s (default: its default; 0: no look-ahead)")
+    ap.add_argument("--per-motion", action="store_true", help="also a line per motion: the tip shape error of both solvers")
     args = ap.parse_args()
     motions = [right_only(generate(p, seed=k)) for k in range(args.seeds) for p in PROMPTS]
+    names = [f"{p!r} seed {k}" for k in range(args.seeds) for p in PROMPTS]
     dexmv = SHARED / "data" / "dexmv_relocate_mustard_right.npz"
     if dexmv.is_file():
         motions.append(read_motion(dexmv, hand="right", frame="camera"))
+        names.append("DexMV capture")
     print(f"{len(motions)} one-hand motions ({sum(m.num_frames for m in motions)} frames){', with the DexMV capture' if dexmv.is_file() else ''}")
     print("| robot | solver | finger-finger pen. max (mm) | frames > 2 mm | within the hand: recall / precision (events) "
           "| tip shape err (mm) | joint accel. RMS (rad/s^2) | frames/s |")
@@ -116,9 +122,12 @@ def main() -> int:
             print(f"| {robot} | skipped: no asset directory {assets} |")
             continue
         ph, so = [], []
-        for m in motions:
+        for name, m in zip(names, motions, strict=True):
             ph.append(per_hand(m, robot, assets))
             so.append(solved(m, robot, assets, args.approach))
+            if args.per_motion:
+                print(f"  {robot} {name}: {m.num_frames} frames, tip shape error per-hand {ph[-1]['tip_shape_m'] * 1e3:.1f} mm, "
+                      f"with the solve {so[-1]['tip_shape_m'] * 1e3:.1f} mm", flush=True)  # fmt: skip
         print(row(robot, "per-hand", ph), flush=True)
         print(row(robot, "with the solve", so), flush=True)
     print(f"\nrerun: .venv/bin/python benchmarks/one_hand_contacts.py {' '.join(sys.argv[1:])}")
