@@ -79,6 +79,7 @@ class WristJoints:
     chain: KinematicTree
     pos: np.ndarray
     dofs: np.ndarray
+    _fk_cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, problem, dofs: np.ndarray) -> WristJoints | None:
@@ -90,16 +91,31 @@ class WristJoints:
         moves = (np.abs(chain.A[:, dofs]) > 0).any(axis=0)
         return cls(chain, np.flatnonzero(moves), np.asarray(dofs)) if moves.any() else None
 
+    def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The chain's frames for dofs ``q`` (D,): R_base_link (L, 3, 3) and p_base_link (L, 3), read-only. An SQP
+        iteration asks for the same ``q`` several times (the palm's deviation, the shape reference, the pivot, the
+        base's step): the last few are kept, by value."""
+        key = q.tobytes()
+        hit = self._fk_cache.get(key)
+        if hit is None:
+            R, p = self.chain.forward(q[None])
+            hit = (R[0], p[0])
+            for a in hit:
+                a.flags.writeable = False
+            if len(self._fk_cache) >= 8:
+                del self._fk_cache[next(iter(self._fk_cache))]
+            self._fk_cache[key] = hit
+        return hit
+
     def palm(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """R_base_palm (k, 3, 3) and p_base_palm (k, 3) for dofs ``q`` (k, D)."""
-        R, p = self.chain.forward(q)
-        return R[:, -1], p[:, -1]
+        """R_base_palm (3, 3) and p_base_palm (3,) for dofs ``q`` (D,)."""
+        R, p = self.forward(q)
+        return R[-1], p[-1]
 
     def shape_reference(self, q: np.ndarray, q_anchor: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """The shape term's reference vectors ``ref`` (1, K, 3), base frame, for dofs ``q`` (D,): turned by
         the palm's turn from the per-hand solution ``q_anchor`` (D,), ``R_bp(q) R_bp(q_anchor)^T``."""
-        R, _ = self.palm(np.stack([q, q_anchor]))
-        return ref @ (R[0] @ R[1].T).T
+        return ref @ (self.palm(q)[0] @ self.palm(q_anchor)[0].T).T
 
     def drop(self, g: np.ndarray, H: np.ndarray) -> None:
         """Take the wrist joints out of the shape term's gradient ``g`` (n,) and Hessian ``H`` (n, n), in
@@ -114,8 +130,7 @@ class WristJoints:
         frame; ``dr`` (3,) rotation vector, palm frame; and their Jacobians ``Jp``, ``Jr`` (3, 6 + n) over the
         hand's solve variables (base translation, world frame; base rotation, base frame; the solved dofs)."""
         c = self.chain
-        R, p = c.forward(q[None])
-        R, p = R[0], p[0]
+        R, p = self.forward(q)
         Rb = T_world_base[:3, :3]
         dp = Rb @ p[-1] + T_world_base[:3, 3] - anchor[1]
         dr = matrix_to_rotvec(anchor[0].T @ Rb @ R[-1])
@@ -144,20 +159,19 @@ class WristJoints:
         palm origin's translation, world frame; the base's rotation, base frame) moves the base's origin by
         ``v_palm + B w`` to first order (:meth:`base_step` is exact), for base pose ``T_world_base`` (4, 4)
         and dofs ``q`` (D,)."""
-        _, p = self.palm(q[None])
-        return T_world_base[:3, :3] @ _skew1(p[0])
+        return T_world_base[:3, :3] @ _skew1(self.palm(q)[1])
 
     def base_step(self, T_world_base: np.ndarray, q: np.ndarray, step: np.ndarray) -> np.ndarray:
         """The base's step (6,) (translation, world frame; rotation vector, base frame) that turns the base
         by ``step[3:]`` about the palm's origin and moves that origin by ``step[:3]`` (world frame)."""
-        _, p = self.palm(q[None])
+        p = self.palm(q)[1]
         Rb = T_world_base[:3, :3]
-        return np.concatenate([step[:3] + Rb @ (p[0] - rotvec_to_matrix(step[3:]) @ p[0]), step[3:]])
+        return np.concatenate([step[:3] + Rb @ (p - rotvec_to_matrix(step[3:]) @ p), step[3:]])
 
     def anchor_pose(self, T_world_base: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(R_world_palm (3, 3), p_world_palm (3,)) for base pose ``T_world_base`` (4, 4) and dofs ``q`` (D,)."""
-        R, p = self.palm(q[None])
-        return T_world_base[:3, :3] @ R[0], T_world_base[:3, :3] @ p[0] + T_world_base[:3, 3]
+        R, p = self.palm(q)
+        return T_world_base[:3, :3] @ R, T_world_base[:3, :3] @ p + T_world_base[:3, 3]
 
 
 def palm_frame_objective(problem, q: np.ndarray, q_anchor: np.ndarray, kp_wrist: np.ndarray) -> np.ndarray:
