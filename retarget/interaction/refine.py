@@ -359,9 +359,8 @@ class BimanualRefiner(Gate, Fading, PairDistances):
     def _joint_smoothness(self) -> float:
         """The smoothness term's weight per joint: 0.1 rad of a joint's change of correction per frame costs what 1 mm
         of a wrist's does, and a step of 0.3 rad what about 1 mm of a touching pair's contact error does. At a tenth of
-        that (before 2026-12-05) the joints stepped where a contact began for a third of a millimetre: the bimanual
-        result's joint acceleration was twice to three times the per-hand result's (``benchmarks/RESULTS.md``,
-        "Bimanual interaction")."""
+        that (before 2026-12-05) the joints stepped where a contact began, for a third of a millimetre of it
+        (``benchmarks/bimanual_interaction.py``'s joint acceleration; ``benchmarks/RESULTS.md``)."""
         return self.options.w_smooth / 1e-2 * 1e-2
 
     @property
