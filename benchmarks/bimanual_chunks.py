@@ -66,6 +66,29 @@ def splice_steps(new, splices) -> tuple[float, float]:
     return (float(at.max()) if len(at) else float("nan")), float(np.percentile(np.concatenate(rest), 99))
 
 
+def contact_corpus(frames: int, save: Path | None = None):
+    """``frames`` frames of the contact corpus (:func:`bimanual_end_to_end.build`) in the world frame; also written to
+    ``save`` when given (our .npz)."""
+    path = save or Path(os.environ.get("TMPDIR", "/tmp")) / f"handx_contact_corpus_{os.getpid()}.npz"
+    build("contact", frames, {path: frames})
+    world = load_motion(path).in_frame(FRAME_WORLD_ZUP)
+    if save is None:
+        path.unlink()
+    return world
+
+
+def per_hand(world, robot: str, assets: str):
+    """Both hands' per-hand solutions of ``world`` on ``robot`` (``*_builtin``: no assets), or None after printing a
+    table row that says why, where ``assets`` is not a directory."""
+    builtin = robot.endswith("_builtin")
+    if not builtin and not Path(assets).is_dir():
+        print(f"| {robot} | skipped: no asset directory {assets} |")
+        return None
+    return {s: retarget_hand(world.joints[:, h], s, f"{robot}_{s}", assets=None if builtin else assets,
+                             options=SolverOptions(low_pass=False))
+            for h, s in enumerate(("left", "right"))}  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=3000)
@@ -74,24 +97,16 @@ def main() -> int:
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     ap.add_argument("--save", metavar="PATH", help="also write the motion here (our .npz)")
     args = ap.parse_args()
-    path = Path(args.save) if args.save else Path(os.environ.get("TMPDIR", "/tmp")) / "handx_chunks_corpus.npz"
-    build("contact", args.frames, {path: args.frames})
-    world = load_motion(path).in_frame(FRAME_WORLD_ZUP)
-    if not args.save:
-        path.unlink()
+    world = contact_corpus(args.frames, Path(args.save) if args.save else None)
     print(f"{world.num_frames} frames of the contact corpus; chunks of {chunks.CHUNK_FRAMES}, warm-up "
           f"{chunks.WARMUP_FRAMES}, lead {chunks.LEAD_FRAMES}")
     print("| robot | run | stage s | inter-hand F1 / recall | pen. max mm hand-hand / finger-finger | joint accel. RMS "
           "rad/s^2 | splice step max rad (p99 elsewhere) | non-converged of solved |")
     print("|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
-        builtin = robot.endswith("_builtin")
-        if not builtin and not Path(args.assets).is_dir():
-            print(f"| {robot} | skipped: no asset directory {args.assets} |")
+        hands = per_hand(world, robot, args.assets)
+        if hands is None:
             continue
-        hands = {s: retarget_hand(world.joints[:, h], s, f"{robot}_{s}", assets=None if builtin else args.assets,
-                                  options=SolverOptions(low_pass=False))
-                 for h, s in enumerate(("left", "right"))}  # fmt: skip
         outs = {}
         for label, workers, whole in (("chunks, 1 process", 1, False), (f"chunks, {args.workers} processes", args.workers, False),
                                       ("one sequence", 1, True)):  # fmt: skip

@@ -32,14 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bimanual_end_to_end import build  # noqa: E402
-from handx_robot.retarget.bimanual import retarget_hand  # noqa: E402
+from bimanual_chunks import contact_corpus, per_hand  # noqa: E402
 from handx_robot.retarget.interaction import InteractionOptions, chunks, solve_bimanual  # noqa: E402
 from handx_robot.retarget.interaction import world as world_mod  # noqa: E402
-from handx_robot.retarget.solver import SolverOptions  # noqa: E402
-
-from handx_robot.frames import FRAME_WORLD_ZUP  # noqa: E402
-from handx_robot.motion import load_motion  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HANDX_SHARED", REPO.parent / "shared"))
@@ -95,10 +90,7 @@ def main() -> int:
     ap.add_argument("--robots", nargs="+", default=["allegro", "leap", "inspire", "shadow", "shadow_builtin"])
     ap.add_argument("--assets", default=str(SHARED / "assets" / "dex-urdf"))
     args = ap.parse_args()
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"handx_cost_corpus_{os.getpid()}.npz"
-    build("contact", args.frames, {path: args.frames})
-    world = load_motion(path).in_frame(FRAME_WORLD_ZUP)
-    path.unlink()
+    world = contact_corpus(args.frames)
     timers = Timers()
     instrument(timers)
     chunks.CHUNK_FRAMES = 10**9  # one sequence on one process: the timers see every pass
@@ -107,13 +99,9 @@ def main() -> int:
           "contacts / pass, rows / query | QPs: s (share), ms / QP | the rest: s (share) | frames/s, collision alone |")
     print("|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
-        builtin = robot.endswith("_builtin")
-        if not builtin and not Path(args.assets).is_dir():
-            print(f"| {robot} | skipped: no asset directory {args.assets} |")
+        hands = per_hand(world, robot, args.assets)
+        if hands is None:
             continue
-        hands = {s: retarget_hand(world.joints[:, h], s, f"{robot}_{s}", assets=None if builtin else args.assets,
-                                  options=SolverOptions(low_pass=False))
-                 for h, s in enumerate(("left", "right"))}  # fmt: skip
         timers.reset()
         t0 = time.perf_counter()
         _, sec = solve_bimanual(hands, world.fps, InteractionOptions())
