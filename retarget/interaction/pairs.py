@@ -91,11 +91,16 @@ class PairDistances:
         if len(c.dist) == 0 or P == 0:
             return best, dist
         parts = self.world.geom_part[c.geom]
-        ok = (parts >= 0).all(axis=1)
-        for r in np.flatnonzero(ok):
-            i = self._pair_lookup[parts[r, 0], parts[r, 1]]
-            if i >= 0 and c.dist[r] < dist[i]:
-                dist[i], best[i] = c.dist[r], r
+        pair = self._pair_lookup[parts[:, 0], parts[:, 1]]  # a geom of no part (-1): the lookup's last row, -1
+        rows = np.flatnonzero(pair >= 0)
+        if len(rows) == 0:
+            return best, dist
+        pair, d = pair[rows], c.dist[rows]
+        order = np.lexsort((rows, d, pair))  # by pair, nearest first, the first row of equal distances first
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = pair[order][1:] != pair[order][:-1]
+        sel = order[first]
+        best[pair[sel]], dist[pair[sel]] = rows[sel], d[sel]
         return best, dist
 
     def _pair_term(self, i: int, rows: np.ndarray, pd: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarray]:

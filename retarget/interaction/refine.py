@@ -108,14 +108,18 @@ class BimanualRefiner(Gate, Fading, PairDistances):
                                      for p in self.pairs], dtype=np.int64).reshape(-1, 2)  # fmt: skip
         self._part_geoms = {(p.side_a, p.part_a): w.part_geoms(p.side_a, p.part_a) for p in self.pairs}
         self._part_geoms.update({(p.side_b, p.part_b): w.part_geoms(p.side_b, p.part_b) for p in self.pairs})
+        # per side, where the solved dofs sit among the problem's free ones: (pos, np.ix_(pos, pos)), None where they are
+        # all of them in order (the shape terms then need no indexing)
         self._free_pos = {}
         for s in w.sides:
             free = list(self.problems[s].free)
-            self._free_pos[s] = np.array([free.index(d) for d in w.dofs[s]], dtype=np.int64)
+            pos = np.array([free.index(d) for d in w.dofs[s]], dtype=np.int64)
+            self._free_pos[s] = None if np.array_equal(pos, np.arange(len(free))) else (pos, np.ix_(pos, pos))
         self._inter = np.array([p.side_a != p.side_b for p in self.pairs], dtype=bool)
         # hands whose palm moves on wrist joints: their palm is anchored, not their base (:mod:`.palm`)
         self._wrist = {s: WristJoints.of(self.problems[s], w.dofs[s]) for s in w.sides}
-        self._pair_lookup = np.full((12, 12), -1, dtype=np.int64)
+        # (part, part) -> monitored pair, -1 none; a 13th row and column of -1 for a geom of no part (geom_part -1)
+        self._pair_lookup = np.full((13, 13), -1, dtype=np.int64)
         for i, (a, b) in enumerate(self._pair_parts):
             self._pair_lookup[a, b] = self._pair_lookup[b, a] = i
         #: (P,) this frame's approach gaps (metres) of the pairs whose human contact begins within the approach window
@@ -389,8 +393,8 @@ class BimanualRefiner(Gate, Fading, PairDistances):
         if wj is not None:
             ref = wj.shape_reference(qs, q_anchor, ref)
         _, g, Hgn, _ = self.problems[s].data_terms(qs[None], ref, weights)
-        pos = self._free_pos[s]
-        g, Hgn = g[0][pos], Hgn[0][np.ix_(pos, pos)]
+        sel = self._free_pos[s]
+        g, Hgn = (g[0], Hgn[0]) if sel is None else (g[0][sel[0]], Hgn[0][sel[1]])
         if wj is not None:
             wj.drop(g, Hgn)
         return g, Hgn
