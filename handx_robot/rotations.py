@@ -101,9 +101,7 @@ def quat_normalize(q) -> np.ndarray:
     """Unit quaternions ``(..., 4)``; a zero quaternion becomes the identity."""
     q = _f64(q)
     if q.shape == (4,):  # one quaternion in Python floats (numpy's per-call overhead dominates)
-        w, x, y, z = q.tolist()
-        n = math.sqrt(((w * w + x * x) + y * y) + z * z)
-        return q / n if n > 0 else np.array([1.0, 0.0, 0.0, 0.0])
+        return np.array(_normalize_floats(*q.tolist()))
     n = np.linalg.norm(q, axis=-1, keepdims=True)
     ident = np.zeros_like(q)
     ident[..., 0] = 1.0
@@ -139,12 +137,10 @@ def quat_rotate(q, v) -> np.ndarray:
 
 def quat_to_matrix(q) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` of quaternions ``(..., 4)`` (normalised first)."""
+    q = _f64(q)
+    if q.shape == (4,):  # one quaternion: the same operations in Python floats (same bits, less overhead)
+        return _quat_to_matrix_floats(*_normalize_floats(*q.tolist()))
     qn = quat_normalize(q)
-    if qn.shape == (4,):  # one quaternion: the same operations in Python floats (same bits, less overhead)
-        w, x, y, z = qn.tolist()
-        return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])  # fmt: skip
     w, x, y, z = np.moveaxis(qn, -1, 0)
     return np.stack([
         np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
@@ -175,28 +171,14 @@ def matrix_to_quat(R) -> np.ndarray:
 def _matrix_to_quat_one(R: np.ndarray) -> np.ndarray:
     """:func:`matrix_to_quat` of one matrix in Python floats: the same operations in the same order, so
     the same bits, without numpy's per-call overhead (the bimanual solve converts thousands of poses)."""
-    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = R.tolist()
-    trace = m00 + m11 + m22
-    diag = (1 + trace, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22)
-    k = diag.index(max(diag))  # the first largest, as np.argmax
-    q = np.array((
-        (1 + trace, m21 - m12, m02 - m20, m10 - m01),
-        (m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20),
-        (m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21),
-        (m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22),
-    )[k])
-    return quat_canonical(quat_normalize(q))
+    return np.array(_canonical_floats(*_normalize_floats(*_matrix_to_quat_candidate(R))))
 
 
 def quat_from_rotvec(v) -> np.ndarray:
     """Quaternions ``(..., 4)`` of rotation vectors ``(..., 3)`` (rad)."""
     v = _f64(v)
     if v.shape == (3,):  # one vector in Python floats (numpy's per-call overhead dominates)
-        x, y, z = v.tolist()
-        angle = math.sqrt((x * x + y * y) + z * z)
-        half = 0.5 * angle
-        k = 0.5 - angle**2 / 48.0 if angle < SMALL_ANGLE else math.sin(half) / angle
-        return np.array([math.cos(half), k * x, k * y, k * z])
+        return np.array(_quat_from_rotvec_floats(*v.tolist()))
     angle = np.linalg.norm(v, axis=-1, keepdims=True)
     half = 0.5 * angle
     small = angle < SMALL_ANGLE
@@ -206,12 +188,10 @@ def quat_from_rotvec(v) -> np.ndarray:
 
 def quat_to_rotvec(q) -> np.ndarray:
     """Rotation vectors ``(..., 3)`` (angle in [0, pi]) of quaternions ``(..., 4)``."""
-    q = quat_canonical(quat_normalize(q))
+    q = _f64(q)
     if q.shape == (4,):  # one quaternion in Python floats
-        w, x, y, z = q.tolist()
-        s = math.sqrt((x * x + y * y) + z * z)
-        k = 2.0 / max(w, 1e-300) if s < 0.5 * SMALL_ANGLE else 2.0 * math.atan2(s, w) / s
-        return np.array([k * x, k * y, k * z])
+        return np.array(_quat_to_rotvec_floats(*_canonical_floats(*_normalize_floats(*q.tolist()))))
+    q = quat_canonical(quat_normalize(q))
     s = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
     angle = 2.0 * np.arctan2(s, q[..., :1])
     small = s < 0.5 * SMALL_ANGLE
@@ -300,12 +280,63 @@ def axis_angle_to_matrix(axis, angle) -> np.ndarray:
 
 def rotvec_to_matrix(v) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` of rotation vectors ``(..., 3)``."""
+    v = _f64(v)
+    if v.shape == (3,):  # one vector: the same operations in Python floats, in one call (the bimanual solve's steps)
+        return _quat_to_matrix_floats(*_normalize_floats(*_quat_from_rotvec_floats(*v.tolist())))
     return quat_to_matrix(quat_from_rotvec(v))
 
 
 def matrix_to_rotvec(R) -> np.ndarray:
     """Rotation vectors ``(..., 3)`` (angle in [0, pi]) of rotation matrices, accurate near pi."""
+    R = _f64(R)
+    if R.shape == (3, 3):  # one matrix: the same operations in Python floats, in one call
+        q = _canonical_floats(*_normalize_floats(*_matrix_to_quat_candidate(R)))  # matrix_to_quat
+        return np.array(_quat_to_rotvec_floats(*_canonical_floats(*_normalize_floats(*q))))  # quat_to_rotvec
     return quat_to_rotvec(matrix_to_quat(R))
+
+
+# one rotation in Python floats: the operations of the numpy functions above in the same order (the same bits), for
+# the callers that convert one value at a time, where numpy's per-call overhead is most of the time
+def _normalize_floats(w: float, x: float, y: float, z: float) -> tuple[float, float, float, float]:
+    n = math.sqrt(((w * w + x * x) + y * y) + z * z)
+    return (w / n, x / n, y / n, z / n) if n > 0 else (1.0, 0.0, 0.0, 0.0)
+
+
+def _canonical_floats(w: float, x: float, y: float, z: float) -> tuple[float, float, float, float]:
+    return (-w, -x, -y, -z) if w < 0 else (w, x, y, z)
+
+
+def _quat_from_rotvec_floats(x: float, y: float, z: float) -> tuple[float, float, float, float]:
+    angle = math.sqrt((x * x + y * y) + z * z)
+    half = 0.5 * angle
+    k = 0.5 - angle**2 / 48.0 if angle < SMALL_ANGLE else math.sin(half) / angle
+    return math.cos(half), k * x, k * y, k * z
+
+
+def _quat_to_matrix_floats(w: float, x: float, y: float, z: float) -> np.ndarray:
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])  # fmt: skip
+
+
+def _quat_to_rotvec_floats(w: float, x: float, y: float, z: float) -> tuple[float, float, float]:
+    s = math.sqrt((x * x + y * y) + z * z)
+    k = 2.0 / max(w, 1e-300) if s < 0.5 * SMALL_ANGLE else 2.0 * math.atan2(s, w) / s
+    return k * x, k * y, k * z
+
+
+def _matrix_to_quat_candidate(R: np.ndarray) -> tuple[float, float, float, float]:
+    """Shepperd's candidate of :func:`matrix_to_quat` for one matrix, before it is normalised."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = R.tolist()
+    trace = m00 + m11 + m22
+    diag = (1 + trace, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22)
+    k = diag.index(max(diag))  # the first largest, as np.argmax
+    return (
+        (1 + trace, m21 - m12, m02 - m20, m10 - m01),
+        (m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20),
+        (m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21),
+        (m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22),
+    )[k]
 
 
 def matrix_angle(Ra, Rb) -> np.ndarray:
