@@ -49,6 +49,7 @@ Units: metres, radians.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -78,11 +79,10 @@ __all__ = ["InteractionOptions", "GATE_REASONS", "fade", "FADE", "FADE_END", "Fr
 log = logging.getLogger(__name__)
 
 
-def _diag(i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-    """The index of the diagonal entries ``i..j-1`` of a square matrix (``H[_diag(i, j)] += k``: np.eye without
-    the matrix)."""
-    r = np.arange(i, j)
-    return r, r
+def _diagonal(H: np.ndarray) -> np.ndarray:
+    """The diagonal of a square C-contiguous matrix as a writable view (``_diagonal(H)[i:j] += k``: np.eye without
+    the matrix, and a slice instead of fancy indexing)."""
+    return H.reshape(-1)[:: H.shape[0] + 1]
 
 #: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
 #: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`)
@@ -188,6 +188,7 @@ class BimanualRefiner(Gate, Fading, PairDistances):
             H_all = np.zeros((n_all, n_all))
             f_all = np.zeros(n_all)
             H, f = H_all[:nx, :nx], f_all[:nx]  # views
+            Hd = _diagonal(H_all)  # a view: its first nx entries are H's diagonal
             lo = np.empty(nx)
             hi = np.empty(nx)
             for s in w.sides:
@@ -196,7 +197,6 @@ class BimanualRefiner(Gate, Fading, PairDistances):
                 prob = self.problems[s]
                 dofs = w.dofs[s]
                 pos_, rot_, joints = slice(i0, i0 + 3), slice(i0 + 3, i0 + 6), slice(i0 + 6, sl.stop)
-                dpos, drot, djoint = _diag(i0, i0 + 3), _diag(i0 + 3, i0 + 6), _diag(i0 + 6, sl.stop)
                 # wrist: deviation from the anchor (budget) and change of the correction (smooth); the base's,
                 # or the palm's for a hand with wrist joints (its base held by BASE_WEIGHT of the term)
                 dp = st.T[s][:3, 3] - anchor.T[s][:3, 3]
@@ -207,16 +207,16 @@ class BimanualRefiner(Gate, Fading, PairDistances):
                     ep, er = dp, dr
                 else:
                     ep, er, Jp, Jr = wj.deviation(st.T[s], st.q[s], palm_anchor[s])
-                    H[dpos] += 2 * BASE_WEIGHT * kp0
+                    Hd[pos_] += 2 * BASE_WEIGHT * kp0
                     f[pos_] += 2 * BASE_WEIGHT * kp0 * dp
-                    H[drot] += 2 * BASE_WEIGHT * kr0
+                    Hd[rot_] += 2 * BASE_WEIGHT * kr0
                     f[rot_] += 2 * BASE_WEIGHT * kr0 * dr
-                kp = kp0 * (10.0 if np.linalg.norm(ep) > o.wrist_budget_m else 1.0)
-                kr = kr0 * (10.0 if np.linalg.norm(er) > o.wrist_budget_rad else 1.0)
+                kp = kp0 * (10.0 if math.sqrt(ep.dot(ep)) > o.wrist_budget_m else 1.0)  # np.linalg.norm's arithmetic
+                kr = kr0 * (10.0 if math.sqrt(er.dot(er)) > o.wrist_budget_rad else 1.0)
                 if wj is None:  # Jp, Jr: the identity on the base's translation, rotation
-                    H[dpos] += 2 * kp
+                    Hd[pos_] += 2 * kp
                     f[pos_] += 2 * kp * ep
-                    H[drot] += 2 * kr
+                    Hd[rot_] += 2 * kr
                     f[rot_] += 2 * kr * er
                 else:
                     H[sl, sl] += 2 * kp * Jp.T @ Jp + 2 * kr * Jr.T @ Jr
@@ -225,16 +225,16 @@ class BimanualRefiner(Gate, Fading, PairDistances):
                 if prev_corr is not None:
                     pp, pr, pq = prev_corr[s]
                     ks = o.w_smooth / 1e-4  # 1 cm of change per frame ~ one unit
-                    H[dpos] += 2 * ks
+                    Hd[pos_] += 2 * ks
                     f[pos_] += 2 * ks * (dp - pp)
-                    H[drot] += 2 * ks
+                    Hd[rot_] += 2 * ks
                     f[rot_] += 2 * ks * (dr - pr)
                     kq = self._joint_smoothness
-                    H[djoint] += 2 * kq
+                    Hd[joints] += 2 * kq
                     f[joints] += 2 * kq * (dq - pq)
                 else:  # the same curvature on the joints' step, which moves no solution: where a straight finger's
                     # J2 and J1 move its tip alike, the shape term has none, and DAQP took 34 ms over such a QP
-                    H[djoint] += 2 * self._joint_smoothness
+                    Hd[joints] += 2 * self._joint_smoothness
                 g, Hs = shape_terms(s, st.q[s])
                 H[joints, joints] += o.w_shape * Hs
                 f[joints] += o.w_shape * g
@@ -262,10 +262,10 @@ class BimanualRefiner(Gate, Fading, PairDistances):
             # (d + g.x - s <= gap; cost at the contact term's weight): one-sided, a pair closing in faster is not held
             H = H_all
             f = f_all
-            H[_diag(nx, nx + ma)] += 2 * (o.w_apart / 1e-4)
+            Hd[nx : nx + ma] += 2 * (o.w_apart / 1e-4)
             for j, (i, _, _) in enumerate(pull):
                 H[nx + ma + j, nx + ma + j] += 2 * (kc_palm if self.pairs[i].kind == "palm_palm" else kc)
-            H[_diag(0, n_all)] += 1e-9
+            Hd += 1e-9
             nc = len(c.dist)
             A = np.zeros((nc + m, n_all))
             A[:nc, :nx] = G

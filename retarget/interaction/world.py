@@ -343,12 +343,16 @@ class TwoHandWorld:
         bodies = m.geom_bodyid[c.geom]  # (n, 2)
         nrm = c.normal
         rot, lin = d.cdof[:, :3], d.cdof[:, 3:]
-        out = np.zeros((len(c.dist), m.nv))
-        for end, sign in ((1, 1.0), (0, -1.0)):
+        n_lin = nrm @ lin.T  # the same for both ends
+        half = 0.5 * c.dist[:, None] * nrm
+
+        def end_row(end: int, pts: np.ndarray) -> np.ndarray:
             b = bodies[:, end]
-            pts = c.pos + (0.5 if end == 1 else -0.5) * c.dist[:, None] * nrm
             r = pts - d.subtree_com[m.body_rootid[b]]
-            out += sign * self._moves[b] * (nrm @ lin.T + _cross(r, nrm) @ rot.T)
+            return self._moves[b] * (n_lin + _cross(r, nrm) @ rot.T)
+
+        out = end_row(1, c.pos + half)
+        out -= end_row(0, c.pos + -half)
         return out @ self.M
 
     def geom_distance(self, g1: int, g2: int, distmax: float) -> tuple[float, np.ndarray]:
