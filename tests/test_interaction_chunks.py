@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +119,55 @@ def test_cli_workers(tmp_path, capsys, monkeypatch):
     assert "workers must be >= 1" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="workers"):
         InteractionOptions(workers=0)
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs of the live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
+def test_ctrl_c_during_the_chunks_stops_every_process_quietly(tmp_path, long_motion):
+    """Ctrl-C (SIGINT to the terminal's whole process group) while the chunks run on two processes: the command exits
+    130 with its one line, no worker prints anything (each printed its name and the start of a traceback, cut off by
+    the pool's terminate) or outlives it, and no output file is written."""
+    from handx_robot.motion import save_motion
+
+    src = tmp_path / "long.npz"  # twelve times the three clips: over one and a half chunks of 1800 frames
+    save_motion(dataclasses.replace(long_motion, joints=np.concatenate([long_motion.joints] * 12)), src)
+    out = tmp_path / "o.npz"
+    cmd = [sys.executable, "-m", "handx_robot.app.cli", "retarget", str(src), "-o", str(out), "--robot", "shadow",
+           "--workers", "2", "--no-progress"]  # fmt: skip
+    main = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and main.poll() is None and len(workers) < 2:
+        workers = _children(main.pid)
+        time.sleep(0.02)
+    assert len(workers) == 2, f"the chunks' two workers never ran (exit {main.poll()})"
+    os.killpg(main.pid, signal.SIGINT)
+    _, err = main.communicate(timeout=60)
+    assert main.returncode == 130, err
+    assert err.rstrip().endswith("handx-robot retarget: interrupted"), err
+    assert "Traceback" not in err and "PoolWorker" not in err, err
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers), "a chunk worker outlived the command"
+    assert not out.exists()

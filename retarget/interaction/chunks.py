@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 
@@ -140,7 +141,8 @@ def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progr
                     progress(starts[k + 1] - starts[k])
         else:
             longest_first = sorted(range(len(spans)), key=lambda k: spans[k][0] - spans[k][1])  # the last chunk is
-            with ctx.Pool(workers) as pool:  # up to 1.5 long: started last, it would finish last alone
+            with ctx.Pool(workers, initializer=_ignore_sigint) as pool:  # up to 1.5 long: started last, it would
+                # finish last alone
                 for k, *res in pool.imap_unordered(_solve_chunk, longest_first):
                     results[k] = tuple(res)
                     if progress:
@@ -186,6 +188,13 @@ def _continue(refiner, prev: tuple, base_prev: int, lo: int, hi: int, T0, q0, re
     moved = any(np.abs(v).max(initial=0.0) > 0 for parts in corr.values() for v in parts)
     start = Carry(corr if moved else None, result, -float(_depth(ip)[t]) if _depth(ip)[t] > 0 else np.inf)
     return _solve_span(refiner, T0, q0, refs, touching, fps, lo, hi, start)
+
+
+def _ignore_sigint() -> None:
+    """A worker's start: Ctrl-C (SIGINT to the terminal's whole process group) is the main process's to handle, which
+    stops the workers (the pool's terminate). Handled in the workers too, each printed its name and the start of a
+    traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _fork_context():
