@@ -44,11 +44,15 @@ def test_run_writes_every_artefact(tmp_path, capsys):
         assert r["joint_limit_violations"] == 0 and r["non_converged_frames"] == 0
         assert 0 <= summary["replay"]["hands"][side]["fingertip_error_m"] < 0.02
     assert summary["replay"]["contact_f1_human_vs_robot"] is not None
+    it = summary["retargeting"]["interaction"]  # the bimanual solve's figures (#17's targets)
+    assert it["contact_f1_inter_hand"] >= 0.8 and it["hand_hand_penetration_max_m"] <= 0.002
+    assert it["finger_finger_penetration_max_m"] <= 0.002 and 0 < it["bimanual_frames_fraction"] <= 1
     assert summary["replay"]["real_time_factor"] > 0
     assert json.loads((out / "retarget.json").read_text())["hands"]["right"]["robot"] == "shadow_builtin_right"
     assert "hands" in json.loads((out / "replay.json").read_text())["summary"]
     printed = capsys.readouterr().out
     assert "contact F1 human vs robot" in printed and "summary.json" in printed
+    assert "contact F1 across / within the hands" in printed and "penetration max, hand-hand" in printed
 
 
 def test_run_through_ros_graph(tmp_path, monkeypatch):

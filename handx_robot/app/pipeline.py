@@ -158,9 +158,28 @@ def _retarget(args: argparse.Namespace, motion, out: Path, summary: PipelineResu
         },
         "interpenetration_max_m": report.get("bimanual", {}).get("interpenetration", {}).get("max_depth_m"),
     }
+    if "interaction" in report:
+        summary["retargeting"]["interaction"] = _interaction_summary(report["interaction"])
     summary["files"]["robot_motion"] = str(save_robot_motion(robot_motion, out / "robot.npz"))
     summary["files"]["retarget_metrics"] = str(_write_json(out, "retarget.json", report))
     return robot_motion, {s: spec.id for s, spec in specs.items()}
+
+
+def _interaction_summary(sec: dict) -> dict:
+    """The bimanual solve's figures a user checks first, from the report's ``interaction`` section
+    (:mod:`handx_robot.retarget.interaction.measure`): contact F1 across and within the hands (robot against human;
+    None where the section has none), the deepest hand-hand and finger-finger penetration (metres, MuJoCo on the
+    collision geometry), the wrists' largest deviation from the scaled human wrists (metres), and the fraction of
+    frames the solve ran on."""
+    f1 = sec.get("contact_f1", {})
+    return {
+        "contact_f1_inter_hand": f1.get("inter_hand", {}).get("f1"),
+        "contact_f1_intra_hand": f1.get("intra_hand", {}).get("f1"),
+        "hand_hand_penetration_max_m": sec.get("hand_hand_penetration_m", {}).get("max"),
+        "finger_finger_penetration_max_m": sec.get("self_penetration_m", {}).get("max"),
+        "wrist_deviation_max_m": sec.get("wrist_deviation_m", {}).get("max"),
+        "bimanual_frames_fraction": sec.get("bimanual_frames", {}).get("fraction"),
+    }
 
 
 def _retarget_humanoid(args: argparse.Namespace, motion, out: Path, summary: PipelineResult):
@@ -296,6 +315,17 @@ def _humanoid_rows(table, rt: dict) -> None:
     table.add_row("arms", "max joint speed / limit", f"{rt['joint_speed_max_fraction_of_limit']:.2f}")
 
 
+def _interaction_rows(table, it: dict) -> None:
+    """The bimanual solve's rows of the summary table (:func:`_interaction_summary`'s figures)."""
+    f1 = " / ".join("n/a" if v is None else f"{v:.2f}" for v in (it["contact_f1_inter_hand"], it["contact_f1_intra_hand"]))
+    frac = it["bimanual_frames_fraction"]
+    table.add_row("retarget both", "contact F1 across / within the hands", f1)
+    table.add_row("", "penetration max, hand-hand / finger-finger",
+                  f"{_mm(it['hand_hand_penetration_max_m'])} / {_mm(it['finger_finger_penetration_max_m'])}")
+    table.add_row("", "wrist deviation max", _mm(it["wrist_deviation_max_m"]))
+    table.add_row("", "frames solved bimanually", "n/a" if frac is None else f"{100 * frac:.0f} %")
+
+
 def _print_summary(s: PipelineResult) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -314,6 +344,8 @@ def _print_summary(s: PipelineResult) -> None:
             table.add_row(f"retarget {side}", f"{h['robot']} fingertip-shape error", _mm(h["fingertip_shape_error_m"]))
             table.add_row("", "non-converged / limit violations", f"{h['non_converged_frames']} / {h['joint_limit_violations']}")
             table.add_row("", "frames/s", f"{h['frames_per_second']:.0f}")
+        if "interaction" in rt:
+            _interaction_rows(table, rt["interaction"])
     r = s["replay"]
     for side, h in r["hands"].items():
         table.add_row(f"replay {side}", f"{r['mode']} fingertip error vs kinematic", _mm(h["fingertip_error_m"]))
