@@ -514,3 +514,35 @@ def test_a_pinch_within_a_hand_is_reached(robot, request):
     assert pinch["human_events"] == 2 and pinch["recall"] == 1.0 and pinch["precision"] == 1.0, pinch
     assert sec["bimanual_frames"]["by_reason"]["touch within a hand"] > 0
     assert sec["self_penetration_m"]["max"] <= PEN_MAX_M
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.sampled_from([-0.004, -0.001, 0.0, 0.002])),
+                max_size=60),
+       st.lists(st.sampled_from([-1, 0, 1, 5, 6, 7, 9, 11]), min_size=10, max_size=10))  # fmt: skip
+def test_each_monitored_pair_gets_its_nearest_contact_row(rows, geom_part):
+    """PairDistances._pair_rows (sorted, all rows at once) against the plain loop: per monitored pair the first row of
+    its smallest distance, -1 and inf where none; geoms of no part (-1) belong to no pair."""
+    from types import SimpleNamespace
+
+    from handx_robot.retarget.interaction.pairs import PairDistances
+    from handx_robot.retarget.interaction.world import Contacts
+
+    lookup = np.full((13, 13), -1, dtype=np.int64)  # as BimanualRefiner builds it: parts 0-11, the 13th for -1
+    pairs = [(0, 6), (5, 11), (1, 7), (0, 1), (6, 9), (5, 5)]
+    for i, (a, b) in enumerate(pairs):
+        lookup[a, b] = lookup[b, a] = i
+    part = np.array(geom_part, dtype=np.int64)
+    obj = SimpleNamespace(pairs=pairs, _pair_lookup=lookup, world=SimpleNamespace(geom_part=part))
+    geom = np.array([(a, b) for a, b, _ in rows], dtype=np.int64).reshape(-1, 2)
+    dist = np.array([d for _, _, d in rows])
+    c = Contacts(dist, geom, np.zeros((len(rows), 3)), np.zeros((len(rows), 3)))
+    best, near = PairDistances._pair_rows(obj, c)
+    want_best, want = np.full(len(pairs), -1), np.full(len(pairs), np.inf)
+    for r, (g1, g2) in enumerate(geom):
+        if part[g1] >= 0 and part[g2] >= 0:
+            i = lookup[part[g1], part[g2]]
+            if i >= 0 and dist[r] < want[i]:
+                want[i], want_best[i] = dist[r], r
+    np.testing.assert_array_equal(best, want_best)
+    np.testing.assert_array_equal(near, want)

@@ -98,15 +98,22 @@ def test_poses_compose_and_invert_like_matrices():
 
 
 def test_one_quaternion_or_matrix_takes_the_fast_path_with_the_batched_result():
-    """matrix_to_quat, quat_to_matrix and quat_normalize of one element (Python floats) equal the batched
-    numpy path, edge cases included (identity, half turns, a zero quaternion)."""
+    """The conversions of one element (Python floats: quat_normalize, quat_to_matrix, matrix_to_quat,
+    quat_from_rotvec, quat_to_rotvec, rotvec_to_matrix, matrix_to_rotvec) equal the batched numpy path, edge
+    cases included (identity, half turns, a zero quaternion, tiny and near-pi rotation vectors)."""
     rng = np.random.default_rng(7)
     q = rng.normal(size=(2000, 4)) * rng.uniform(1e-3, 1e3, size=(2000, 1))
     q[:4] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [-1, 0, 0, 0]]
     R = rot.quat_to_matrix(q)
     R[4:7] = [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])]
+    v = rng.normal(size=(2000, 3)) * rng.uniform(1e-8, 1.0, size=(2000, 1))
+    v[:6] = _special_rotvecs()
     for batched, one in ((rot.quat_normalize(q), [rot.quat_normalize(x) for x in q]),
                          (rot.quat_to_matrix(q), [rot.quat_to_matrix(x) for x in q]),
-                         (rot.matrix_to_quat(R), [rot.matrix_to_quat(x) for x in R])):  # fmt: skip
-        np.testing.assert_allclose(np.array(one), batched, rtol=0, atol=1e-15)
+                         (rot.matrix_to_quat(R), [rot.matrix_to_quat(x) for x in R]),
+                         (rot.quat_from_rotvec(v), [rot.quat_from_rotvec(x) for x in v]),
+                         (rot.quat_to_rotvec(q[4:]), [rot.quat_to_rotvec(x) for x in q[4:]]),
+                         (rot.rotvec_to_matrix(v), [rot.rotvec_to_matrix(x) for x in v]),
+                         (rot.matrix_to_rotvec(R[4:]), [rot.matrix_to_rotvec(x) for x in R[4:]])):  # fmt: skip
+        np.testing.assert_allclose(np.array(one), batched, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(rot.quat_normalize(np.zeros(4)), [1.0, 0.0, 0.0, 0.0])
