@@ -13,8 +13,10 @@ the contact-rich corpus of ``bimanual_end_to_end.py``, with the two calls that r
   second).
 
 Prints per robot the stage's frames/s, its solved frames and QPs (one per SQP iteration), the seconds and share of each part,
-and the stage's frames/s with every part but the collision passes taken away: the most any rewrite of the Python
-and the QP could give while the solve queries MuJoCo as it does. Timing adds a little overhead of its own (two
+the stage's frames/s with every part but the collision passes taken away: the most any rewrite of the Python
+and the QP could give while the solve queries MuJoCo as it does, and a digest of the stage's output (both hands'
+joints and base poses, SHA-1, first 12 hex digits): a change meant to keep the results can be checked against the
+code before it. Timing adds a little overhead of its own (two
 ``perf_counter`` calls per pass and per QP). Run::
 
     .venv/bin/python benchmarks/bimanual_cost.py [--frames 2000] [--robots allegro leap inspire shadow shadow_builtin]
@@ -24,10 +26,13 @@ and the QP could give while the solve queries MuJoCo as it does. Timing adds a l
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,16 +101,20 @@ def main() -> int:
     chunks.CHUNK_FRAMES = 10**9  # one sequence on one process: the timers see every pass
     print(f"{world.num_frames} frames of the contact corpus, the bimanual stage on one process")
     print("| robot | stage frames/s | solved frames | QPs | collision passes: s (share), ms / pass, raw "
-          "contacts / pass, rows / query | QPs: s (share), ms / QP | the rest: s (share) | frames/s, collision alone |")
-    print("|---|---|---|---|---|---|---|---|")
+          "contacts / pass, rows / query | QPs: s (share), ms / QP | the rest: s (share) | frames/s, collision alone | output digest |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
         hands = per_hand(world, robot, args.assets)
         if hands is None:
             continue
         timers.reset()
         t0 = time.perf_counter()
-        _, sec = solve_bimanual(hands, world.fps, InteractionOptions())
+        out, sec = solve_bimanual(hands, world.fps, InteractionOptions())
         wall = time.perf_counter() - t0
+        digest = hashlib.sha1()
+        for side in sorted(out):
+            digest.update(np.ascontiguousarray(out[side].result.q).tobytes())
+            digest.update(np.ascontiguousarray(out[side].T_world_base).tobytes())
         bf = sec["bimanual_frames"]
         col, qp = timers.seconds["collision"], timers.seconds["qp"]
         rest = wall - col - qp
@@ -113,7 +122,7 @@ def main() -> int:
         print(f"| {robot} | {world.num_frames / wall:.0f} | {bf['count']} ({bf['fraction']:.0%}) | {timers.calls['qp']} | "
               f"{col:.1f} ({col / wall:.0%}), {1e3 * col / n:.3f}, {timers.raw / n:.0f}, {timers.rows / nq:.0f} | "
               f"{qp:.1f} ({qp / wall:.0%}), {1e3 * qp / max(timers.calls['qp'], 1):.3f} | {rest:.1f} ({rest / wall:.0%}) | "
-              f"{world.num_frames / max(col, 1e-9):.0f} |", flush=True)  # fmt: skip
+              f"{world.num_frames / max(col, 1e-9):.0f} | {digest.hexdigest()[:12]} |", flush=True)  # fmt: skip
     print("rerun: .venv/bin/python benchmarks/bimanual_cost.py " + " ".join(sys.argv[1:]))
     return 0
 
