@@ -45,6 +45,9 @@ def add_arguments_retarget(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("motion", metavar="MOTION", help="human motion file (our .npz or any format `convert` reads)")
     add_robot_arguments(parser)
     parser.add_argument("--metrics", metavar="JSON", help="write the fidelity report here")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="draw the result's contacts pair by pair (robot against human) and its penetration over "
+                        "time here (robot hands; measured on the written result, one collision query a frame)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="robot motion file to write")
     from handx_robot.cli_data import add_input_options
@@ -241,6 +244,10 @@ def run_retarget(args: argparse.Namespace) -> int:
     settings = robot_settings(args)
     workers = default_workers() if args.workers is None else args.workers
     check_robot_settings(settings)
+    if args.plot and is_humanoid(args.robot):
+        from handx_robot.errors import ConfigError
+
+        raise ConfigError("--plot draws robot hands' contacts; a humanoid's report has its own figures (drop --plot)")
     motion = _read(args)
     if is_humanoid(args.robot):
         rm, report = retarget_with(motion, settings)
@@ -281,4 +288,25 @@ def run_retarget(args: argparse.Namespace) -> int:
         print(interaction_table(report["interaction"]))
     _write_metrics(args.metrics, report)
     print(f"wrote {out}")
+    if args.plot:
+        print(f"wrote {_plot(robot_motion, args, settings)}")
     return 0
+
+
+def _plot(robot_motion, args: argparse.Namespace, settings: dict):
+    """``--plot``: the result's interaction timeline (:mod:`.interaction.timeline`), with a progress bar on a long
+    motion."""
+    from handx_robot.retarget.interaction.timeline import interaction_timeline, plot_interaction_timeline
+
+    bar = None
+    if not args.no_progress and robot_motion.num_frames >= 2000 and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=robot_motion.num_frames, unit="frame", desc="plot", file=sys.stderr)
+    try:
+        tl = interaction_timeline(robot_motion, settings["assets"], progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    robots = " + ".join(h.robot for h in robot_motion.hands.values())
+    return plot_interaction_timeline(tl, args.plot, title=f"{robots}, interaction {settings['interaction']}")

@@ -43,7 +43,7 @@ from handx_robot.features import ContactConfig, events_from_distances
 from handx_robot.metrics import event_f1
 from handx_robot.rotations import matrix_to_rotvec
 
-__all__ = ["measure_frames", "interaction_report", "INTER_KINDS", "INTRA_KINDS", "PENETRATION_EPS_M"]
+__all__ = ["measure_frames", "robot_events", "interaction_report", "INTER_KINDS", "INTRA_KINDS", "PENETRATION_EPS_M"]
 
 INTER_KINDS = ("inter_tip_tip", "inter_tip_palm", "palm_palm")
 INTRA_KINDS = ("pinch", "tip_tip", "tip_palm")
@@ -83,17 +83,22 @@ def _pen(x: np.ndarray) -> dict:
     }
 
 
+def robot_events(refiner, pair_distance: np.ndarray, fps: float, config: ContactConfig | None = None) -> list:
+    """The robot's contact events from the monitored pairs' distances ``pair_distance`` (T, P) (metres; inf beyond
+    the margin): below ``robot_contact_m``, with the human's hysteresis and event filtering."""
+    o = refiner.options
+    cap = 10.0 * o.robot_contact_m  # unknown (beyond the margin) = far
+    items = [(p.kind, p.a, p.b, np.minimum(pair_distance[:, i], cap), o.robot_contact_m) for i, p in enumerate(refiner.pairs)]
+    return events_from_distances(items, fps, config) if items else []
+
+
 def interaction_report(refiner, measured: dict, human_events: list, fps: float, anchors: Mapping | None = None,
                        poses: Mapping | None = None, config: ContactConfig | None = None) -> dict:
     """The ``interaction`` report section (see the module docstring)."""
-    o = refiner.options
-    pd = measured["pair_distance"]
-    cap = 10.0 * o.robot_contact_m  # unknown (beyond the margin) = far
-    items = [(p.kind, p.a, p.b, np.minimum(pd[:, i], cap), o.robot_contact_m) for i, p in enumerate(refiner.pairs)]
-    robot_events = events_from_distances(items, fps, config) if items else []
+    events = robot_events(refiner, measured["pair_distance"], fps, config)
     out: dict = {"contact_f1": {"by_kind": {}}}
     for group, kinds in (("inter_hand", INTER_KINDS), ("intra_hand", INTRA_KINDS)):
-        r = [e for e in robot_events if e.kind in kinds]
+        r = [e for e in events if e.kind in kinds]
         h = [e for e in human_events if e.kind in kinds]
         out["contact_f1"][group] = _f1(r, h)
         for k in kinds:

@@ -39,7 +39,7 @@ from handx_robot.keypoints import FINGERS
 from handx_robot.motion import SIDES
 from handx_robot.rotations import matrix_to_quat
 
-__all__ = ["TwoHandWorld", "Contacts", "PALM_GROUP"]
+__all__ = ["TwoHandWorld", "Contacts", "PALM_GROUP", "DUMMY_JOINTS"]
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class TwoHandWorld:
         for side in self.sides:
             prob = self.problems[side]
             t = prob.tree
-            dofs = np.array([i for i in prob.free if t.dof_names[i] not in _DUMMY], dtype=np.int64)
+            dofs = np.array([i for i in prob.free if t.dof_names[i] not in DUMMY_JOINTS], dtype=np.int64)
             self.dofs[side] = dofs
             n = 6 + len(dofs)
             self.x_slices[side] = slice(cols, cols + n)
@@ -222,7 +222,7 @@ class TwoHandWorld:
             rows = []
             qadr = []
             for k, name in enumerate(t.joint_names):
-                if name in _DUMMY:
+                if name in DUMMY_JOINTS:
                     continue
                 try:
                     jj = m.joint(f"{side}/{name}")
@@ -371,7 +371,8 @@ class TwoHandWorld:
 
 
 _EMPTY = Contacts(np.zeros((0,)), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
-_DUMMY = frozenset(f"dummy_{a}_{k}_joint" for a in "xyz" for k in ("translation", "rotation"))
+#: dex-retargeting's dummy free-base joints (a hand config's ``add_dummy_free_joint``): the world places the base itself
+DUMMY_JOINTS = frozenset(f"dummy_{a}_{k}_joint" for a in "xyz" for k in ("translation", "rotation"))
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
