@@ -37,6 +37,10 @@ __all__ = ["HandResult", "retarget_motion", "retarget_hand", "pose_to_vec7", "SO
 
 log = logging.getLogger(__name__)
 
+#: whether this process has run the handx solver once: its first call loads the compiled kernels (numba's cache, tenths
+#: of a second), which :func:`retarget_hand` does on two frames before it times a hand's solve
+_SOLVER_LOADED = False
+
 SOLVERS = ("handx", "dex-retargeting")
 
 
@@ -105,6 +109,10 @@ def retarget_hand(
     kp_world = np.asarray(kp_world, dtype=np.float64)
     T_world_wrist = wrist_transform(kp_world, side)
     kp_wrist = to_wrist_frame(kp_world, side)
+    global _SOLVER_LOADED
+    if solver == "handx" and not _SOLVER_LOADED:  # a hand's rate is its solve's, not the process's one-time load
+        solve_sequence(prob, kp_wrist[:2], opts)
+        _SOLVER_LOADED = True
     t0 = time.perf_counter()
     if solver == "handx":
         res = solve_sequence(prob, kp_wrist, opts, progress=progress)
