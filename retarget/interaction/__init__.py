@@ -75,6 +75,7 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         "mean_iterations": float(info["iterations"][solved].mean()) if solved.any() else 0.0,
         "faded": int((info["gate"] == "fade").sum()),
         "second_starts": int(info["second_start"].sum()),
+        "pulled_back": int(info["pulled_back"].sum()),
         "untangled": int(info["untangled"].sum()),
         "by_reason": {r: int((info["gate"] == r).sum()) for r in GATE_REASONS},
     }  # fmt: skip

@@ -168,7 +168,7 @@ def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progr
     T1 = {s: np.concatenate([r[0][s][sl] for r, sl in pieces]) for s in sides}
     q1 = {s: np.concatenate([r[1][s][sl] for r, sl in pieces]) for s in sides}
     info = {key: np.concatenate([r[2][key][sl] for r, sl in pieces])
-            for key in ("solved", "gate", "iterations", "converged", "second_start", "untangled")}  # fmt: skip
+            for key in ("solved", "gate", "iterations", "converged", "second_start", "untangled", "pulled_back")}  # fmt: skip
     info["measured"] = {key: np.concatenate([r[2]["measured"][key][sl] for r, sl in pieces])
                         for key in results[0][2]["measured"]}  # fmt: skip
     info["seconds"] = time.perf_counter() - t0

@@ -37,7 +37,9 @@ the latest iterate that did not is the result); a frame whose solve from the war
 the previous frame's result is solved again from that result. So once a result is free of penetration,
 every later one is, offline (a long motion's chunks too, :mod:`.chunks`) and streamed, whatever the input. (Offline, a frame that ends with pairs across
 the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
-a local minimum; that result is kept only where it is no deeper in penetration than the first.)
+a local minimum; that result is kept only where it is no deeper in penetration than the first, and the few frames
+before it are then solved again from it, so that the joints change basin over those frames, not within one:
+:meth:`BimanualRefiner._pull_back`.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -87,6 +89,9 @@ def _diagonal(H: np.ndarray) -> np.ndarray:
 #: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
 #: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`)
 NEAR_FACTOR = 2.0
+#: offline, where a frame's result comes from the second start (another basin of the solve), at most this many frames
+#: before it are solved again from it (:meth:`BimanualRefiner._pull_back`)
+PULL_BACK_FRAMES = 5
 
 
 class BimanualRefiner(Gate, Fading, PairDistances):
@@ -495,6 +500,65 @@ class BimanualRefiner(Gate, Fading, PairDistances):
         self._stream_carry = None
 
     # -- offline -------------------------------------------------------------------------
+    def _missed(self, c, touching: np.ndarray) -> int:
+        """How many pairs across the hands the human touches (``touching`` (P,)) contacts ``c`` leave apart."""
+        pd = self._pair_rows(c)[1]
+        return int((touching & self._inter & (pd >= self.options.robot_contact_m)).sum())
+
+    def _pull_back(self, t: int, T0: Mapping, q0: Mapping, ref: Mapping, touching: np.ndarray, out_T: dict, out_q: dict,
+                   measured: dict) -> list[int]:
+        """Frame ``t``'s result came from the second start: another basin of the solve than the warm start's, so the
+        joints change basin between frames ``t - 1`` and ``t``, within one frame (the dex-urdf Shadow's claps:
+        ``benchmarks/bimanual_interaction.py --per-motion``, ``benchmarks/RESULTS.md``). Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`) are solved
+        again, each warm-started from the next frame's correction and smoothed toward it. A frame takes the new result
+        where it is no deeper in penetration than its old one (the guarantee's comparison), leaves no more of the
+        human's touches across the hands apart, and its joints are nearer the next frame's; the first frame that is
+        not, or that the new result moves by under 0.01 rad (the basins agree there), ends the pull. ``T0``, ``q0``:
+        the per-hand solution; ``out_T``, ``out_q`` and ``measured`` (:meth:`refine_sequence`'s) are updated in
+        place. Returns the frames changed."""
+        w, o = self.world, self.options
+        saved, self.approach = self.approach, np.full(len(self.pairs), np.nan)
+        changed = []
+        try:
+            for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
+                def state(Ts, qs, k):
+                    return FrameState({s: np.array(Ts[s][k], dtype=np.float64) for s in w.sides},
+                                      {s: np.array(qs[s][k], dtype=np.float64) for s in w.sides})  # fmt: skip
+
+                anchor, nxt, old = state(T0, q0, f), state(out_T, out_q, f + 1), state(out_T, out_q, f)
+                corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
+                start = anchor.copy()
+                self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
+                w.set_state(old.T, old.q)
+                c_old = w.contacts(intra_margin=self.intra_margin_m)
+
+                def shape_terms(s, qs, f=f, anchor=anchor):
+                    return self._shape_terms(s, qs, ref[s][0][f : f + 1],
+                                             None if ref[s][1] is None else ref[s][1][f : f + 1], anchor.q[s])  # fmt: skip
+
+                st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching[f], o.max_iterations)
+                c = stats.get("contacts")
+                if c is None:
+                    w.set_state(st.T, st.q)
+                    c = w.contacts(intra_margin=self.intra_margin_m)
+
+                def step(a: FrameState, b: FrameState) -> float:  # the largest joint change between two states
+                    return max(float(np.abs(a.q[s][w.dofs[s]] - b.q[s][w.dofs[s]]).max(initial=0.0)) for s in w.sides)
+
+                if (deepens(min_distance(c), min_distance(c_old), o.clearance_m) or self._missed(c, touching[f])
+                        > self._missed(c_old, touching[f]) or step(st, nxt) >= step(old, nxt)):  # fmt: skip
+                    break
+                for s in w.sides:
+                    out_T[s][f], out_q[s][f] = st.T[s], st.q[s]
+                measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
+                self.record(c, f, measured)
+                changed.append(f)
+                if step(st, old) < 0.01:
+                    break
+        finally:
+            self.approach = saved
+        return changed
+
     def _approach_gaps(self, t: int, ahead: np.ndarray, window: int, d0: np.ndarray, T_out: dict, q_out: dict) -> np.ndarray:
         """(P,) frame ``t``'s approach gaps (:attr:`approach`; ``ahead``: :func:`.pairs.frames_to_onset`'s). Where a
         pair's window begins, ``d0`` (updated in place) gets its gap at the previous result, or NaN where the per-hand
@@ -546,6 +610,7 @@ class BimanualRefiner(Gate, Fading, PairDistances):
         gate = np.full(T, "", dtype=object)
         second = np.zeros(T, dtype=bool)
         untangled = np.zeros(T, dtype=bool)
+        pulled = np.zeros(T, dtype=bool)
         carry = start  # what the frame before the first left (a chunk continued from another: .chunks)
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         window = int(round(self.options.approach_s * fps)) if fps else 0
@@ -568,11 +633,13 @@ class BimanualRefiner(Gate, Fading, PairDistances):
                 untangled[t] = stats.get("untangle", False)
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
+                if second[t]:
+                    pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured)] = True
             self.record(c, t, measured)
             if progress:
                 progress(1)
         self.approach = np.full(len(self.pairs), np.nan)
         info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
-                "untangled": untangled,
+                "untangled": untangled, "pulled_back": pulled,
                 "seconds": time.perf_counter() - t0, "measured": measured}
         return out_T, out_q, info
