@@ -576,7 +576,7 @@ def test_a_second_start_is_reached_over_the_frames_before_it(dex_urdf_dir, monke
     basin of the solve than its warm start's. Without the pull-back the joints change basin between that frame and
     the one before, within one frame; with it, the frames before are solved again from its result, and the step
     into each second start is smaller, the contacts and the non-penetration bound as they were."""
-    from handx_robot.retarget.interaction import refine
+    from handx_robot.retarget.interaction import pullback, refine
 
     motion = generate("clap three times", seed=1)
     infos = []
@@ -592,12 +592,12 @@ def test_a_second_start_is_reached_over_the_frames_before_it(dex_urdf_dir, monke
     monkeypatch.setattr(refine, "PULL_STEP", np.inf)  # second starts only
 
     def run(frames):
-        monkeypatch.setattr(refine, "PULL_BACK_FRAMES", frames)
+        monkeypatch.setattr(pullback, "PULL_BACK_FRAMES", frames)
         rm, rep = _both(motion, "shadow", "auto", dex_urdf_dir)
         q = np.concatenate([rm.hands[s].qpos for s in ("left", "right")], axis=1)
         return q, rep["interaction"], infos[-1]
 
-    default = refine.PULL_BACK_FRAMES
+    default = pullback.PULL_BACK_FRAMES
     q0, sec0, info0 = run(0)
     q1, sec1, info1 = run(default)
     starts = np.flatnonzero(info0["second_start"])

@@ -40,7 +40,7 @@ the hands the human touches still apart is solved once more from the per-hand so
 a local minimum; that result is kept only where it is no deeper in penetration than the first. Where that happens, or
 where the joints of a frame where the human's hands touch step far from the previous frame's, the few frames before
 it are then solved again from it, so that the joints get there over those frames, not within one:
-:meth:`BimanualRefiner._pull_back`.)
+:mod:`.pullback`.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -73,6 +73,7 @@ from .pairs import (
     monitored_pairs,
 )
 from .palm import BASE_WEIGHT, WristJoints
+from .pullback import PULL_STEP, PullBack
 from .state import FADE, FADE_END, Carry, FrameState, deepens, fade, min_distance
 from .world import TwoHandWorld
 
@@ -90,15 +91,9 @@ def _diagonal(H: np.ndarray) -> np.ndarray:
 #: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
 #: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`)
 NEAR_FACTOR = 2.0
-#: offline, where the joints of a frame solved for the human's touch across the hands step from the previous frame's by
-#: more than this (radians; or metres of a prismatic joint), or a frame's result comes from the second start (another
-#: basin of the solve), at most :data:`PULL_BACK_FRAMES` frames before it are solved again from it
-#: (:meth:`BimanualRefiner._pull_back`)
-PULL_STEP = 0.25
-PULL_BACK_FRAMES = 5
 
 
-class BimanualRefiner(Gate, Fading, PairDistances):
+class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
     ``problems``: ``{side: HandProblem}`` (both hands). Offline: :meth:`refine_sequence`; streaming, one
@@ -504,85 +499,6 @@ class BimanualRefiner(Gate, Fading, PairDistances):
         self._stream_carry = None
 
     # -- offline -------------------------------------------------------------------------
-    def _missed(self, c, touching: np.ndarray) -> int:
-        """How many pairs across the hands the human touches (``touching`` (P,)) contacts ``c`` leave apart."""
-        pd = self._pair_rows(c)[1]
-        return int((touching & self._inter & (pd >= self.options.robot_contact_m)).sum())
-
-    def _joint_step(self, a: Mapping, b: Mapping) -> float:
-        """The largest change of a solved joint between dofs ``a`` and ``b`` (``{side: (D,)}``)."""
-        w = self.world
-        return max(float(np.abs(a[s][w.dofs[s]] - b[s][w.dofs[s]]).max(initial=0.0)) for s in w.sides)
-
-    def _jerk(self, out_q: dict, f: int, q_f: Mapping) -> float:
-        """The squared second differences of the solved joints at frames ``f - 1``, ``f``, ``f + 1`` of ``out_q``
-        (``{side: (T, D)}``) with ``q_f`` (``{side: (D,)}``) at frame ``f``: what frame ``f``'s result adds to the
-        joints' acceleration (the frames outside the sequence left out)."""
-        w = self.world
-        T = len(out_q[w.sides[0]])
-        total = 0.0
-        for s in w.sides:
-            d = w.dofs[s]
-            q = {k: (q_f[s] if k == f else out_q[s][k])[d] for k in range(max(0, f - 2), min(T, f + 3))}
-            for k in (f - 1, f, f + 1):
-                if k - 1 in q and k + 1 in q:
-                    total += float(((q[k + 1] - 2.0 * q[k] + q[k - 1]) ** 2).sum())
-        return total
-
-    def _pull_back(self, t: int, T0: Mapping, q0: Mapping, ref: Mapping, touching: np.ndarray, out_T: dict, out_q: dict,
-                   measured: dict) -> list[int]:
-        """Frame ``t``'s joints stepped within one frame: by more than :data:`PULL_STEP` from frame ``t - 1``'s where the
-        human's hands touch (the contacts of a clap, which the solve reaches on their first frame), or into another basin
-        of the solve (the second start's result). Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`) are solved again,
-        each warm-started from the next frame's correction and smoothed toward it, so that the step is spread over them.
-        A frame takes the new result where that lowers the joints' squared second differences around it
-        (:meth:`_jerk`), is no deeper in penetration than its old result (the guarantee's comparison) and leaves no more
-        of the human's touches across the hands apart; the first frame that does not, or that the new result moves by
-        under 0.01 rad, ends the pull (``benchmarks/bimanual_interaction.py --per-motion``,
-        ``benchmarks/RESULTS.md``). ``T0``, ``q0``: the per-hand solution; ``out_T``, ``out_q`` and ``measured``
-        (:meth:`refine_sequence`'s) are updated in place. Returns the frames changed."""
-        w, o = self.world, self.options
-        saved, self.approach = self.approach, np.full(len(self.pairs), np.nan)
-        changed = []
-
-        def state(Ts, qs, k):
-            return FrameState({s: np.array(Ts[s][k], dtype=np.float64) for s in w.sides},
-                              {s: np.array(qs[s][k], dtype=np.float64) for s in w.sides})  # fmt: skip
-
-        try:
-            for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
-                anchor, old = state(T0, q0, f), state(out_T, out_q, f)
-                corr = self.correction(state(out_T, out_q, f + 1), state(T0, q0, f + 1), w.dofs)
-                start = anchor.copy()
-                self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
-                # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
-                # of its smallest distance (one at or above 0 compares as 0), its pairs' distances its missed touches
-                old_min = -max(measured["hand_hand"][f], measured["self"][f])
-                old_missed = int((touching[f] & self._inter & (measured["pair_distance"][f] >= o.robot_contact_m)).sum())
-
-                def shape_terms(s, qs, f=f, anchor=anchor):
-                    return self._shape_terms(s, qs, ref[s][0][f : f + 1],
-                                             None if ref[s][1] is None else ref[s][1][f : f + 1], anchor.q[s])  # fmt: skip
-
-                st, stats = self.solve_frame(start, anchor, shape_terms, corr, touching[f], o.max_iterations)
-                c = stats.get("contacts")
-                if c is None:
-                    w.set_state(st.T, st.q)
-                    c = w.contacts(intra_margin=self.intra_margin_m)
-                if (self._jerk(out_q, f, st.q) >= self._jerk(out_q, f, old.q)
-                        or deepens(min_distance(c), old_min, o.clearance_m) or self._missed(c, touching[f]) > old_missed):
-                    break
-                for s in w.sides:
-                    out_T[s][f], out_q[s][f] = st.T[s], st.q[s]
-                measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
-                self.record(c, f, measured)
-                changed.append(f)
-                if self._joint_step(st.q, old.q) < 0.01:
-                    break
-        finally:
-            self.approach = saved
-        return changed
-
     def _approach_gaps(self, t: int, ahead: np.ndarray, window: int, d0: np.ndarray, T_out: dict, q_out: dict) -> np.ndarray:
         """(P,) frame ``t``'s approach gaps (:attr:`approach`; ``ahead``: :func:`.pairs.frames_to_onset`'s). Where a
         pair's window begins, ``d0`` (updated in place) gets its gap at the previous result, or NaN where the per-hand
