@@ -548,29 +548,6 @@ def test_each_monitored_pair_gets_its_nearest_contact_row(rows, geom_part):
     np.testing.assert_array_equal(near, want)
 
 
-def test_a_clap_s_contacts_are_reached_over_the_frames_before_them(clap, monkeypatch):
-    """The built-in Shadows' clap: where the joints of a frame where the human's hands touch step more than PULL_STEP
-    from the previous frame's (the solve reaches a clap's contacts on their first frame), the frames before it are
-    solved again from it. The
-    joints' squared second differences over the clip fall, the contact events and the penetration bound stay. (The
-    Inspire's and the dex-urdf Shadow's claps, at the default bound: ``benchmarks/bimanual_interaction.py``.)"""
-    from handx_robot.retarget.interaction import refine
-
-    def run(step):
-        monkeypatch.setattr(refine, "PULL_STEP", step)
-        rm, rep = _both(clap, "shadow_builtin", "auto")
-        q = np.concatenate([rm.hands[s].qpos for s in ("left", "right")], axis=1)
-        return float((np.diff(q, 2, axis=0) ** 2).sum()), rep["interaction"]
-
-    jerk0, sec0 = run(np.inf)  # second starts only
-    jerk1, sec1 = run(0.15)  # this clap's steps stay under the default, 0.25 rad: the mechanism at a lower bound
-    assert sec0["bimanual_frames"]["pulled_back"] == 0, "no second start in the clap expected: the comparison would mix"
-    assert sec1["bimanual_frames"]["pulled_back"] >= 1
-    assert jerk1 < jerk0
-    assert sec1["contact_f1"]["inter_hand"] == sec0["contact_f1"]["inter_hand"]
-    assert sec1["hand_hand_penetration_m"]["max"] <= PEN_MAX_M and sec1["self_penetration_m"]["max"] <= PEN_MAX_M
-
-
 def test_a_second_start_is_reached_over_the_frames_before_it(dex_urdf_dir, monkeypatch):
     """The dex-urdf Shadow's "clap three times" (seed 1): a frame of the first clap keeps its second start, another
     basin of the solve than its warm start's. Without the pull-back the joints change basin between that frame and
@@ -588,8 +565,6 @@ def test_a_second_start_is_reached_over_the_frames_before_it(dex_urdf_dir, monke
         return out
 
     monkeypatch.setattr(refine.BimanualRefiner, "refine_sequence", recorded)
-
-    monkeypatch.setattr(refine, "PULL_STEP", np.inf)  # second starts only
 
     def run(frames):
         monkeypatch.setattr(pullback, "PULL_BACK_FRAMES", frames)

@@ -36,6 +36,8 @@ COMMANDS = {
     "handx-robot replay robot.npz --physics --video replay.mp4 --metrics replay.json": "run",
     'handx-robot run "clap twice" --out out/clap': "run",
     "handx-robot retarget out/clap/motion.npz --robot shadow --interaction off -o out/clap/per_hand.npz": "run",
+    "handx-robot retarget out/clap/motion.npz --robot shadow -o out/clap/robot.npz --plot out/clap/contacts.png": "run",
+    'handx-robot generate "clap twice" -o clap.npz': "run",
     "handx-robot dataset retarget motion.npz tap.npz clap.npz --robot shadow --out out/ds": "run",
     'handx-robot dataset report out/ds --keep "contact_f1 >= 0.8 and penetration_mm <= 2"': "run",
     'handx-robot dataset retarget captures/ "handx/**/*_can_pos_*.npz" --robot shadow --validate physics '

@@ -37,9 +37,8 @@ the latest iterate that did not is the result); a frame whose solve from the war
 the previous frame's result is solved again from that result. So once a result is free of penetration,
 every later one is, offline (a long motion's chunks too, :mod:`.chunks`) and streamed, whatever the input. (Offline, a frame that ends with pairs across
 the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
-a local minimum; that result is kept only where it is no deeper in penetration than the first. Where that happens, or
-where the joints of a frame where the human's hands touch step far from the previous frame's, the few frames before
-it are then solved again from it, so that the joints get there over those frames, not within one:
+a local minimum; that result is kept only where it is no deeper in penetration than the first, and the few frames
+before it are then solved again from it, so that the joints change basin over those frames, not within one:
 :mod:`.pullback`.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
@@ -73,7 +72,7 @@ from .pairs import (
     monitored_pairs,
 )
 from .palm import BASE_WEIGHT, WristJoints
-from .pullback import PULL_STEP, PullBack
+from .pullback import PullBack
 from .state import FADE, FADE_END, Carry, FrameState, deepens, fade, min_distance
 from .world import TwoHandWorld
 
@@ -558,9 +557,6 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
         d0 = np.full(len(self.pairs), np.nan)  # a pair's gap where its approach begins
         t0 = time.perf_counter()
 
-        def out_q_at(k: int) -> dict:
-            return {s: out_q[s][k] for s in w.sides}
-
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
             self.approach = self._approach_gaps(t, ahead, window, d0, out_T, out_q)
@@ -577,8 +573,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
                 untangled[t] = stats.get("untangle", False)
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
-                stepped = t > 0 and self._joint_step(out_q_at(t), out_q_at(t - 1)) > PULL_STEP
-                if second[t] or (gate[t] == "human touch" and stepped):
+                if second[t]:
                     pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured)] = True
             self.record(c, t, measured)
             if progress:
