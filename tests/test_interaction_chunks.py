@@ -154,7 +154,10 @@ def test_ctrl_c_during_the_chunks_stops_every_process_quietly(tmp_path, long_mot
     out = tmp_path / "o.npz"
     cmd = [sys.executable, "-m", "handx_robot.app.cli", "retarget", str(src), "-o", str(out), "--robot", "shadow",
            "--workers", "2", "--no-progress"]  # fmt: skip
-    main = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # SIGINT as a terminal's shell leaves it: where this test itself runs with SIGINT ignored (a background job of a
+    # non-interactive shell), the command would inherit that and finish (CI or `make test &`)
+    main = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while time.monotonic() < deadline and main.poll() is None and len(workers) < 2:
