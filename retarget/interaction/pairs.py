@@ -81,7 +81,7 @@ def human_contact_mask(kp_world: Mapping[str, np.ndarray], pairs: list[PartPair]
 
 class PairDistances:
     """The monitored pairs' distances on the robots, a part of :class:`.refine.BimanualRefiner` (its ``world``,
-    ``pairs``, ``_pair_lookup`` and ``_part_geoms``). Metres; gradients over the solve's variables (nx,)."""
+    ``pairs``, ``options``, ``_inter``, ``_pair_lookup`` and ``_part_geoms``). Metres; gradients over the solve's variables (nx,)."""
 
     def _pair_rows(self, c) -> tuple[np.ndarray, np.ndarray]:
         """Per monitored pair the row of ``c`` with its smallest distance (-1 if none) and that distance."""
@@ -102,6 +102,11 @@ class PairDistances:
         sel = order[first]
         best[pair[sel]], dist[pair[sel]] = rows[sel], d[sel]
         return best, dist
+
+    def _missed(self, pair_distance: np.ndarray, touching: np.ndarray) -> int:
+        """How many pairs across the hands the human touches (``touching`` (P,)) are not in contact on the robot at
+        the monitored pairs' distances ``pair_distance`` (P,) (metres; :meth:`_pair_rows`')."""
+        return int((touching & self._inter & (pair_distance >= self.options.robot_contact_m)).sum())
 
     def _pair_term(self, i: int, rows: np.ndarray, pd: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarray]:
         """Distance and gradient (nx,) of pair ``i``: its listed row of the contacts, else :meth:`_far_pair`."""

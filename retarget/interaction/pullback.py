@@ -20,13 +20,8 @@ PULL_BACK_FRAMES = 5
 
 class PullBack:
     """The pull-back of :class:`.refine.BimanualRefiner` (its ``options``, ``world``, ``pairs``, ``approach``,
-    ``_inter``, ``intra_margin_m``, ``_pair_rows``, ``_apply``, ``correction``, ``_shape_terms``, ``solve_frame`` and
+    ``intra_margin_m``, ``_pair_rows``, ``_missed``, ``_apply``, ``correction``, ``_shape_terms``, ``solve_frame`` and
     ``record``)."""
-
-    def _missed(self, c, touching: np.ndarray) -> int:
-        """How many pairs across the hands the human touches (``touching`` (P,)) contacts ``c`` leave apart."""
-        pd = self._pair_rows(c)[1]
-        return int((touching & self._inter & (pd >= self.options.robot_contact_m)).sum())
 
     def _joint_step(self, a: Mapping, b: Mapping) -> float:
         """The largest change of a solved joint between dofs ``a`` and ``b`` (``{side: (D,)}``)."""
@@ -61,7 +56,7 @@ class PullBack:
                 # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
                 # of its smallest distance (one at or above 0 compares as 0), its pairs' distances its missed touches
                 old_min = -max(measured["hand_hand"][f], measured["self"][f])
-                old_missed = int((touching[f] & self._inter & (measured["pair_distance"][f] >= o.robot_contact_m)).sum())
+                old_missed = self._missed(measured["pair_distance"][f], touching[f])
 
                 def shape_terms(s, qs, f=f, anchor=anchor):
                     return self._shape_terms(s, qs, ref[s][0][f : f + 1],
@@ -72,7 +67,7 @@ class PullBack:
                 if c is None:
                     w.set_state(st.T, st.q)
                     c = w.contacts(intra_margin=self.intra_margin_m)
-                if (deepens(min_distance(c), old_min, o.clearance_m) or self._missed(c, touching[f]) > old_missed
+                if (deepens(min_distance(c), old_min, o.clearance_m) or self._missed(self._pair_rows(c)[1], touching[f]) > old_missed
                         or self._joint_step(st.q, nxt.q) >= self._joint_step(old.q, nxt.q)):
                     break
                 for s in w.sides:

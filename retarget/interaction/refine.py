@@ -167,7 +167,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
                 kept = (st.copy(), c, dmin)
             stats["min_distance"] = dmin
             rows, pd = self._pair_rows(c)
-            stats["missed"] = int((touching & self._inter & (pd >= o.robot_contact_m)).sum())  # touched across, apart
+            stats["missed"] = self._missed(pd, touching)  # touched across, apart
             if stats["converged"]:
                 stats["contacts"] = c
                 break
@@ -314,7 +314,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
             # or over which the linear model was wrong, that they did not recover from): the latest iterate
             # that was not is the result
             st, stats["contacts"], stats["min_distance"] = kept
-            stats["missed"] = int((touching & self._inter & (self._pair_rows(kept[1])[1] >= o.robot_contact_m)).sum())
+            stats["missed"] = self._missed(self._pair_rows(kept[1])[1], touching)
             stats["fell_back"] = True
         return st, stats
 
