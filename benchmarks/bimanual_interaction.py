@@ -12,7 +12,8 @@ deepest hand-hand and finger-finger penetration, frames over 2 mm, wrist deviati
 (fingertip shape, in the base frame), the same objective with the fingers' vectors in the palm frame (the
 bimanual solve's shape term, :func:`handx_robot.retarget.interaction.palm.palm_frame_objective`: it
 differs only for a hand whose palm moves on wrist joints, the dex-urdf Shadow, where the base-frame
-objective also counts the wrist joints' turn), the joints' acceleration RMS (:func:`joint_accel`) and frames/s. Prints one row per (robot, solver) averaged
+objective also counts the wrist joints' turn), the joints' and the wrists' acceleration RMS (:func:`joint_accel`,
+:func:`wrist_accel`) and frames/s. Prints one row per (robot, solver) averaged
 over the motions, and the command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
@@ -151,6 +152,13 @@ def joint_accel(res, fps: float) -> float:
     return float(np.mean([np.sqrt(np.mean((np.diff(hr.result.q, 2, axis=0) * fps**2) ** 2)) for hr in res.values()]))
 
 
+def wrist_accel(res, fps: float) -> float:
+    """RMS of the hand bases' frame-to-frame acceleration (m/s^2, second differences of ``T_world_base``'s
+    translation), mean over the hands: what the arm carrying a hand must follow, which the joints' figure leaves out."""
+    return float(np.mean([np.sqrt(np.mean(np.sum((np.diff(hr.T_world_base[:, :3, 3], 2, axis=0) * fps**2) ** 2, axis=1)))
+                          for hr in res.values()]))
+
+
 def base_speed(res, fps: float) -> float:
     """The fastest frame-to-frame speed of either hand's base (m/s): what the arm carrying it must follow."""
     return max(float(np.linalg.norm(np.diff(hr.T_world_base[:, :3, 3], axis=0), axis=1).max()) * fps for hr in res.values())
@@ -169,8 +177,9 @@ def row(robot, solver, reps):
     tip = np.mean([r["tip_shape_m"] for r in reps]) * 1e3
     fps = np.mean([r["fps"] for r in reps])
     acc = np.mean([r["joint_accel"] for r in reps])
+    wacc = np.mean([r["wrist_accel"] for r in reps])
     return (f"| {robot} | {solver} | {f1:.2f} | {pr:.2f} | {rc:.2f} | {intra(reps)} | {hh:.1f} | {over} | {sp:.1f} | {wd:.0f} | "
-            f"{obj:.4f} | {palm:.4f} | {tip:.1f} | {acc:.1f} | {fps:.0f} |")  # fmt: skip
+            f"{obj:.4f} | {palm:.4f} | {tip:.1f} | {acc:.1f} | {wacc:.2f} | {fps:.0f} |")  # fmt: skip
 
 
 def intra(reps) -> str:
@@ -208,8 +217,8 @@ def main() -> int:
     print(f"{len(motions)} motions ({sum(m.num_frames for m in motions)} frames), seeds 0..{args.seeds - 1}")
     print("| robot | solver | inter-hand F1 | precision | recall | within a hand: recall / precision (events) | hand-hand pen. max (mm) | frames > 2 mm | "
           "finger-finger pen. max (mm) | wrist dev. max (mm) | dex objective | shape, palm frame | tip shape err (mm) | "
-          "joint accel. RMS (rad/s^2) | frames/s (both hands) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "joint accel. RMS (rad/s^2) | wrist accel. RMS (m/s^2) | frames/s (both hands) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for robot in args.robots:
         assets = None if robot.endswith("builtin") else args.assets
         rows = {"per-hand": [], "bimanual": [], "dex-retargeting": []}
@@ -230,6 +239,7 @@ def main() -> int:
                 rep["objective"] = rep["palm_objective"] = np.mean([hr.result.objective.mean() for hr in hands.values()])
                 rep["tip_shape_m"] = tip_shape_error(hands)
                 rep["joint_accel"] = joint_accel(hands, world.fps)
+                rep["wrist_accel"] = wrist_accel(hands, world.fps)
                 rep["fps"] = world.num_frames / per_hand_s
                 rows["per-hand" if solver == "handx" else "dex-retargeting"].append(rep)
                 if solver == "handx":
@@ -240,6 +250,7 @@ def main() -> int:
                                                                           hr.kp_wrist).mean() for s, hr in new.items()])
                     sec["tip_shape_m"] = tip_shape_error(new)
                     sec["joint_accel"] = joint_accel(new, world.fps)
+                    sec["wrist_accel"] = wrist_accel(new, world.fps)
                     if args.per_motion:
                         f = sec["contact_f1"]["inter_hand"]
                         fi = sec["contact_f1"]["intra_hand"]
@@ -250,7 +261,8 @@ def main() -> int:
                               f"off the per-hand pose, {sec['bimanual_frames'].get('untangled', 0)} fading frames stepped for "
                               f"crossing fingers, base speed max {base_speed(new, world.fps):.2f} m/s "
                               f"(per hand {base_speed(hands, world.fps):.2f}), joint accel. RMS {sec['joint_accel']:.1f} rad/s^2 "
-                              f"(per hand {rep['joint_accel']:.1f})", flush=True)  # fmt: skip
+                              f"(per hand {rep['joint_accel']:.1f}), wrist accel. RMS {sec['wrist_accel']:.2f} m/s^2 (per hand "
+                              f"{rep['wrist_accel']:.2f})", flush=True)  # fmt: skip
                     sec["fps"] = world.num_frames / (per_hand_s + time.perf_counter() - t1)
                     rows["bimanual"].append(sec)
                     if args.render and prompts[i] == "press the palms together":  # seed 0
