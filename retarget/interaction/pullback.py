@@ -1,6 +1,8 @@
-"""Offline, a change of basin spread over the frames before it (:class:`PullBack`, a part of
+"""Offline, a step of the joints spread over the frames before it (:class:`PullBack`, a part of
 :class:`.refine.BimanualRefiner`): where a frame's result came from the second start (another basin of the solve than
-the warm start's), the few frames before are solved again from it. Units: metres, radians.
+the warm start's), or where the joints of a frame of the human's touch across the hands step far from the previous
+frame's (a clap's first contacts, which the solve reaches within their first frame), the few frames before are solved
+again from it. Units: metres, radians.
 """
 
 from __future__ import annotations
@@ -11,34 +13,81 @@ import numpy as np
 
 from .state import FrameState, deepens, min_distance
 
-__all__ = ["PullBack", "PULL_BACK_FRAMES"]
+__all__ = ["PullBack", "PULL_BACK_FRAMES", "PULL_STEP"]
 
-#: offline, where a frame's result comes from the second start, at most this many frames before it are solved again
-#: from it (:meth:`PullBack._pull_back`)
+#: offline, where a frame's result comes from the second start, or a frame solved for the human's touch across the hands
+#: steps by more than :data:`PULL_STEP`, at most this many frames before it are solved again from it
+#: (:meth:`PullBack._pull_back`)
 PULL_BACK_FRAMES = 5
+#: a solved joint's change from the previous frame (radians; metres for a prismatic joint) past which a frame of the
+#: human's touch across the hands is reached over the frames before it (:meth:`PullBack.stepped`)
+PULL_STEP = 0.25
+#: a frame solved again before a step may leave the hands' bases this much farther apart than before, no more (metres)
+WRISTS_APART_TOL_M = 1e-4
 
 
 class PullBack:
     """The pull-back of :class:`.refine.BimanualRefiner` (its ``options``, ``world``, ``pairs``, ``approach``,
-    ``intra_margin_m``, ``_pair_rows``, ``_missed``, ``_apply``, ``correction``, ``_shape_terms``, ``solve_frame`` and
-    ``record``)."""
+    ``intra_margin_m``, ``_pair_rows``, ``_missed``, ``_apply``, ``correction``, ``_shape_terms``, ``solve_frame``,
+    ``record`` and its smoothness weights ``_joint_smoothness``, ``_wrist_smoothness``)."""
 
     def _joint_step(self, a: Mapping, b: Mapping) -> float:
         """The largest change of a solved joint between dofs ``a`` and ``b`` (``{side: (D,)}``)."""
         w = self.world
         return max(float(np.abs(a[s][w.dofs[s]] - b[s][w.dofs[s]]).max(initial=0.0)) for s in w.sides)
 
+    def stepped(self, out_q: Mapping, t: int) -> bool:
+        """Whether a solved joint changes by more than :data:`PULL_STEP` between frames ``t - 1`` and ``t`` of ``out_q``
+        (``{side: (T, D)}``)."""
+        return t > 0 and self._joint_step({s: out_q[s][t] for s in out_q}, {s: out_q[s][t - 1] for s in out_q}) > PULL_STEP
+
+    def _jerk(self, out_T: Mapping, out_q: Mapping, f: int, T_f: Mapping, q_f: Mapping) -> float:
+        """What frame ``f``'s result adds to the motion's acceleration: the squared second differences at frames
+        ``f - 1``, ``f``, ``f + 1`` of ``out_T``, ``out_q`` (``{side: (T, 4, 4)}``, ``{side: (T, D)}``, every frame
+        final) with ``T_f``, ``q_f`` at frame ``f`` (frames outside the sequence left out), of the solved joints and the
+        wrists (the base poses' translation, and their rotation as half the squared matrix entries: the angle's square
+        for small turns), weighted as the solve's smoothness term weighs their change (1 cm of a wrist as 1 rad of a
+        joint): an arm carries the wrist."""
+        w = self.world
+        n = len(out_q[w.sides[0]])
+        near = range(max(0, f - 2), min(n, f + 3))
+        joints = wrists = 0.0
+        for s in w.sides:
+            q = {k: (q_f[s] if k == f else out_q[s][k])[w.dofs[s]] for k in near}
+            B = {k: (T_f[s] if k == f else out_T[s][k])[:3] for k in near}
+            for k in (f - 1, f, f + 1):
+                if k - 1 in q and k + 1 in q:
+                    joints += float(((q[k + 1] - 2.0 * q[k] + q[k - 1]) ** 2).sum())
+                    a = B[k + 1] - 2.0 * B[k] + B[k - 1]
+                    wrists += float((a[:, 3] ** 2).sum() + 0.5 * (a[:, :3] ** 2).sum())
+        return self._joint_smoothness * joints + self._wrist_smoothness * wrists
+
+    def _wrists_apart(self, T: Mapping) -> float:
+        """The distance between the two hands' bases (metres; 0 with one hand), ``T``: ``{side: (4, 4)}``. A frame
+        before a clap's contact that takes the contact's correction (the wrists moved apart: robot hands are larger)
+        is smoother by :meth:`_jerk`, but holds the hands apart one frame longer, so they meet faster: on the GR1,
+        whose arms carry the wrists, the physics replay of "clap three times" then held the palms pressed into each
+        other and the fingers lagged their targets three times more (``benchmarks/RESULTS.md``)."""
+        w = self.world
+        if len(w.sides) < 2:
+            return 0.0
+        return float(np.linalg.norm(T[w.sides[0]][:3, 3] - T[w.sides[1]][:3, 3]))
+
     def _pull_back(self, t: int, T0: Mapping, q0: Mapping, ref: Mapping, touching: np.ndarray, out_T: dict, out_q: dict,
-                   measured: dict) -> list[int]:
-        """Frame ``t``'s result came from the second start: another basin of the solve than the warm start's, so the
-        joints change basin between frames ``t - 1`` and ``t``, within one frame (the dex-urdf Shadow's claps:
-        ``benchmarks/bimanual_interaction.py --per-motion``, ``benchmarks/RESULTS.md``). Frames ``t - 1``, ``t - 2``,
-        ... (at most :data:`PULL_BACK_FRAMES`) are solved again, each warm-started from the next frame's correction and
-        smoothed toward it. A frame takes the new result where it is no deeper in penetration than its old one (the
-        guarantee's comparison), leaves no more of the human's touches across the hands apart, and its joints are
-        nearer the next frame's; the first frame that is not, or that the new result moves by under 0.01 rad (the
-        basins agree there), ends the pull. ``T0``, ``q0``: the per-hand solution; ``out_T``, ``out_q`` and
-        ``measured`` (:meth:`refine_sequence`'s) are updated in place. Returns the frames changed."""
+                   measured: dict, second: bool = False) -> list[int]:
+        """Frame ``t``'s joints stepped within one frame: into another basin of the solve (its result came from the
+        second start; the dex-urdf Shadow's claps), or by more than :data:`PULL_STEP` where the human's hands touch
+        (:meth:`stepped`: a clap's contacts, which the solve reaches on their first frame; the Inspire's claps).
+        Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`) are solved again, each warm-started from
+        the next frame's correction and smoothed toward it, so that the step is spread over them. A frame takes the
+        new result where it is no deeper in penetration than its old result (the guarantee's comparison) and leaves
+        fewer of the human's touches across the hands apart, or as many and is smoother: before a second start
+        (``second``), its joints nearer the next frame's; before a step, less added to the motion's acceleration
+        (:meth:`_jerk`: joints and wrists) without the hands' bases farther apart (:meth:`_wrists_apart`). The first
+        frame that does not, or that the new result moves by under 0.01 rad (the two agree there), ends the pull
+        (``benchmarks/bimanual_interaction.py --per-motion``, ``benchmarks/RESULTS.md``). ``T0``, ``q0``: the per-hand solution; ``out_T``, ``out_q`` and ``measured``
+        (:meth:`refine_sequence`'s, once every frame is solved: a frame's acceleration needs the next) are updated in
+        place. Returns the frames changed."""
         w, o = self.world, self.options
         saved, self.approach = self.approach, np.full(len(self.pairs), np.nan)
         changed = []
@@ -49,8 +98,8 @@ class PullBack:
 
         try:
             for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
-                anchor, old, nxt = state(T0, q0, f), state(out_T, out_q, f), state(out_T, out_q, f + 1)
-                corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
+                anchor, old = state(T0, q0, f), state(out_T, out_q, f)
+                corr = self.correction(state(out_T, out_q, f + 1), state(T0, q0, f + 1), w.dofs)
                 start = anchor.copy()
                 self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
                 # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
@@ -67,8 +116,15 @@ class PullBack:
                 if c is None:
                     w.set_state(st.T, st.q)
                     c = w.contacts(intra_margin=self.intra_margin_m)
-                if (deepens(min_distance(c), old_min, o.clearance_m) or self._missed(self._pair_rows(c)[1], touching[f]) > old_missed
-                        or self._joint_step(st.q, nxt.q) >= self._joint_step(old.q, nxt.q)):
+                missed = self._missed(self._pair_rows(c)[1], touching[f])
+                if second:  # the step into the next frame, as before the step trigger
+                    nxt = state(out_T, out_q, f + 1)
+                    smoother = self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)
+                else:
+                    smoother = (self._jerk(out_T, out_q, f, st.T, st.q) < self._jerk(out_T, out_q, f, old.T, old.q)
+                                and self._wrists_apart(st.T) <= self._wrists_apart(old.T) + WRISTS_APART_TOL_M)
+                better = missed < old_missed or (missed == old_missed and smoother)
+                if deepens(min_distance(c), old_min, o.clearance_m) or not better:
                     break
                 for s in w.sides:
                     out_T[s][f], out_q[s][f] = st.T[s], st.q[s]

@@ -37,9 +37,9 @@ the latest iterate that did not is the result); a frame whose solve from the war
 the previous frame's result is solved again from that result. So once a result is free of penetration,
 every later one is, offline (a long motion's chunks too, :mod:`.chunks`) and streamed, whatever the input. (Offline, a frame that ends with pairs across
 the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
-a local minimum; that result is kept only where it is no deeper in penetration than the first, and the few frames
-before it are then solved again from it, so that the joints change basin over those frames, not within one:
-:mod:`.pullback`.)
+a local minimum; that result is kept only where it is no deeper in penetration than the first. Where that happens, or
+where the joints of a frame where the human's hands touch step far from the previous frame's, the few frames before
+it are then solved again from it, so that the joints get there over those frames, not within one: :mod:`.pullback`.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -227,7 +227,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
                 dq = st.q[s][dofs] - anchor.q[s][dofs]
                 if prev_corr is not None:
                     pp, pr, pq = prev_corr[s]
-                    ks = o.w_smooth / 1e-4  # 1 cm of change per frame ~ one unit
+                    ks = self._wrist_smoothness
                     Hd[pos_] += 2 * ks
                     f[pos_] += 2 * ks * (dp - pp)
                     Hd[rot_] += 2 * ks
@@ -361,6 +361,12 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
             dr = matrix_to_rotvec(anchor.T[s][:3, :3].T @ st.T[s][:3, :3])
             out[s] = (dp, dr, st.q[s][dofs[s]] - anchor.q[s][dofs[s]])
         return out
+
+    @property
+    def _wrist_smoothness(self) -> float:
+        """The smoothness term's weight on a wrist's change of correction per frame, per metre (translation) or radian
+        (rotation) squared: 1 cm of it costs ``w_smooth``."""
+        return self.options.w_smooth / 1e-4
 
     @property
     def _joint_smoothness(self) -> float:
@@ -550,6 +556,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
         second = np.zeros(T, dtype=bool)
         untangled = np.zeros(T, dtype=bool)
         pulled = np.zeros(T, dtype=bool)
+        steps: list[int] = []  # frames whose joints stepped: second starts, and the human's touch reached within a frame
         carry = start  # what the frame before the first left (a chunk continued from another: .chunks)
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         window = int(round(self.options.approach_s * fps)) if fps else 0
@@ -573,12 +580,14 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
                 untangled[t] = stats.get("untangle", False)
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
-                if second[t]:
-                    pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured)] = True
+                if second[t] or (gate[t] == "human touch" and self.stepped(out_q, t)):
+                    steps.append(t)
             self.record(c, t, measured)
             if progress:
                 progress(1)
         self.approach = np.full(len(self.pairs), np.nan)
+        for t in steps:  # once every frame is solved (no later frame depends on the ones before a step: its warm start is the step's)
+            pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured, bool(second[t]))] = True
         info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
                 "untangled": untangled, "pulled_back": pulled,
                 "seconds": time.perf_counter() - t0, "measured": measured}
