@@ -90,6 +90,10 @@ def _diagonal(H: np.ndarray) -> np.ndarray:
 #: offline, a pair whose contact is ahead is approached where the per-hand solution leaves it farther than
 #: ``NEAR_FACTOR * apart_m`` at the contact's first frame (:meth:`BimanualRefiner.refine_sequence`)
 NEAR_FACTOR = 2.0
+#: offline, a pair without an approach gets one later in its window where the previous result holds it at least
+#: ``NEAR_FACTOR * apart_m`` apart, ``HELD_FACTOR * apart_m`` farther than the per-hand solution, while other parts of the
+#: hands are within ``apart_m`` of each other (:meth:`BimanualRefiner._approach_gaps`)
+HELD_FACTOR = 1.0
 
 
 class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
@@ -504,24 +508,49 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
         self._stream_carry = None
 
     # -- offline -------------------------------------------------------------------------
-    def _approach_gaps(self, t: int, ahead: np.ndarray, window: int, d0: np.ndarray, T_out: dict, q_out: dict) -> np.ndarray:
-        """(P,) frame ``t``'s approach gaps (:attr:`approach`; ``ahead``: :func:`.pairs.frames_to_onset`'s). Where a
-        pair's window begins, ``d0`` (updated in place) gets its gap at the previous result, or NaN where the per-hand
-        solution (``T_out``, ``q_out`` beyond ``t``) leaves it near at the contact's first frame (a clap's hands close
-        in by themselves: no approach). The gap ramps from ``d0`` down to ``apart_m`` (a smoothstep)."""
-        w, apart = self.world, self.options.apart_m
+    def _approach_gaps(self, t: int, ahead: np.ndarray, window: int, start: np.ndarray, T_out: dict, q_out: dict,
+                       T_free: Mapping, q_free: Mapping) -> np.ndarray:
+        """(P,) frame ``t``'s approach gaps (:attr:`approach`; ``ahead``: :func:`.pairs.frames_to_onset`'s). ``start``
+        (P, 2), updated in place: per pair the gap its approach ramps from and the frames to its contact there (NaN:
+        no approach). Where a pair's window begins, its gap at the previous result, or NaN where the per-hand solution
+        (``T_out``, ``q_out`` beyond ``t``; ``T_free``, ``q_free`` everywhere) leaves it near at the contact's first
+        frame (a clap's hands close in by themselves: no approach). Later in the window, a pair without an approach
+        gets one from the previous result where the solve holds it back there: other parts of the two hands are
+        within ``apart_m`` of each other, and the pair is farther than ``NEAR_FACTOR * apart_m``, ``HELD_FACTOR *
+        apart_m`` farther than in the per-hand solution (the dex-urdf Shadow's palms pressed together: other parts in
+        the way stopped them 85 mm apart while the per-hand palms closed in, and the contact's first frame then swung a
+        forearm 7.6 cm within one frame). The gap ramps from there down to ``apart_m`` (a smoothstep) by the contact's
+        first frame."""
+        w, near = self.world, NEAR_FACTOR * self.options.apart_m
+
+        def gap(Ts, qs, k, i):
+            w.set_state({s: Ts[s][k] for s in w.sides}, {s: qs[s][k] for s in w.sides})
+            return self._far_pair(i)[0]
+
+        cache = []
+
+        def blocked() -> bool:  # at the previous result, parts of the two hands are within apart_m of each other
+            if not cache:
+                w.set_state({s: T_out[s][t - 1] for s in w.sides}, {s: q_out[s][t - 1] for s in w.sides})
+                c = w.contacts(intra_margin=0.0)
+                across = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
+                cache.append(bool((c.dist[across] < self.options.apart_m).any()))
+            return cache[0]
+
         gaps = np.full(len(self.pairs), np.nan)
         for i in np.flatnonzero(ahead[t]) if t else ():
             if not ahead[t - 1, i]:  # the window begins
-                onset = t + ahead[t, i]
-                w.set_state({s: T_out[s][onset] for s in w.sides}, {s: q_out[s][onset] for s in w.sides})
-                d0[i] = np.nan
-                if self._far_pair(i)[0] >= NEAR_FACTOR * apart:
-                    w.set_state({s: T_out[s][t - 1] for s in w.sides}, {s: q_out[s][t - 1] for s in w.sides})
-                    d0[i] = self._far_pair(i)[0]
-            if NEAR_FACTOR * apart <= d0[i] < np.inf:  # NaN: no approach
-                x = ahead[t, i] / (window + 1.0)
-                gaps[i] = apart + (d0[i] - apart) * x * x * (3.0 - 2.0 * x)
+                start[i] = np.nan, window
+                if gap(T_out, q_out, t + ahead[t, i], i) >= near:
+                    start[i, 0] = gap(T_out, q_out, t - 1, i)
+            elif np.isnan(start[i, 0]) and blocked():  # is the solve holding the pair back?
+                held = gap(T_out, q_out, t - 1, i)
+                if near <= held < np.inf and held - gap(T_free, q_free, t - 1, i) >= HELD_FACTOR * self.options.apart_m:
+                    start[i] = held, ahead[t, i]
+            d0, n0 = start[i]
+            if near <= d0 < np.inf:  # NaN: no approach
+                x = ahead[t, i] / (n0 + 1.0)
+                gaps[i] = self.options.apart_m + (d0 - self.options.apart_m) * x * x * (3.0 - 2.0 * x)
         return gaps
 
     def refine_sequence(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray],
@@ -561,12 +590,12 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         window = int(round(self.options.approach_s * fps)) if fps else 0
         ahead = frames_to_onset(touching, window)
-        d0 = np.full(len(self.pairs), np.nan)  # a pair's gap where its approach begins
+        approach = np.full((len(self.pairs), 2), np.nan)  # per pair: the gap its approach ramps from, frames to go there
         t0 = time.perf_counter()
 
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
-            self.approach = self._approach_gaps(t, ahead, window, d0, out_T, out_q)
+            self.approach = self._approach_gaps(t, ahead, window, approach, out_T, out_q, T_world_base, q)
 
             def shape_terms(s, qs, t=t, anchor=anchor):
                 return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1],
