@@ -565,7 +565,8 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack):
         pair within a gap that ramps (a smoothstep) from its gap at the window's start down to ``apart_m``, where the
         apart term holds it until the contact begins (a one-sided pull: a pair closing in faster is not held
         back). Without it the contact term switches on at that frame and the joints step shut there (Allegro
-        pinch: ``tests/test_interaction.py::test_a_pinch_is_approached_before_it_begins``).
+        pinch: ``tests/test_interaction.py::test_a_pinch_is_approached_before_it_begins``). A pair that other parts
+        of the hands hold back later in its window gets its approach from there (:meth:`_approach_gaps`).
         Returns new poses, new dofs, and per-frame stats (``solved``: the bimanual solve ran, ``gate``: why
         the frame left the per-hand result (:meth:`needs_solve`'s reasons, ``'fade'``, or ``''`` where it did
         not), ``iterations``, ``converged``, ``second_start``: the result is the second start's, from the
