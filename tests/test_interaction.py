@@ -466,24 +466,31 @@ def test_a_pinch_is_approached_before_it_begins(dex_urdf_dir):
 
 
 def test_a_pair_held_back_by_other_parts_is_approached(dex_urdf_dir, monkeypatch):
-    """The dex-urdf Shadows' "press the palms together": other parts of the hands meet first and the solve holds the
-    palms 85 mm apart while the per-hand palms close in (the per-hand solution leaves them touching, so no approach
-    begins with the window); at the touch's first frame the solve then brought them together within one frame,
-    swinging a forearm (the base) at over 2 m/s. An approach that starts where the solve holds the pair back spreads
-    that over the frames before: the bases' top speed falls by more than a third, the contacts are reached alike and
-    nothing penetrates."""
+    """The dex-urdf Shadows' "press the palms together" (seed 0, else the next seed where it happens): other parts of
+    the hands meet first and the solve holds the palms apart while the per-hand palms close in (the per-hand solution
+    leaves them touching, so no approach begins with the window); at the touch's first frame the solve then brings
+    them together within one frame, swinging a forearm (the base) at several times the per-hand top speed. An
+    approach that starts where the solve holds the pair back spreads that over the frames before: the bases' top speed
+    falls by more than a third, the contacts are reached alike and nothing penetrates."""
     from handx_robot.retarget.interaction import refine
 
-    motion = generate("press the palms together", seed=0)
-    speed, secs, default = {}, {}, refine.HELD_FACTOR
-    for factor in (np.inf, default):  # inf: no approach starts later in the window
-        monkeypatch.setattr(refine, "HELD_FACTOR", factor)
-        rm, rep = _both(motion, "shadow", "auto", dex_urdf_dir)
-        speed[factor] = max(float(np.linalg.norm(np.diff(h.wrist_pose[:, :3], axis=0), axis=1).max()) * rm.fps
-                            for h in rm.hands.values())  # fmt: skip
-        secs[factor] = rep["interaction"]
-    assert speed[default] < (2 / 3) * speed[np.inf], speed
-    for sec in secs.values():
+    def top_speed(rm) -> float:
+        return max(float(np.linalg.norm(np.diff(h.wrist_pose[:, :3], axis=0), axis=1).max()) * rm.fps for h in rm.hands.values())
+
+    default = refine.HELD_FACTOR
+    for seed in (0, 2, 1, 3):  # where the forearms swing moves with the libraries' last digits
+        motion = generate("press the palms together", seed=seed)
+        free = top_speed(_both(motion, "shadow", "off", dex_urdf_dir)[0])
+        monkeypatch.setattr(refine, "HELD_FACTOR", np.inf)  # no approach starts later in the window
+        rm0, rep0 = _both(motion, "shadow", "auto", dex_urdf_dir)
+        if top_speed(rm0) > 3 * free:
+            break
+    else:
+        pytest.skip("no press of seeds 0-3 swings the forearms with these library versions")
+    monkeypatch.setattr(refine, "HELD_FACTOR", default)
+    rm1, rep1 = _both(motion, "shadow", "auto", dex_urdf_dir)
+    assert top_speed(rm1) < (2 / 3) * top_speed(rm0), (top_speed(rm1), top_speed(rm0), free)
+    for sec in (rep0["interaction"], rep1["interaction"]):
         assert sec["contact_f1"]["inter_hand"]["recall"] == 1.0
         assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
 
