@@ -472,22 +472,22 @@ def test_a_pair_held_back_by_other_parts_is_approached(dex_urdf_dir, monkeypatch
     them together within one frame, swinging a forearm (the base) at several times the per-hand top speed. An
     approach that starts where the solve holds the pair back spreads that over the frames before: the bases' top speed
     falls by more than a third, the contacts are reached alike and nothing penetrates."""
-    from handx_robot.retarget.interaction import refine
+    from handx_robot.retarget.interaction import approach
 
     def top_speed(rm) -> float:
         return max(float(np.linalg.norm(np.diff(h.wrist_pose[:, :3], axis=0), axis=1).max()) * rm.fps for h in rm.hands.values())
 
-    default = refine.HELD_FACTOR
+    default = approach.HELD_FACTOR
     for seed in (0, 2, 1, 3):  # where the forearms swing moves with the libraries' last digits
         motion = generate("press the palms together", seed=seed)
         free = top_speed(_both(motion, "shadow", "off", dex_urdf_dir)[0])
-        monkeypatch.setattr(refine, "HELD_FACTOR", np.inf)  # no approach starts later in the window
+        monkeypatch.setattr(approach, "HELD_FACTOR", np.inf)  # no approach starts later in the window
         rm0, rep0 = _both(motion, "shadow", "auto", dex_urdf_dir)
         if top_speed(rm0) > 3 * free:
             break
     else:
         pytest.skip("no press of seeds 0-3 swings the forearms with these library versions")
-    monkeypatch.setattr(refine, "HELD_FACTOR", default)
+    monkeypatch.setattr(approach, "HELD_FACTOR", default)
     rm1, rep1 = _both(motion, "shadow", "auto", dex_urdf_dir)
     assert top_speed(rm1) < (2 / 3) * top_speed(rm0), (top_speed(rm1), top_speed(rm0), free)
     for sec in (rep0["interaction"], rep1["interaction"]):
