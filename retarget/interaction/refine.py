@@ -89,7 +89,6 @@ def _diagonal(H: np.ndarray) -> np.ndarray:
     return H.reshape(-1)[:: H.shape[0] + 1]
 
 
-
 class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
     """The per-frame bimanual solve over a :class:`TwoHandWorld`; see the module docstring.
 
