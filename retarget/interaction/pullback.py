@@ -67,7 +67,7 @@ class PullBack:
         before a clap's contact that takes the contact's correction (the wrists moved apart: robot hands are larger)
         is smoother by :meth:`_jerk`, but holds the hands apart one frame longer, so they meet faster: on the GR1,
         whose arms carry the wrists, the physics replay of "clap three times" then held the palms pressed into each
-        other and the fingers lagged their targets three times more (``benchmarks/RESULTS.md``)."""
+        other and the fingers lagged their targets (``benchmarks/humanoid_replay.py``, ``benchmarks/RESULTS.md``)."""
         w = self.world
         if len(w.sides) < 2:
             return 0.0

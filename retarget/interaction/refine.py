@@ -379,17 +379,19 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
         contact distance's exit threshold), in the solve, the gate and the measurements alike."""
         return self.options.apart_m
 
-    def record(self, c, t: int, out: dict) -> None:
-        """Store frame ``t``'s measurements from contacts ``c`` into ``out`` (see :mod:`.measure`)."""
+    def record(self, c, t: int, out: dict) -> float:
+        """Store frame ``t``'s measurements from contacts ``c`` into ``out`` (see :mod:`.measure`). Returns the
+        smallest distance across the hands in ``c`` (metres; inf where none is within the margin)."""
         w = self.world
         if len(c.dist) == 0:
-            return
+            return np.inf
         _, out["pair_distance"][t] = self._pair_rows(c)
         cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-        if cross.any():
-            out["hand_hand"][t] = max(0.0, -float(c.dist[cross].min()))
+        closest = float(c.dist[cross].min()) if cross.any() else np.inf
+        out["hand_hand"][t] = max(0.0, -closest)
         if (~cross).any():
             out["self"][t] = max(0.0, -float(c.dist[~cross].min()))
+        return closest
 
     # -- one frame, offline and streaming -------------------------------------------------
     def _shape_terms(self, s: str, qs: np.ndarray, ref: np.ndarray, weights: np.ndarray | None, q_anchor: np.ndarray):
@@ -540,11 +542,12 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
         window = int(round(self.options.approach_s * fps)) if fps else 0
         ahead = frames_to_onset(touching, window)
         approach = np.full((len(self.pairs), 2), np.nan)  # per pair: the gap its approach ramps from, frames to go there
+        closest = np.inf  # the previous result's smallest distance across the hands (record's)
         t0 = time.perf_counter()
 
         for t in range(T):
             anchor = FrameState({s: out_T[s][t] for s in w.sides}, {s: out_q[s][t] for s in w.sides})
-            self.approach = self._approach_gaps(t, ahead, window, approach, out_T, out_q, T_world_base, q)
+            self.approach = self._approach_gaps(t, ahead, window, approach, out_T, out_q, T_world_base, q, closest)
 
             def shape_terms(s, qs, t=t, anchor=anchor):
                 return self._shape_terms(s, qs, ref[s][0][t : t + 1], None if ref[s][1] is None else ref[s][1][t : t + 1],
@@ -560,7 +563,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
                 if second[t] or (gate[t] == "human touch" and self.stepped(out_q, t)):
                     steps.append(t)
-            self.record(c, t, measured)
+            closest = self.record(c, t, measured)  # across the hands, for the next frame's approach
             if progress:
                 progress(1)
         self.approach = np.full(len(self.pairs), np.nan)
