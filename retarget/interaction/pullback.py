@@ -98,8 +98,8 @@ class PullBack:
 
         try:
             for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
-                anchor, old = state(T0, q0, f), state(out_T, out_q, f)
-                corr = self.correction(state(out_T, out_q, f + 1), state(T0, q0, f + 1), w.dofs)
+                anchor, old, nxt = state(T0, q0, f), state(out_T, out_q, f), state(out_T, out_q, f + 1)
+                corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
                 start = anchor.copy()
                 self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
                 # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
@@ -118,7 +118,6 @@ class PullBack:
                     c = w.contacts(intra_margin=self.intra_margin_m)
                 missed = self._missed(self._pair_rows(c)[1], touching[f])
                 if second:  # the step into the next frame, as before the step trigger
-                    nxt = state(out_T, out_q, f + 1)
                     smoother = self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)
                 else:
                     smoother = (self._jerk(out_T, out_q, f, st.T, st.q) < self._jerk(out_T, out_q, f, old.T, old.q)
