@@ -65,16 +65,16 @@ def instrument(timers: Timers) -> None:
     cls = world_mod.TwoHandWorld
     collide, contacts, solve = cls._collide, cls.contacts, daqp.solve
 
-    def timed_collide(self, filters, margin):
+    def timed_collide(self, *args):
         t0 = time.perf_counter()
-        out = collide(self, filters, margin)
+        out = collide(self, *args)
         timers.seconds["collision"] += time.perf_counter() - t0
         timers.calls["collision"] += 1
         timers.raw += len(out[1])
         return out
 
-    def counted_contacts(self, intra_margin=None):
-        c = contacts(self, intra_margin)
+    def counted_contacts(self, *args, **kwargs):
+        c = contacts(self, *args, **kwargs)
         timers.calls["query"] += 1
         timers.rows += len(c.dist)
         return c

@@ -44,7 +44,7 @@ class Gate:
         within the approach window is off its approach gap (:attr:`approach`). Returns (that, the contacts of ``st``)."""
         o, w = self.options, self.world
         w.set_state(st.T, st.q)
-        c = w.contacts(intra_margin=self.intra_margin_m)
+        c = w.contacts(self.intra_margin_m, self.finger_margin_m)
         if (touching & self._inter).any():
             return "human touch", c
         pd = self._pair_rows(c)[1]

@@ -65,7 +65,7 @@ def measure_frames(refiner, T_world_base: Mapping[str, np.ndarray], q: Mapping[s
     out = {"pair_distance": pd, "hand_hand": hh, "self": sp}
     for t in range(T):
         w.set_state({s: T_world_base[s][t] for s in w.sides}, {s: q[s][t] for s in w.sides})
-        refiner.record(w.contacts(intra_margin=refiner.intra_margin_m), t, out)
+        refiner.record(w.contacts(refiner.intra_margin_m, refiner.finger_margin_m), t, out)
         if progress:
             progress(1)
     return out

@@ -16,8 +16,15 @@ class InteractionOptions:
     """Settings of the bimanual solve (metres, radians; weights relative to the shape objective).
 
     mode:             'auto' (bimanual terms where the hands interact) or 'off' (per-hand only).
-    margin_m:         geom pairs closer than this enter the solve's constraints (what switches the solve on
-                      is the gate's, :meth:`.refine.BimanualRefiner.needs_solve`).
+    margin_m:         geom pairs across the hands closer than this enter the solve's constraints (what switches
+                      the solve on is the gate's, :meth:`.refine.BimanualRefiner.needs_solve`). Wider than a
+                      step of the solve, so that it sees a pair coming: the default lists what the solve was
+                      tuned with (until 2026-12-05 each geom had a 12 mm margin, which MuJoCo sums over a pair).
+                      Pairs within a hand are listed below ``apart_m``.
+    finger_margin_m:  pairs within a hand of which neither geom is a part's (a fingertip's, the palm's) are
+                      listed below this, and a part's geom with another below the mean of this and ``apart_m``:
+                      the non-penetration constraint is all that acts on them (LEAP's boxes side by side, each
+                      finger's against the next, made most of a query's rows; ``benchmarks/bimanual_cost.py``).
     clearance_m:      hard lower bound on every geom pair's distance (non-penetration).
     touch_m:          target gap of a part pair the human is touching.
     robot_contact_m:  a robot part pair closer than this is in contact (the report's robot events).
@@ -46,11 +53,12 @@ class InteractionOptions:
     """
 
     mode: str = "auto"
-    margin_m: float = 0.012
+    margin_m: float = 0.024
     clearance_m: float = 0.001
     touch_m: float = 0.001
     robot_contact_m: float = 0.005
     apart_m: float = 0.008
+    finger_margin_m: float = 0.004
     wrist_budget_m: float = 0.04
     wrist_budget_rad: float = 0.35
     w_wrist: float = 0.02
@@ -78,6 +86,9 @@ class InteractionOptions:
                 "interaction options must satisfy touch_m < robot_contact_m < apart_m <= margin_m, got "
                 f"{self.touch_m}, {self.robot_contact_m}, {self.apart_m}, {self.margin_m}"
             )
+        if not self.clearance_m < self.finger_margin_m <= self.apart_m:
+            raise ConfigError("interaction options must satisfy clearance_m < finger_margin_m <= apart_m, got "
+                              f"{self.clearance_m}, {self.finger_margin_m}, {self.apart_m}")
         if not self.approach_s >= 0:
             raise ConfigError(f"interaction option approach_s must be >= 0, got {self.approach_s}")
         if self.stream_budget_s is not None and not self.stream_budget_s > 0:

@@ -115,7 +115,7 @@ class PullBack:
                 c = stats.get("contacts")
                 if c is None:
                     w.set_state(st.T, st.q)
-                    c = w.contacts(intra_margin=self.intra_margin_m)
+                    c = w.contacts(self.intra_margin_m, self.finger_margin_m)
                 missed = self._missed(self._pair_rows(c)[1], touching[f])
                 if second:  # the step into the next frame, as before the step trigger
                     smoother = self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)

@@ -156,7 +156,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
                 c = contacts
             else:
                 w.set_state(st.T, st.q)
-                c = w.contacts(intra_margin=self.intra_margin_m)
+                c = w.contacts(self.intra_margin_m, self.finger_margin_m)
             dmin = min_distance(c)
             if it == 0:
                 start_dmin = dmin
@@ -379,6 +379,12 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
         contact distance's exit threshold), in the solve, the gate and the measurements alike."""
         return self.options.apart_m
 
+    @property
+    def finger_margin_m(self) -> float:
+        """Pairs within one hand of which neither geom is a part's (a fingertip, the palm) are listed below this
+        distance (:meth:`.world.TwoHandWorld.contacts`): no term but the non-penetration constraint acts on them."""
+        return self.options.finger_margin_m
+
     def record(self, c, t: int, out: dict) -> float:
         """Store frame ``t``'s measurements from contacts ``c`` into ``out`` (see :mod:`.measure`). Returns the
         smallest distance across the hands in ``c`` (metres; inf where none is within the margin)."""
@@ -474,7 +480,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
         c = stats.pop("contacts", None)
         if c is None and want_contacts:
             w.set_state(st.T, st.q)
-            c = w.contacts(intra_margin=self.intra_margin_m)
+            c = w.contacts(self.intra_margin_m, self.finger_margin_m)
         return st, stats, Carry(self.correction(st, anchor, w.dofs), st, stats["min_distance"]), c
 
     def step(self, T_world_base: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray], ref: Mapping,

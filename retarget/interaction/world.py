@@ -20,8 +20,10 @@ What collides (contype / conaffinity bits, so ``mj_collision`` reports nothing e
   that cannot separate: a finger's first two links against the palm group, and pairs already touching
   at the model's rest pose (MoveIt's "adjacent / default" pairs).
 
-Every geom has the same margin (``margin``, metres), so a query reports all pairs closer than it;
-``dist < 0`` is penetration.
+A query reports the pairs closer than its margin (``margin``, metres): MuJoCo lists a pair of geoms closer than
+the sum of their margins, so each geom gets half of it (with the whole, a query listed pairs up to twice as far).
+``dist < 0`` is penetration. MuJoCo's box-box test can miss two separate boxes within the margin (never a
+penetration).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class TwoHandWorld:
         self._classify(model)
         self._set_filters(model)
         self.model = model
+        self._no_part = self.geom_part < 0
         self.data = self._mj.MjData(model)
         self._layout()
 
@@ -201,9 +204,10 @@ class TwoHandWorld:
         self._use(m, "all", self.margin)
 
     def _use(self, m, filters: str, margin: float) -> None:
-        """Switch the model's collision bits to a filter set and every geom's margin to ``margin``."""
+        """Switch the model's collision bits to a filter set, and every geom's margin to half ``margin``: MuJoCo
+        lists a pair of geoms closer than the sum of their margins."""
         m.geom_contype[:], m.geom_conaffinity[:], m.body_contype[:], m.body_conaffinity[:] = self._filters[filters]
-        m.geom_margin[:] = margin
+        m.geom_margin[:] = 0.5 * margin
 
     def _layout(self) -> None:
         """Variables x -> MuJoCo dofs (``self.M``, nv x nx) and the per-side qpos addresses."""
@@ -294,16 +298,18 @@ class TwoHandWorld:
         mj.mj_kinematics(m, d)
         mj.mj_comPos(m, d)
 
-    def contacts(self, intra_margin: float | None = None) -> Contacts:
+    def contacts(self, intra_margin: float | None = None, finger_margin: float | None = None) -> Contacts:
         """Geom pairs closer than the margin at the current state (after :meth:`set_state`), one row per
         pair (its deepest point). Pairs within one hand are kept only below ``intra_margin`` (default:
         the margin); with a smaller one they have their own collision pass at that margin, so MuJoCo never
-        computes the rest."""
+        computes the rest. With ``finger_margin`` as well (at most ``intra_margin``), that pass lists a pair of
+        geoms of no part (:attr:`geom_part`: neither a fingertip's nor the palm's) only below it, and a part's geom
+        with one of no part below the mean of the two margins (MuJoCo sums two geoms' margins)."""
         m = self.model
         if intra_margin is None or intra_margin >= self.margin:
             found = [self._collide("all", self.margin)]
         else:
-            found = [self._collide("across", self.margin), self._collide("within", intra_margin)]
+            found = [self._collide("across", self.margin), self._collide("within", intra_margin, finger_margin)]
             self._use(m, "all", self.margin)
         geom, dist, normal, pos = (np.concatenate(k) for k in zip(*found))
         if intra_margin is not None:
@@ -319,11 +325,13 @@ class TwoHandWorld:
         sel = order[first]
         return Contacts(dist[sel], geom[sel], normal[sel], pos[sel])
 
-    def _collide(self, filters: str, margin: float) -> tuple[np.ndarray, ...]:
-        """One ``mj_collision`` pass with a filter set and margin: (geom (n, 2), dist (n,), normal (n, 3),
-        pos (n, 3)), copies."""
+    def _collide(self, filters: str, margin: float, no_part_margin: float | None = None) -> tuple[np.ndarray, ...]:
+        """One ``mj_collision`` pass with a filter set and margin (``no_part_margin``: that of pairs of geoms of no
+        part, :meth:`contacts`): (geom (n, 2), dist (n,), normal (n, 3), pos (n, 3)), copies."""
         m, d = self.model, self.data
         self._use(m, filters, margin)
+        if no_part_margin is not None:
+            m.geom_margin[self._no_part] = 0.5 * no_part_margin
         self._mj.mj_collision(m, d)
         n = d.ncon
         con = d.contact
