@@ -94,8 +94,6 @@ class MjxBackend(MujocoBackend):
             self._mx = jax.device_put(mjx.put_model(m), self.device)
         except NotImplementedError as exc:
             raise ConfigError(f"MJX cannot simulate this scene: {exc}; use backend 'mujoco'") from exc
-        # the geoms' margins decide what counts as a contact, as in mj_collision (dist <= margin)
-        self._geom_margin = m.geom_margin.copy()
         self._dx = self._stack([mjx.put_data(m, d) for d in self.datas])
         self._host_fresh = np.ones(self.num_envs, dtype=bool)  # staging MjData == device state (no step since)
         n = int(self.layout.substeps)
@@ -109,7 +107,10 @@ class MjxBackend(MujocoBackend):
         def readout(d):
             return {
                 "qpos": d.qpos, "qvel": d.qvel, "xpos": d.xpos, "xquat": d.xquat, "xmat": d.xmat,
-                "dist": d._impl.contact.dist, "geom": d._impl.contact.geom,  # noqa: SLF001 - MJX's contact buffer
+                # MJX's contact buffer: a row per candidate pair, a contact where dist <= includemargin (the sum of
+                # the two geoms' margins, as mj_collision lists a pair)
+                "dist": d._impl.contact.dist, "geom": d._impl.contact.geom,  # noqa: SLF001
+                "margin": d._impl.contact.includemargin,  # noqa: SLF001
                 "finite": jnp.isfinite(d.qpos).all() & jnp.isfinite(d.qvel).all(),
                 "speed": jnp.abs(d.qvel).max(),
             }
@@ -191,7 +192,7 @@ class MjxBackend(MujocoBackend):
         for side, sl in self._tip_slice.items():
             tips[side] = all_tips[:, sl]
         geom, dist = r["geom"], r["dist"].astype(np.float64)
-        margin = np.maximum(self._geom_margin[geom[..., 0]], self._geom_margin[geom[..., 1]])
+        margin = r["margin"].astype(np.float64)
         s1, s2 = self._geom_side[geom[..., 0]], self._geom_side[geom[..., 1]]
         hh = (s1 >= 0) & (s2 >= 0) & (s1 != s2) & (dist <= margin)
         contact = hh.any(axis=1)
