@@ -78,8 +78,12 @@ class PullBack:
         """Frame ``t``'s joints stepped within one frame: into another basin of the solve (its result came from the
         second start; the dex-urdf Shadow's claps), or by more than :data:`PULL_STEP` where the human's hands touch
         (:meth:`stepped`: a clap's contacts, which the solve reaches on their first frame; the Inspire's claps).
-        Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`) are solved again, each warm-started from
-        the next frame's correction and smoothed toward it, so that the step is spread over them. A frame takes the
+        Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`, ``K``) are solved again, each warm-started
+        from the next frame's correction and smoothed toward it, so that the step is spread over them; before a second
+        start, from a ramp instead: frame ``t - j`` from ``(K + 1 - j) / (K + 1)`` of the way from its old correction to
+        frame ``t``'s. From the next frame's, each frame settled where frame ``t``'s result is, and the whole step was
+        taken into the first frame pulled: the dex-urdf Shadow's forearm, turned about the palm, swung into it within a
+        frame there (``benchmarks/bimanual_interaction.py --per-motion``'s base speed, ``benchmarks/RESULTS.md``). A frame takes the
         new result where it is no deeper in penetration than its old result (the guarantee's comparison) and leaves
         fewer of the human's touches across the hands apart, or as many and is smoother: before a second start
         (``second``), its joints nearer the next frame's; before a step, less added to the motion's acceleration
@@ -100,6 +104,12 @@ class PullBack:
             for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
                 anchor, old, nxt = state(T0, q0, f), state(out_T, out_q, f), state(out_T, out_q, f + 1)
                 corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
+                if second:  # a ramp: frame t - j takes (K + 1 - j) / (K + 1) of the way from its old correction to t's
+                    if f == t - 1:
+                        corr_t = corr
+                    r = (PULL_BACK_FRAMES + 1 - (t - f)) / (PULL_BACK_FRAMES + 1)
+                    was = self.correction(old, anchor, w.dofs)
+                    corr = {s: tuple(a + r * (b - a) for a, b in zip(was[s], corr_t[s], strict=True)) for s in w.sides}
                 start = anchor.copy()
                 self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
                 # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
