@@ -13,7 +13,7 @@ import numpy as np
 
 from .state import FrameState, deepens, min_distance
 
-__all__ = ["PullBack", "PULL_BACK_FRAMES", "PULL_STEP"]
+__all__ = ["PullBack", "PULL_BACK_FRAMES", "PULL_STEP", "PULL_RAMP"]
 
 #: offline, where a frame's result comes from the second start, or a frame solved for the human's touch across the hands
 #: steps by more than :data:`PULL_STEP`, at most this many frames before it are solved again from it
@@ -22,6 +22,9 @@ PULL_BACK_FRAMES = 5
 #: a solved joint's change from the previous frame (radians; metres for a prismatic joint) past which a frame of the
 #: human's touch across the hands is reached over the frames before it (:meth:`PullBack.stepped`)
 PULL_STEP = 0.25
+#: before a second start, the frames pulled start from, and are smoothed toward, a ramp from their old correction to the
+#: second start's (:meth:`PullBack._pull_back`); False: each from the next frame's result, as before 2026-12-05
+PULL_RAMP = True
 #: a frame solved again before a step may leave the hands' bases this much farther apart than before, no more (metres)
 WRISTS_APART_TOL_M = 1e-4
 
@@ -104,7 +107,7 @@ class PullBack:
             for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
                 anchor, old, nxt = state(T0, q0, f), state(out_T, out_q, f), state(out_T, out_q, f + 1)
                 corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
-                if second:  # a ramp: frame t - j takes (K + 1 - j) / (K + 1) of the way from its old correction to t's
+                if second and PULL_RAMP:  # frame t - j takes (K + 1 - j) / (K + 1) of the way from its old correction to t's
                     if f == t - 1:
                         corr_t = corr
                     r = (PULL_BACK_FRAMES + 1 - (t - f)) / (PULL_BACK_FRAMES + 1)
