@@ -18,6 +18,10 @@ over the motions, and the command to rerun::
 
     .venv/bin/python benchmarks/bimanual_interaction.py [--assets DIR] [--robots allegro leap ...] [--no-dex]
         [--without-link NAME ...] [--seeds N] [--prompts TEXT ...] [--method coupled] [--per-motion] [--render DIR]
+        [--held-factor X]
+
+``--held-factor X`` (a diagnostic too) sets :data:`handx_robot.retarget.interaction.approach.HELD_FACTOR`: ``inf``
+starts no approach where the solve holds a pair back, to show what that approach does per motion.
 
 ``--without-link forearm`` is a diagnostic, not a setting of the product: it takes the named links' geoms out
 of the two-hand world (the solve and the measurements), to show what a link costs (the dex-urdf Shadow's
@@ -199,6 +203,8 @@ def main() -> int:
     ap.add_argument("--no-dex", action="store_true", help="skip dex-retargeting (its per-hand rows)")
     ap.add_argument("--without-link", nargs="+", default=[], metavar="NAME",
                     help="diagnostic: leave these links' geoms out of the two-hand world (see the docstring)")
+    ap.add_argument("--held-factor", type=float, metavar="X",
+                    help="diagnostic: approach.HELD_FACTOR (inf: no approach where the solve holds a pair back)")
     ap.add_argument("--seeds", type=int, default=1, help="each prompt with seeds 0..N-1 (default 1)")
     ap.add_argument("--method", choices=("sequential", "coupled"), default="sequential",
                     help="the handx solver's offline method for the per-hand solution (SolverOptions.method)")
@@ -209,6 +215,11 @@ def main() -> int:
                     help="also a line per motion of the bimanual solve: F1, recall, shape ratios, the joints' offset "
                     "left at the end, fading frames stepped for crossing fingers, the bases' top speed")
     args = ap.parse_args()
+    if args.held_factor is not None:
+        from handx_robot.retarget.interaction import approach
+
+        approach.HELD_FACTOR = args.held_factor
+        print(f"diagnostic: HELD_FACTOR {args.held_factor}")
     if args.without_link:
         without_links(args.without_link)
         print(f"diagnostic: links {', '.join(args.without_link)} left out of the two-hand world")
