@@ -481,11 +481,16 @@ def test_one_hand_keeps_its_fingers_apart_offline_and_streamed():
     assert streamed.max() <= PEN_MAX_M, streamed.max()
 
 
-def test_a_pinch_is_approached_before_it_begins(dex_urdf_dir):
+def test_a_pinch_is_approached_before_it_begins(dex_urdf_dir, monkeypatch):
     """Offline the solve sees a contact coming: where the per-hand solution would leave a pair apart at the contact's
     first frame (the Allegro's pinch), the pair closes in on it over ``approach_s`` before, instead of the contact
     term switching on at that frame and the fingers stepping shut within one frame (tens of rad/s on a real hand).
-    The joints' acceleration is under 0.6x of that, the pinches reached alike, nothing penetrates."""
+    The joints' acceleration is under 0.6x of that, the pinches reached alike, nothing penetrates. (The ramp into a
+    step after the solve, :mod:`.pullback`, is off here: it would spread that step too, and the approach is measured
+    alone.)"""
+    from handx_robot.retarget.interaction import pullback
+
+    monkeypatch.setattr(pullback, "PULL_STEP", np.inf)
     motion = generate("pinch with both hands", seed=0)
     acc, secs = {}, {}
     for approach in (0.0, 0.3):
@@ -660,13 +665,13 @@ class _Pulls:
         return (self.last[1], self.last[0]), rep, self.last[2]
 
 
-def test_a_clap_s_contacts_are_reached_over_the_frames_before_them(dex_urdf_dir, monkeypatch):
+def test_a_clap_s_step_is_ramped_over_the_frames_before_it(dex_urdf_dir, monkeypatch):
     """The Inspire's "clap three times" (seed 3, else the next seed where it acts, without a second start): the solve
-    reaches a clap's contacts on their first frame, its joints stepping more than PULL_STEP there, and the frames
-    before are then solved again from it. Against the same solve without it (the pull-back runs once every frame is
-    solved, so the frames before it are the same): the human's touches that the robot leaves apart fall, or stay and
-    the motion's acceleration, joints and wrists as the solve weighs them, falls (a frame takes a new result only so),
-    the hands' bases come no farther apart on a frame solved again, and the contacts and the penetration bound stay."""
+    reaches a clap's contacts within their first frame, its fingers' joints stepping more than PULL_STEP there, and
+    the frames before then take a ramp into the step. Against the same solve without it (the ramp runs once every
+    frame is solved, so every other frame is the same): only the joints of the frames ramped change, the bases not at
+    all; the joints' squared second differences fall; no frame ramped penetrates deeper than before, none where it
+    did not; no more of the human's touches are left apart, and the contacts' recall and precision stay."""
     run = _Pulls(monkeypatch, "inspire", dex_urdf_dir)
     for seed in (3, 2, 0, 1):  # which clap steps far moves with the libraries' last digits
         motion = generate("clap three times", seed=seed)
@@ -678,13 +683,20 @@ def test_a_clap_s_contacts_are_reached_over_the_frames_before_them(dex_urdf_dir,
     else:
         pytest.skip("no clap of seeds 0-3 steps far without a second start with these library versions")
     assert sec0["bimanual_frames"]["pulled_back"] == 0
-    assert rank1 < rank0
-    assert sec1["contact_f1"]["inter_hand"]["recall"] >= sec0["contact_f1"]["inter_hand"]["recall"]
+    ramped = info1["pulled_back"]
+    for s in ("left", "right"):
+        assert np.array_equal(info1["T"][s], info0["T"][s])
+        assert np.array_equal(info1["q"][s][~ramped], info0["q"][s][~ramped])
+    assert any(not np.array_equal(info1["q"][s][ramped], info0["q"][s][ramped]) for s in ("left", "right"))
+    accel = [sum(float((np.diff(info["q"][s], 2, axis=0) ** 2).sum()) for s in ("left", "right")) for info in (info0, info1)]
+    assert accel[1] < 0.5 * accel[0], accel
+    for key in ("hand_hand", "self"):
+        before, after = info0["measured"][key][ramped], info1["measured"][key][ramped]
+        assert (after <= before).all() and (after[before == 0.0] == 0.0).all()
+    assert rank1[0] <= rank0[0]
+    for k in ("recall", "precision"):
+        assert sec1["contact_f1"]["inter_hand"][k] >= sec0["contact_f1"]["inter_hand"][k]
     assert sec1["hand_hand_penetration_m"]["max"] <= PEN_MAX_M and sec1["self_penetration_m"]["max"] <= PEN_MAX_M
-    pulled = np.flatnonzero(info1["pulled_back"])
-    apart = {k: np.linalg.norm(info["T"]["left"][pulled, :3, 3] - info["T"]["right"][pulled, :3, 3], axis=1)
-             for k, info in (("before", info0), ("after", info1))}  # fmt: skip
-    assert (apart["after"] <= apart["before"] + 1e-4).all()
 
 
 def test_a_second_start_is_reached_over_the_frames_before_it(dex_urdf_dir, monkeypatch):

@@ -19,7 +19,8 @@ into chunks of :data:`CHUNK_FRAMES`; each chunk is solved on its own, as a motio
 The chunks are the same whatever the number of processes (``workers``), so the result is too: one process solves
 them one after the other, several solve them side by side (``fork``: each worker inherits the solver and the
 inputs; where ``fork`` is not available, one process). The splice takes one of the two results as a whole at
-every frame.
+every frame; then the joints of the few frames before a splice ramp into its step, as before a step within a chunk
+(:meth:`.pullback.PullBack._ramp_into`: kept only where no frame of it penetrates deeper, so the guarantee holds).
 """
 
 from __future__ import annotations
@@ -171,8 +172,10 @@ def _refine_chunked(refiner, T_world_base, q, ref, touching, fps, workers, progr
             for key in ("solved", "gate", "iterations", "converged", "second_start", "untangled", "pulled_back")}  # fmt: skip
     info["measured"] = {key: np.concatenate([r[2]["measured"][key][sl] for r, sl in pieces])
                         for key in results[0][2]["measured"]}  # fmt: skip
-    info["seconds"] = time.perf_counter() - t0
     info["splices"] = np.array(cut[1:-1], dtype=np.int64)
+    for s in info["splices"]:  # a splice steps from one solve to another: spread over the frames before it too
+        info["pulled_back"][refiner._ramp_into(int(s), q, touching, T1, q1, info["measured"])] = True
+    info["seconds"] = time.perf_counter() - t0
     return T1, q1, info
 
 

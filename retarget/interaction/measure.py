@@ -22,9 +22,9 @@ bimanual_frames                     count, fraction of the frames solved bimanua
                                     (human touch, hands near, fingers penetrate); faded: frames that
                                     kept a fading correction without a solve; second_starts: frames
                                     whose result came from a second start at the per-hand solution;
-                                    pulled_back: frames before such a frame, or before a frame of the human's
-                                    touch whose joints stepped far, solved again from its result (the step
-                                    spread over them);
+                                    pulled_back: frames before such a frame, solved again from its result,
+                                    or before a frame whose joints stepped far, ramped into its step (the
+                                    step spread over them);
                                     untangled: fading frames that took one SQP step because their faded
                                     fingers would pass through each other (counted among the solved,
                                     reason fingers penetrate; not in non_converged)

@@ -1,8 +1,9 @@
 """Offline, a step of the joints spread over the frames before it (:class:`PullBack`, a part of
 :class:`.refine.BimanualRefiner`): where a frame's result came from the second start (another basin of the solve than
-the warm start's), or where the joints of a frame of the human's touch across the hands step far from the previous
-frame's (a clap's first contacts, which the solve reaches within their first frame), the few frames before are solved
-again from it. Units: metres, radians.
+the warm start's), the few frames before are solved again from it (:meth:`PullBack._pull_back`); where a frame that left
+the per-hand result steps far from the previous frame's (a clap's first contacts, which the solve reaches within
+their first frame), its joints' step is spread over the few frames before (:meth:`PullBack._ramp_into`). Units: metres,
+radians.
 """
 
 from __future__ import annotations
@@ -15,24 +16,23 @@ from .state import FrameState, deepens, min_distance
 
 __all__ = ["PullBack", "PULL_BACK_FRAMES", "PULL_STEP", "PULL_RAMP"]
 
-#: offline, where a frame's result comes from the second start, or a frame solved for the human's touch across the hands
-#: steps by more than :data:`PULL_STEP`, at most this many frames before it are solved again from it
-#: (:meth:`PullBack._pull_back`)
+#: offline, where a frame's result comes from the second start, or a frame that left the per-hand result steps by more
+#: than :data:`PULL_STEP`, at most this many frames before it are solved again from it or take its step
+#: (:meth:`PullBack._pull_back`, :meth:`PullBack._ramp_into`)
 PULL_BACK_FRAMES = 5
-#: a solved joint's change from the previous frame (radians; metres for a prismatic joint) past which a frame of the
-#: human's touch across the hands is reached over the frames before it (:meth:`PullBack.stepped`)
-PULL_STEP = 0.25
+#: a solved joint's change from the previous frame (radians; metres for a prismatic joint) past which a frame that left
+#: the per-hand result is reached over the frames before it (:meth:`PullBack.stepped`): 0.1 rad in a frame is 3 rad/s
+#: at 30 fps, a step of it 90 rad/s^2
+PULL_STEP = 0.1
 #: before a second start, the frames pulled start from, and are smoothed toward, a ramp from their old correction to the
 #: second start's (:meth:`PullBack._pull_back`); False: each from the next frame's result, as before 2026-12-05
 PULL_RAMP = True
-#: a frame solved again before a step may leave the hands' bases this much farther apart than before, no more (metres)
-WRISTS_APART_TOL_M = 1e-4
 
 
 class PullBack:
     """The pull-back of :class:`.refine.BimanualRefiner` (its ``options``, ``world``, ``pairs``, ``approach``,
-    ``intra_margin_m``, ``_pair_rows``, ``_missed``, ``_apply``, ``correction``, ``_shape_terms``, ``solve_frame``,
-    ``record`` and its smoothness weights ``_joint_smoothness``, ``_wrist_smoothness``)."""
+    ``problems``, ``intra_margin_m``, ``finger_margin_m``, ``_pair_rows``, ``_missed``, ``_apply``, ``correction``,
+    ``_shape_terms``, ``solve_frame`` and ``record``)."""
 
     def _joint_step(self, a: Mapping, b: Mapping) -> float:
         """The largest change of a solved joint between dofs ``a`` and ``b`` (``{side: (D,)}``)."""
@@ -44,57 +44,78 @@ class PullBack:
         (``{side: (T, D)}``)."""
         return t > 0 and self._joint_step({s: out_q[s][t] for s in out_q}, {s: out_q[s][t - 1] for s in out_q}) > PULL_STEP
 
-    def _jerk(self, out_T: Mapping, out_q: Mapping, f: int, T_f: Mapping, q_f: Mapping) -> float:
-        """What frame ``f``'s result adds to the motion's acceleration: the squared second differences at frames
-        ``f - 1``, ``f``, ``f + 1`` of ``out_T``, ``out_q`` (``{side: (T, 4, 4)}``, ``{side: (T, D)}``, every frame
-        final) with ``T_f``, ``q_f`` at frame ``f`` (frames outside the sequence left out), of the solved joints and the
-        wrists (the base poses' translation, and their rotation as half the squared matrix entries: the angle's square
-        for small turns), weighted as the solve's smoothness term weighs their change (1 cm of a wrist as 1 rad of a
-        joint): an arm carries the wrist."""
-        w = self.world
-        n = len(out_q[w.sides[0]])
-        near = range(max(0, f - 2), min(n, f + 3))
-        joints = wrists = 0.0
-        for s in w.sides:
-            q = {k: (q_f[s] if k == f else out_q[s][k])[w.dofs[s]] for k in near}
-            B = {k: (T_f[s] if k == f else out_T[s][k])[:3] for k in near}
-            for k in (f - 1, f, f + 1):
-                if k - 1 in q and k + 1 in q:
-                    joints += float(((q[k + 1] - 2.0 * q[k] + q[k - 1]) ** 2).sum())
-                    a = B[k + 1] - 2.0 * B[k] + B[k - 1]
-                    wrists += float((a[:, 3] ** 2).sum() + 0.5 * (a[:, :3] ** 2).sum())
-        return self._joint_smoothness * joints + self._wrist_smoothness * wrists
+    def _extra_touches(self, pair_distance: np.ndarray, touching: np.ndarray) -> int:
+        """How many monitored pairs, across the hands or within one, the human does not touch (``touching`` (P,)) and
+        the robot does at ``pair_distance`` (P,) (metres; :meth:`_pair_rows`'): contacts of its own."""
+        return int((~touching & (pair_distance < self.options.robot_contact_m)).sum())
 
-    def _wrists_apart(self, T: Mapping) -> float:
-        """The distance between the two hands' bases (metres; 0 with one hand), ``T``: ``{side: (4, 4)}``. A frame
-        before a clap's contact that takes the contact's correction (the wrists moved apart: robot hands are larger)
-        is smoother by :meth:`_jerk`, but holds the hands apart one frame longer, so they meet faster: on the GR1,
-        whose arms carry the wrists, the physics replay of "clap three times" then held the palms pressed into each
-        other and the fingers lagged their targets (``benchmarks/humanoid_replay.py``, ``benchmarks/RESULTS.md``)."""
-        w = self.world
-        if len(w.sides) < 2:
-            return 0.0
-        return float(np.linalg.norm(T[w.sides[0]][:3, 3] - T[w.sides[1]][:3, 3]))
+    def _no_worse(self, c, f: int, touching: np.ndarray, measured: Mapping) -> bool:
+        """Whether contacts ``c`` of a new state of frame ``f`` keep what its old state had (``measured``,
+        :meth:`record`'s): no deeper penetration (none where it had none), no more of the human's touches across the
+        hands left apart (``touching`` (P,): the human's at frame ``f``), and no more contacts of the robot's own
+        (:meth:`_extra_touches`; ``touching`` also counts the pairs the human touches where the step lands, which a
+        ramp into a touch reaches a frame or two early)."""
+        pd, old_pd = self._pair_rows(c)[1], measured["pair_distance"][f]
+        old_min = -max(measured["hand_hand"][f], measured["self"][f])  # all deepens needs of the old smallest distance
+        return not (deepens(min_distance(c), old_min, 0.0) or self._missed(pd, touching) > self._missed(old_pd, touching)
+                    or self._extra_touches(pd, touching) > self._extra_touches(old_pd, touching))
+
+    def _ramp_into(self, t: int, q0: Mapping, touching: np.ndarray, out_T: Mapping, out_q: dict, measured: dict) -> list[int]:
+        """Frame ``t``, which left the per-hand result, has joints that stepped by more than :data:`PULL_STEP`
+        (:meth:`stepped`: a clap's contacts, which the solve reaches within their first frame, or a correction that
+        lets go). The step is spread over the ``K`` frames before it (at most :data:`PULL_BACK_FRAMES`): frame
+        ``t - j``'s joints take ``(K + 1 - j) / (K + 1)`` of the way from their correction to frame ``t``'s (within the
+        joints' limits); the bases stay where they are, so an arm carrying a hand moves as before. A ramp is kept
+        where every frame of it is no worse (:meth:`_no_worse`, one collision pass each) and the joints' squared
+        second differences over it fall; else the next shorter ramp is tried. (Solving those frames again instead,
+        3e198ba, let them settle where frame ``t``'s result is, so the step only moved a frame earlier, or take the
+        contact's correction of the wrists too, which held a clap's hands apart a frame longer: in the GR1's physics
+        replay they then met faster and stayed pressed into each other, ``benchmarks/humanoid_replay.py``.)
+        ``q0``: the per-hand solution; ``out_q`` and ``measured`` are updated in place. Returns the frames changed."""
+        w, dofs = self.world, self.world.dofs
+        step_to = {s: out_q[s][t][dofs[s]] - q0[s][t][dofs[s]] for s in w.sides}  # frame t's joints' correction
+
+        def acceleration(qs, k0):  # the joints' squared second differences at frames k0 - 1 .. t
+            lo, hi = max(0, k0 - 2), min(len(qs[w.sides[0]]), t + 2)
+            return sum(float((np.diff(qs[s][lo:hi, dofs[s]], 2, axis=0) ** 2).sum()) for s in w.sides)
+
+        for K in range(min(PULL_BACK_FRAMES, t), 0, -1):
+            ramp, kept = {s: out_q[s].copy() for s in w.sides}, []
+            for j in range(1, K + 1):
+                f, r = t - j, (K + 1 - j) / (K + 1)
+                for s in w.sides:
+                    lo, hi = self.problems[s].lower[dofs[s]], self.problems[s].upper[dofs[s]]
+                    was = out_q[s][f][dofs[s]] - q0[s][f][dofs[s]]
+                    ramp[s][f][dofs[s]] = np.clip(q0[s][f][dofs[s]] + was + r * (step_to[s] - was), lo, hi)
+                w.set_state({s: out_T[s][f] for s in w.sides}, {s: ramp[s][f] for s in w.sides})
+                c = w.contacts(self.intra_margin_m, self.finger_margin_m)
+                if not self._no_worse(c, f, touching[f] | touching[t], measured):
+                    break
+                kept.append((f, c))
+            else:
+                if acceleration(ramp, t - K) < acceleration(out_q, t - K):
+                    for f, c in kept:
+                        for s in w.sides:
+                            out_q[s][f] = ramp[s][f]
+                        measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
+                        self.record(c, f, measured)
+                    return [f for f, _ in kept]
+        return []
 
     def _pull_back(self, t: int, T0: Mapping, q0: Mapping, ref: Mapping, touching: np.ndarray, out_T: dict, out_q: dict,
-                   measured: dict, second: bool = False) -> list[int]:
-        """Frame ``t``'s joints stepped within one frame: into another basin of the solve (its result came from the
-        second start; the dex-urdf Shadow's claps), or by more than :data:`PULL_STEP` where the human's hands touch
-        (:meth:`stepped`: a clap's contacts, which the solve reaches on their first frame; the Inspire's claps).
-        Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`, ``K``) are solved again, each warm-started
-        from the next frame's correction and smoothed toward it, so that the step is spread over them; before a second
-        start, from a ramp instead: frame ``t - j`` from ``(K + 1 - j) / (K + 1)`` of the way from its old correction to
-        frame ``t``'s. From the next frame's, each frame settled where frame ``t``'s result is, and the whole step was
-        taken into the first frame pulled: the dex-urdf Shadow's forearm, turned about the palm, swung into it within a
-        frame there (``benchmarks/bimanual_interaction.py --per-motion``'s base speed, ``benchmarks/RESULTS.md``). A frame takes the
-        new result where it is no deeper in penetration than its old result (the guarantee's comparison) and leaves
-        fewer of the human's touches across the hands apart, or as many and is smoother: before a second start
-        (``second``), its joints nearer the next frame's; before a step, less added to the motion's acceleration
-        (:meth:`_jerk`: joints and wrists) without the hands' bases farther apart (:meth:`_wrists_apart`). The first
-        frame that does not, or that the new result moves by under 0.01 rad (the two agree there), ends the pull
-        (``benchmarks/bimanual_interaction.py --per-motion``, ``benchmarks/RESULTS.md``). ``T0``, ``q0``: the per-hand solution; ``out_T``, ``out_q`` and ``measured``
-        (:meth:`refine_sequence`'s, once every frame is solved: a frame's acceleration needs the next) are updated in
-        place. Returns the frames changed."""
+                   measured: dict) -> list[int]:
+        """Frame ``t``'s result came from the second start: its joints stepped within one frame into another basin of
+        the solve (the dex-urdf Shadow's claps). Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`,
+        ``K``) are solved again, frame ``t - j`` warm-started from, and smoothed toward, ``(K + 1 - j) / (K + 1)`` of
+        the way from its old correction to frame ``t``'s (:data:`PULL_RAMP`; else from the next frame's correction:
+        each frame then settled where frame ``t``'s result is, and the whole step, the dex-urdf Shadow's forearm turned
+        about the palm, went into the first frame pulled, ``benchmarks/bimanual_interaction.py --per-motion``'s base
+        speed, ``benchmarks/RESULTS.md``). A frame takes the new result where it is no deeper in penetration than its
+        old result (the guarantee's comparison) and leaves fewer of the human's touches across the hands apart, or as
+        many with its joints nearer the next frame's. The first frame that does not, or that the new result moves by
+        under 0.01 rad (the two agree there), ends the pull. ``T0``, ``q0``: the per-hand solution; ``out_T``,
+        ``out_q`` and ``measured`` (:meth:`refine_sequence`'s, once every frame is solved) are updated in place.
+        Returns the frames changed."""
         w, o = self.world, self.options
         saved, self.approach = self.approach, np.full(len(self.pairs), np.nan)
         changed = []
@@ -107,7 +128,7 @@ class PullBack:
             for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
                 anchor, old, nxt = state(T0, q0, f), state(out_T, out_q, f), state(out_T, out_q, f + 1)
                 corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
-                if second and PULL_RAMP:  # frame t - j takes (K + 1 - j) / (K + 1) of the way from its old correction to t's
+                if PULL_RAMP:  # frame t - j takes (K + 1 - j) / (K + 1) of the way from its old correction to t's
                     if f == t - 1:
                         corr_t = corr
                     r = (PULL_BACK_FRAMES + 1 - (t - f)) / (PULL_BACK_FRAMES + 1)
@@ -130,11 +151,7 @@ class PullBack:
                     w.set_state(st.T, st.q)
                     c = w.contacts(self.intra_margin_m, self.finger_margin_m)
                 missed = self._missed(self._pair_rows(c)[1], touching[f])
-                if second:  # the step into the next frame, as before the step trigger
-                    smoother = self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)
-                else:
-                    smoother = (self._jerk(out_T, out_q, f, st.T, st.q) < self._jerk(out_T, out_q, f, old.T, old.q)
-                                and self._wrists_apart(st.T) <= self._wrists_apart(old.T) + WRISTS_APART_TOL_M)
+                smoother = self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)
                 better = missed < old_missed or (missed == old_missed and smoother)
                 if deepens(min_distance(c), old_min, o.clearance_m) or not better:
                     break

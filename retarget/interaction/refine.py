@@ -37,9 +37,10 @@ the latest iterate that did not is the result); a frame whose solve from the war
 the previous frame's result is solved again from that result. So once a result is free of penetration,
 every later one is, offline (a long motion's chunks too, :mod:`.chunks`) and streamed, whatever the input. (Offline, a frame that ends with pairs across
 the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
-a local minimum; that result is kept only where it is no deeper in penetration than the first. Where that happens, or
-where the joints of a frame where the human's hands touch step far from the previous frame's, the few frames before
-it are then solved again from it, so that the joints get there over those frames, not within one: :mod:`.pullback`.)
+a local minimum; that result is kept only where it is no deeper in penetration than the first. Where that happens,
+the few frames before it are then solved again from it; where the joints of a frame that left the per-hand result
+step far from the previous frame's, the few frames before take a ramp into the step, kept only where no frame of it
+penetrates deeper, none where it had none. So the joints get there over those frames, not within one: :mod:`.pullback`.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -542,7 +543,7 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
         second = np.zeros(T, dtype=bool)
         untangled = np.zeros(T, dtype=bool)
         pulled = np.zeros(T, dtype=bool)
-        steps: list[int] = []  # frames whose joints stepped: second starts, and the human's touch reached within a frame
+        steps: list[int] = []  # frames whose joints stepped: second starts, and frames that left the per-hand result
         carry = start  # what the frame before the first left (a chunk continued from another: .chunks)
         measured = {"pair_distance": np.full((T, len(self.pairs)), np.inf), "hand_hand": np.zeros(T), "self": np.zeros(T)}
         window = int(round(self.options.approach_s * fps)) if fps else 0
@@ -567,14 +568,17 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
                 untangled[t] = stats.get("untangle", False)
                 for s in w.sides:
                     out_T[s][t], out_q[s][t] = st.T[s], st.q[s]
-                if second[t] or (gate[t] == "human touch" and self.stepped(out_q, t)):
+                if second[t] or self.stepped(out_q, t):
                     steps.append(t)
             closest = self.record(c, t, measured)  # across the hands, for the next frame's approach
             if progress:
                 progress(1)
         self.approach = np.full(len(self.pairs), np.nan)
         for t in steps:  # once every frame is solved (no later frame depends on the ones before a step: its warm start is the step's)
-            pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured, bool(second[t]))] = True
+            if second[t]:  # solved again: another basin of the solve
+                pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured)] = True
+            else:
+                pulled[self._ramp_into(t, q, touching, out_T, out_q, measured)] = True
         info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
                 "untangled": untangled, "pulled_back": pulled,
                 "seconds": time.perf_counter() - t0, "measured": measured}
