@@ -2,8 +2,8 @@
 :class:`.refine.BimanualRefiner`): where a frame's result came from the second start (another basin of the solve than
 the warm start's), the few frames before are solved again from it (:meth:`PullBack._pull_back`); where a frame that left
 the per-hand result steps far from the previous frame's (a clap's first contacts, which the solve reaches within
-their first frame), its joints' step is spread over the few frames before (:meth:`PullBack._ramp_into`). Units: metres,
-radians.
+their first frame), those of the few frames before that leave the human's touches apart are solved again from it, then
+its joints' step is spread over them (:meth:`PullBack._ramp_into`). Units: metres, radians.
 """
 
 from __future__ import annotations
@@ -103,19 +103,22 @@ class PullBack:
         return []
 
     def _pull_back(self, t: int, T0: Mapping, q0: Mapping, ref: Mapping, touching: np.ndarray, out_T: dict, out_q: dict,
-                   measured: dict) -> list[int]:
-        """Frame ``t``'s result came from the second start: its joints stepped within one frame into another basin of
-        the solve (the dex-urdf Shadow's claps). Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`,
-        ``K``) are solved again, frame ``t - j`` warm-started from, and smoothed toward, ``(K + 1 - j) / (K + 1)`` of
-        the way from its old correction to frame ``t``'s (:data:`PULL_RAMP`; else from the next frame's correction:
-        each frame then settled where frame ``t``'s result is, and the whole step, the dex-urdf Shadow's forearm turned
-        about the palm, went into the first frame pulled, ``benchmarks/bimanual_interaction.py --per-motion``'s base
-        speed, ``benchmarks/RESULTS.md``). A frame takes the new result where it is no deeper in penetration than its
-        old result (the guarantee's comparison) and leaves fewer of the human's touches across the hands apart, or as
-        many with its joints nearer the next frame's. The first frame that does not, or that the new result moves by
-        under 0.01 rad (the two agree there), ends the pull. ``T0``, ``q0``: the per-hand solution; ``out_T``,
-        ``out_q`` and ``measured`` (:meth:`refine_sequence`'s, once every frame is solved) are updated in place.
-        Returns the frames changed."""
+                   measured: dict, second: bool) -> list[int]:
+        """Frame ``t``'s joints stepped within one frame: into another basin of the solve (``second``: its result came
+        from the second start; the dex-urdf Shadow's claps), or by more than :data:`PULL_STEP` (:meth:`stepped`).
+        Frames ``t - 1``, ``t - 2``, ... (at most :data:`PULL_BACK_FRAMES`, ``K``) are solved again, frame ``t - j``
+        warm-started from, and smoothed toward, ``(K + 1 - j) / (K + 1)`` of the way from its old correction to frame
+        ``t``'s (:data:`PULL_RAMP`; else from the next frame's correction: each frame then settled where frame ``t``'s
+        result is, and the whole step, the dex-urdf Shadow's forearm turned about the palm, went into the first frame
+        pulled, ``benchmarks/bimanual_interaction.py --per-motion``'s base speed, ``benchmarks/RESULTS.md``). A frame
+        takes the new result where it is no deeper in penetration than its old result (the guarantee's comparison) and
+        leaves fewer of the human's touches across the hands apart, or, before a second start, as many with its joints
+        nearer the next frame's. Before a step, a frame that leaves none of them apart is not solved again: the
+        palms a step reaches were missed by the frames before it on the long contact corpus
+        (``benchmarks/bimanual_end_to_end.py``'s recall), and :meth:`_ramp_into` smooths the step itself. The first
+        frame that does not, or that the new result moves by under 0.01 rad (the two agree there), ends the pull.
+        ``T0``, ``q0``: the per-hand solution; ``out_T``, ``out_q`` and ``measured`` (:meth:`refine_sequence`'s, once
+        every frame is solved) are updated in place. Returns the frames changed."""
         w, o = self.world, self.options
         saved, self.approach = self.approach, np.full(len(self.pairs), np.nan)
         changed = []
@@ -140,6 +143,8 @@ class PullBack:
                 # of its smallest distance (one at or above 0 compares as 0), its pairs' distances its missed touches
                 old_min = -max(measured["hand_hand"][f], measured["self"][f])
                 old_missed = self._missed(measured["pair_distance"][f], touching[f])
+                if not (second or old_missed):
+                    break
 
                 def shape_terms(s, qs, f=f, anchor=anchor):
                     return self._shape_terms(s, qs, ref[s][0][f : f + 1],
@@ -151,7 +156,7 @@ class PullBack:
                     w.set_state(st.T, st.q)
                     c = w.contacts(self.intra_margin_m, self.finger_margin_m)
                 missed = self._missed(self._pair_rows(c)[1], touching[f])
-                smoother = self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)
+                smoother = second and self._joint_step(st.q, nxt.q) < self._joint_step(old.q, nxt.q)
                 better = missed < old_missed or (missed == old_missed and smoother)
                 if deepens(min_distance(c), old_min, o.clearance_m) or not better:
                     break

@@ -39,8 +39,9 @@ every later one is, offline (a long motion's chunks too, :mod:`.chunks`) and str
 the hands the human touches still apart is solved once more from the per-hand solution, a second start out of
 a local minimum; that result is kept only where it is no deeper in penetration than the first. Where that happens,
 the few frames before it are then solved again from it; where the joints of a frame that left the per-hand result
-step far from the previous frame's, the few frames before take a ramp into the step, kept only where no frame of it
-penetrates deeper, none where it had none. So the joints get there over those frames, not within one: :mod:`.pullback`.)
+step far from the previous frame's, those of the few frames before that leave the human's touches apart are solved
+again from it, then take a ramp into the step, kept only where no frame of it penetrates deeper, none where it had
+none. So the joints get there over those frames, not within one: :mod:`.pullback`.)
 
 ``d`` are signed distances between the robots' collision geoms as MuJoCo computes them; part pairs
 (fingertip, palm; :mod:`~handx_robot.retarget.interaction.world`) follow the human contact
@@ -575,9 +576,8 @@ class BimanualRefiner(Gate, Fading, PairDistances, PullBack, Approach):
                 progress(1)
         self.approach = np.full(len(self.pairs), np.nan)
         for t in steps:  # once every frame is solved (no later frame depends on the ones before a step: its warm start is the step's)
-            if second[t]:  # solved again: another basin of the solve
-                pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured)] = True
-            else:
+            pulled[self._pull_back(t, T_world_base, q, ref, touching, out_T, out_q, measured, bool(second[t]))] = True
+            if not second[t]:
                 pulled[self._ramp_into(t, q, touching, out_T, out_q, measured)] = True
         info = {"solved": solved, "gate": gate, "iterations": iters, "converged": conv, "second_start": second,
                 "untangled": untangled, "pulled_back": pulled,
