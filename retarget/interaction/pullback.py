@@ -66,8 +66,8 @@ class PullBack:
         lets go). The step is spread over the ``K`` frames before it (at most :data:`PULL_BACK_FRAMES`): frame
         ``t - j``'s joints take ``(K + 1 - j) / (K + 1)`` of the way from their correction to frame ``t``'s (within the
         joints' limits); the bases stay where they are, so an arm carrying a hand moves as before. A ramp is kept
-        where every frame of it is no worse (:meth:`_no_worse`, one collision pass each) and the joints' squared
-        second differences over it fall; else the next shorter ramp is tried. (Solving those frames again instead,
+        where the joints' squared second differences over it fall and every frame of it is no worse
+        (:meth:`_no_worse`, one collision pass each); else the next shorter one is tried. (Solving those frames again instead,
         3e198ba, let them settle where frame ``t``'s result is, so the step only moved a frame earlier, or take the
         contact's correction of the wrists too, which held a clap's hands apart a frame longer: in the GR1's physics
         replay they then met faster and stayed pressed into each other, ``benchmarks/humanoid_replay.py``.)
@@ -79,27 +79,34 @@ class PullBack:
             lo, hi = max(0, k0 - 2), min(len(qs[w.sides[0]]), t + 2)
             return sum(float((np.diff(qs[s][lo:hi, dofs[s]], 2, axis=0) ** 2).sum()) for s in w.sides)
 
-        for K in range(min(PULL_BACK_FRAMES, t), 0, -1):
-            ramp, kept = {s: out_q[s].copy() for s in w.sides}, []
+        K = min(PULL_BACK_FRAMES, t)
+        while K > 0:
+            ramp = {s: out_q[s].copy() for s in w.sides}
             for j in range(1, K + 1):
                 f, r = t - j, (K + 1 - j) / (K + 1)
                 for s in w.sides:
                     lo, hi = self.problems[s].lower[dofs[s]], self.problems[s].upper[dofs[s]]
                     was = out_q[s][f][dofs[s]] - q0[s][f][dofs[s]]
                     ramp[s][f][dofs[s]] = np.clip(q0[s][f][dofs[s]] + was + r * (step_to[s] - was), lo, hi)
+            if acceleration(ramp, t - K) >= acceleration(out_q, t - K):
+                K -= 1
+                continue
+            kept = []
+            for j in range(1, K + 1):
+                f = t - j
                 w.set_state({s: out_T[s][f] for s in w.sides}, {s: ramp[s][f] for s in w.sides})
                 c = w.contacts(self.intra_margin_m, self.finger_margin_m)
                 if not self._no_worse(c, f, touching[f] | touching[t], measured):
                     break
                 kept.append((f, c))
             else:
-                if acceleration(ramp, t - K) < acceleration(out_q, t - K):
-                    for f, c in kept:
-                        for s in w.sides:
-                            out_q[s][f] = ramp[s][f]
-                        measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
-                        self.record(c, f, measured)
-                    return [f for f, _ in kept]
+                for f, c in kept:
+                    for s in w.sides:
+                        out_q[s][f] = ramp[s][f]
+                    measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
+                    self.record(c, f, measured)
+                return [f for f, _ in kept]
+            K -= 1
         return []
 
     def _pull_back(self, t: int, T0: Mapping, q0: Mapping, ref: Mapping, touching: np.ndarray, out_T: dict, out_q: dict,
