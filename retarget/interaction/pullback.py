@@ -73,39 +73,43 @@ class PullBack:
         replay they then met faster and stayed pressed into each other, ``benchmarks/humanoid_replay.py``.)
         ``q0``: the per-hand solution; ``out_q`` and ``measured`` are updated in place. Returns the frames changed."""
         w, dofs = self.world, self.world.dofs
-        step_to = {s: out_q[s][t][dofs[s]] - q0[s][t][dofs[s]] for s in w.sides}  # frame t's joints' correction
+        a, b = max(0, t - PULL_BACK_FRAMES - 2), min(len(out_q[w.sides[0]]), t + 2)  # the frames a ramp's acceleration sees
+        old = {s: out_q[s][a:b, dofs[s]] for s in w.sides}  # (n, D) the solved joints there; frame t is old[s][t - a]
+        corr = {s: old[s] - q0[s][a:b, dofs[s]] for s in w.sides}  # their corrections
 
         def acceleration(qs, k0):  # the joints' squared second differences at frames k0 - 1 .. t
-            lo, hi = max(0, k0 - 2), min(len(qs[w.sides[0]]), t + 2)
-            return sum(float((np.diff(qs[s][lo:hi, dofs[s]], 2, axis=0) ** 2).sum()) for s in w.sides)
+            return sum(float((np.diff(qs[s][max(0, k0 - 2 - a) :], 2, axis=0) ** 2).sum()) for s in w.sides)
 
         K = min(PULL_BACK_FRAMES, t)
         while K > 0:
-            ramp = {s: out_q[s].copy() for s in w.sides}
-            for j in range(1, K + 1):
-                f, r = t - j, (K + 1 - j) / (K + 1)
-                for s in w.sides:
-                    lo, hi = self.problems[s].lower[dofs[s]], self.problems[s].upper[dofs[s]]
-                    was = out_q[s][f][dofs[s]] - q0[s][f][dofs[s]]
-                    ramp[s][f][dofs[s]] = np.clip(q0[s][f][dofs[s]] + was + r * (step_to[s] - was), lo, hi)
-            if acceleration(ramp, t - K) >= acceleration(out_q, t - K):
+            ramp = {s: v.copy() for s, v in old.items()}
+            for s in w.sides:
+                f = np.arange(t - K, t)  # frame t - j takes r = (K + 1 - j) / (K + 1)
+                r = ((f - (t - K - 1)) / (K + 1))[:, None]
+                c0 = corr[s][f - a]
+                ramp[s][f - a] = np.clip(q0[s][f][:, dofs[s]] + c0 + r * (corr[s][t - a] - c0),
+                                         self.problems[s].lower[dofs[s]], self.problems[s].upper[dofs[s]])  # fmt: skip
+            if acceleration(ramp, t - K) >= acceleration(old, t - K):
                 K -= 1
                 continue
             kept = []
             for j in range(1, K + 1):
                 f = t - j
-                w.set_state({s: out_T[s][f] for s in w.sides}, {s: ramp[s][f] for s in w.sides})
+                q = {s: out_q[s][f].copy() for s in w.sides}
+                for s in w.sides:
+                    q[s][dofs[s]] = ramp[s][f - a]
+                w.set_state({s: out_T[s][f] for s in w.sides}, q)
                 c = w.contacts(self.intra_margin_m, self.finger_margin_m)
                 if not self._no_worse(c, f, touching[f] | touching[t], measured):
                     break
-                kept.append((f, c))
+                kept.append((f, q, c))
             else:
-                for f, c in kept:
+                for f, q, c in kept:
                     for s in w.sides:
-                        out_q[s][f] = ramp[s][f]
+                        out_q[s][f] = q[s]
                     measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
                     self.record(c, f, measured)
-                return [f for f, _ in kept]
+                return [f for f, _, _ in kept]
             K -= 1
         return []
 
@@ -136,6 +140,12 @@ class PullBack:
 
         try:
             for f in range(t - 1, max(-1, t - 1 - PULL_BACK_FRAMES), -1):
+                # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
+                # of its smallest distance (one at or above 0 compares as 0), its pairs' distances its missed touches
+                old_min = -max(measured["hand_hand"][f], measured["self"][f])
+                old_missed = self._missed(measured["pair_distance"][f], touching[f])
+                if not (second or old_missed):
+                    break
                 anchor, old, nxt = state(T0, q0, f), state(out_T, out_q, f), state(out_T, out_q, f + 1)
                 corr = self.correction(nxt, state(T0, q0, f + 1), w.dofs)
                 if PULL_RAMP:  # frame t - j takes (K + 1 - j) / (K + 1) of the way from its old correction to t's
@@ -146,12 +156,6 @@ class PullBack:
                     corr = {s: tuple(a + r * (b - a) for a, b in zip(was[s], corr_t[s], strict=True)) for s in w.sides}
                 start = anchor.copy()
                 self._apply(start, np.concatenate([np.concatenate(corr[s]) for s in w.sides]))
-                # the old result's measurements (:meth:`record`'s): its deepest penetration is all :func:`deepens` needs
-                # of its smallest distance (one at or above 0 compares as 0), its pairs' distances its missed touches
-                old_min = -max(measured["hand_hand"][f], measured["self"][f])
-                old_missed = self._missed(measured["pair_distance"][f], touching[f])
-                if not (second or old_missed):
-                    break
 
                 def shape_terms(s, qs, f=f, anchor=anchor):
                     return self._shape_terms(s, qs, ref[s][0][f : f + 1],
