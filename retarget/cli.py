@@ -123,7 +123,7 @@ def interaction_table(sec: dict) -> str:
     why = ", ".join(f"{n} {r}" for r, n in bf.get("by_reason", {}).items() if n)
     rows.append(f"{'bimanual solve' if two else 'solve (one hand)'}: {bf['count']} frames ({bf['fraction'] * 100:.0f} %{': ' + why if why else ''}), "
                 f"{bf['non_converged']} not converged, {bf.get('second_starts', 0)} from a second start, "
-                f"{bf.get('pulled_back', 0)} solved again before a second start or a step, "
+                f"{bf.get('pulled_back', 0)} solved again before a second start or ramped into a step, "
                 f"{bf.get('faded', 0)} fading a correction without a solve, "
                 f"{bf.get('untangled', 0)} fading with one step for fingers that would cross, "
                 f"{sec['frames_per_second']:.0f} frames/s")  # fmt: skip
