@@ -60,6 +60,12 @@ class PullBack:
         return not (deepens(min_distance(c), old_min, 0.0) or self._missed(pd, touching) > self._missed(old_pd, touching)
                     or self._extra_touches(pd, touching) > self._extra_touches(old_pd, touching))
 
+    def _record_anew(self, c, f: int, measured: dict) -> None:
+        """Frame ``f``'s measurements in ``measured`` replaced by those of its new state's contacts ``c``
+        (:meth:`record` writes only what ``c`` lists)."""
+        measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
+        self.record(c, f, measured)
+
     def _ramp_into(self, t: int, q0: Mapping, touching: np.ndarray, out_T: Mapping, out_q: dict, measured: dict) -> list[int]:
         """Frame ``t``, which left the per-hand result, has joints that stepped by more than :data:`PULL_STEP`
         (:meth:`stepped`: a clap's contacts, which the solve reaches within their first frame, or a correction that
@@ -107,8 +113,7 @@ class PullBack:
                 for f, q, c in kept:
                     for s in w.sides:
                         out_q[s][f] = q[s]
-                    measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
-                    self.record(c, f, measured)
+                    self._record_anew(c, f, measured)
                 return [f for f, _, _ in kept]
             K -= 1
         return []
@@ -173,8 +178,7 @@ class PullBack:
                     break
                 for s in w.sides:
                     out_T[s][f], out_q[s][f] = st.T[s], st.q[s]
-                measured["pair_distance"][f], measured["hand_hand"][f], measured["self"][f] = np.inf, 0.0, 0.0
-                self.record(c, f, measured)
+                self._record_anew(c, f, measured)
                 changed.append(f)
                 if self._joint_step(st.q, old.q) < 0.01:
                     break
