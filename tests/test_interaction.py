@@ -507,6 +507,14 @@ def test_a_pinch_is_approached_before_it_begins(dex_urdf_dir, monkeypatch):
         assert sec["self_penetration_m"]["max"] <= PEN_MAX_M and sec["hand_hand_penetration_m"]["max"] <= PEN_MAX_M
 
 
+def _no_forearm_turn(monkeypatch) -> None:
+    """The dex-urdf Shadow's forearms left where the per-hand solution puts them (:mod:`.forearm`'s turn off): its
+    claps and presses then show what the solve does where the forearms meet first."""
+    from handx_robot.retarget.interaction import forearm
+
+    monkeypatch.setattr(forearm, "NEAR_M", 0.0)
+
+
 def test_a_pair_held_back_by_other_parts_is_approached(dex_urdf_dir, monkeypatch):
     """The dex-urdf Shadows' "press the palms together" (seed 0, else the next seed where it happens): other parts of
     the hands meet first and the solve holds the palms apart while the per-hand palms close in (the per-hand solution
@@ -515,6 +523,8 @@ def test_a_pair_held_back_by_other_parts_is_approached(dex_urdf_dir, monkeypatch
     approach that starts where the solve holds the pair back spreads that over the frames before: the bases' top speed
     falls by more than a third, the contacts are reached alike and nothing penetrates."""
     from handx_robot.retarget.interaction import approach
+
+    _no_forearm_turn(monkeypatch)  # the turn keeps the forearms apart, so the palms are not held back
 
     def top_speed(rm) -> float:
         return max(float(np.linalg.norm(np.diff(h.wrist_pose[:, :3], axis=0), axis=1).max()) * rm.fps for h in rm.hands.values())
@@ -710,6 +720,7 @@ def test_touches_left_apart_before_a_step_are_reached_from_it(dex_urdf_dir, monk
     frames just before a step leave some of the human's touches across the hands apart, which the step's frame
     reaches. Solved again from its result, they reach more of them: against the same solve without it, fewer (frame,
     pair) touches are left apart, the contacts' recall stays, and nothing penetrates past the bound."""
+    _no_forearm_turn(monkeypatch)  # with the forearms turned apart, no frame before a step leaves a touch apart
     run = _Pulls(monkeypatch, "shadow", dex_urdf_dir)
     for seed in (0, 2, 3, 1):  # which clap leaves touches apart before a step moves with the libraries' last digits
         motion = generate("clap three times", seed=seed)
@@ -731,6 +742,7 @@ def test_a_second_start_is_reached_over_the_frames_before_it(dex_urdf_dir, monke
     that frame and the one before, within one frame; with it, the frames before are solved again from its result, and
     the step into each second start is smaller (or fewer of the human's touches are left apart), the contacts and the
     non-penetration bound as they were."""
+    _no_forearm_turn(monkeypatch)  # with the forearms turned apart, no clap needs a second start
     run = _Pulls(monkeypatch, "shadow", dex_urdf_dir)
     for seed in (1, 0, 3, 2):  # which clap keeps a second start moves with the libraries' last digits
         motion = generate("clap three times", seed=seed)

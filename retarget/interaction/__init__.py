@@ -7,7 +7,8 @@ also the frames where a hand's fingers would pass through each other or miss a c
 make within the hand (a pinch); :mod:`.measure`
 reports contact F1 per contact type, penetration, and wrist deviation; :mod:`.world` is the MuJoCo
 world of the two hands' collision geometry both use; :mod:`.state` one frame's state and the fade of a
-correction; :mod:`.gate` which frames take the solve; :mod:`.palm` the hands whose palm moves on wrist joints;
+correction; :mod:`.gate` which frames take the solve; :mod:`.palm` the hands whose palm moves on wrist joints, and
+:mod:`.forearm` how their forearms are turned out of each other's way before the solve;
 :mod:`.chunks` a long motion in chunks, on several processes.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from handx_robot.retarget.pool import Pool
 
 from .chunks import refine_chunked
+from .forearm import turn_forearms, turned_references
 from .measure import interaction_report, measure_frames
 from .palm import wrist_poses
 from .refine import (
@@ -57,7 +59,9 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
         refs = {s: hr.problem.reference(hr.kp_wrist)[:2] for s, hr in hands.items()}
         T0 = {s: hr.T_world_base for s, hr in hands.items()}
         q0 = {s: hr.result.q for s, hr in hands.items()}
-        T1, q1, info = refine_chunked(refiner, T0, q0, refs, touching, fps, workers=opts.workers, progress=progress)
+        Ts, qs = turn_forearms(refiner, T0, q0, fps)  # the same palms and fingers, forearms out of each other's way
+        refs = turned_references(refiner, refs, q0, qs)
+        T1, q1, info = refine_chunked(refiner, Ts, qs, refs, touching, fps, workers=opts.workers, progress=progress)
         section = interaction_report(refiner, info["measured"], human_events, fps,  # wrists: the links matched to the human's
                                      anchors={s: wrist_poses(problems[s], T0[s], q0[s]) for s in problems},
                                      poses={s: wrist_poses(problems[s], T1[s], q1[s]) for s in problems})  # fmt: skip
