@@ -5,7 +5,8 @@ The per-hand solve places that base at the scaled human wrist and turns the wris
 fingertip vectors (dex-retargeting's objective, taken in the base frame). In the bimanual solve, that
 objective counts a turn of the wrist joints as a change of the fingers' shape, and the wrist term holds
 the forearm where the per-hand solution put it. In a clap the Shadow's forearm housings (7 cm wide) meet
-before its palms do, so the solve could only reach the palm contact by bending the fingers.
+before its palms do, so the solve could only reach the palm contact by bending the fingers (offline, :mod:`.forearm`
+now also starts it with the forearms turned out of each other's way).
 
 For such a hand (:class:`WristJoints`) the solve instead:
 
