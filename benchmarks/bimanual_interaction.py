@@ -256,7 +256,7 @@ def main() -> int:
                 if solver == "handx":
                     t1 = time.perf_counter()
                     new, sec = solve_bimanual(hands, world.fps)
-                    sec["objective"] = np.mean([hr.result.objective.mean() for hr in new.values()])
+                    sec["objective"] = np.mean([hr.problem.dex_objective(hr.result.q, hr.kp_wrist).mean() for hr in new.values()])
                     sec["palm_objective"] = np.mean([palm_frame_objective(hr.problem, hr.result.q, hands[s].result.q,
                                                                           hr.kp_wrist).mean() for s, hr in new.items()])
                     sec["tip_shape_m"] = tip_shape_error(new)

@@ -8,7 +8,9 @@ key                             meaning
 robot, solver                   robot id, solver name
 frames_per_second               frames solved per second of wall time (this hand)
 objective                       dex-retargeting's objective: mean, max, p95, and per frame (``values``,
-                                omitted above 100 000 frames)
+                                omitted above 100 000 frames); after the bimanual solve, with the fingers'
+                                vectors in the palm frame (what that solve keeps: a hand whose palm moves
+                                on wrist joints may turn its forearm there, interaction.palm / .forearm)
 fingertip_shape_error_m         |d_robot(i, j) - s * d_human(i, j)| over wrist/fingertip pairs (metres;
                                 the wrist is the link the config pairs with human keypoint 0):
                                 mean, max, p95; s = the config's ``scaling_factor``

@@ -23,7 +23,7 @@ from handx_robot.retarget.pool import Pool
 from .chunks import refine_chunked
 from .forearm import turn_forearms, turned_references
 from .measure import interaction_report, measure_frames
-from .palm import wrist_poses
+from .palm import palm_frame_objective, wrist_poses
 from .refine import (
     GATE_REASONS,
     INTERACTION_MODES,
@@ -68,8 +68,10 @@ def solve_bimanual(hands: Mapping, fps: float, options: InteractionOptions | Non
     out = {}
     for s, hr in hands.items():
         prob = hr.problem
+        # the fingers' shape in the palm frame, which a turn of the forearm does not change (the base-frame objective
+        # for a hand whose palm is rigid on its base)
         res = dataclasses.replace(hr.result, q=q1[s], qpos=prob.model_qpos(q1[s]),
-                                  objective=prob.dex_objective(q1[s], hr.kp_wrist))  # fmt: skip
+                                  objective=palm_frame_objective(prob, q1[s], hr.result.q, hr.kp_wrist))  # fmt: skip
         out[s] = dataclasses.replace(hr, result=res, T_world_base=T1[s])
     seconds = time.perf_counter() - t0
     solved = info["solved"]
