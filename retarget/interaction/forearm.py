@@ -1,7 +1,7 @@
 """Offline, before the bimanual solve: the forearms of hands whose palm moves on wrist joints turned out of each
 other's way where the palms come close (:func:`turn_forearms`). Units: metres, radians.
 
-The dex-urdf Shadow's forearm housing (its collision hull 15 cm across) reaches to 4 cm below the palm. Where the
+The dex-urdf Shadow's forearm housing (its collision hull 15 cm across) reaches to a few cm below the palm. Where the
 human presses the palms together or claps, the per-hand solution puts the two forearms into each other, and the solve,
 starting from there, pushed them apart sideways, and with them the palms, which its fingers then bent to reach (the
 forearms' turn that makes room costs it more per iteration: the base's origin, the arm's flange, sits 25 cm from the
@@ -9,11 +9,12 @@ palm). Yet the palms can meet flat: each forearm turned about a wrist joint's ax
 the palm and the fingers stay where the per-hand solution put them, opens a V between the forearms.
 
 :func:`turn_forearms` gives the solve that per-hand start. For each stretch of frames where the palms (the links
-matched to the human wrists) come within :data:`NEAR_M` of each other, at its frame of closest approach it finds the
-wrist joint and direction whose turn moves each forearm's far end away from the other palm fastest, and the smallest
-turn (within the joints' limits) that takes the forearms' geoms (those of the links between the base and the palm) out
-of the other hand's; the turn ramps in over :data:`RAMP_S` before the stretch and out after it (a smoothstep), so the
-arm moves there smoothly. A hand without wrist joints, or a motion of one hand, is left as it is. The fingers' shape
+matched to the human wrists) come within :data:`NEAR_M` of each other, at its frame of closest approach, with the hands
+moved apart until their palms and fingers just clear (the per-hand palms overlap by what a robot palm is thicker than
+a human's), it finds the wrist joint and direction whose turn moves each forearm's far end away from the other palm
+fastest, and the smallest turn that keeps the forearms' geoms (those of the links between the base and the palm)
+:data:`CLEAR_M` from the other hand's, within the joint's limits; the turn ramps in over :data:`RAMP_S` before the
+stretch and out after it (a smoothstep), so the arm moves there smoothly. A hand without wrist joints, or a motion of one hand, is left as it is. The fingers' shape
 reference turns with the base (:func:`turned_references`), so the shape term is the same. Not in the stream, which
 cannot see a contact coming.
 """
@@ -28,7 +29,7 @@ from handx_robot.rotations import rotvec_to_matrix
 
 from .palm import wrist_link_index, wrist_poses
 
-__all__ = ["NEAR_M", "RAMP_S", "turn_forearms", "turned_references"]
+__all__ = ["NEAR_M", "RAMP_S", "CLEAR_M", "turn_forearms", "turned_references"]
 
 #: palms (the links matched to the human wrists) closer than this: the forearms may meet (metres)
 NEAR_M = 0.08
@@ -63,7 +64,9 @@ class _Turner:
         for s in self.sides:
             wj, tree = refiner._wrist[s], refiner.problems[s].tree
             self.joints[s] = [(int(k), m.joint(f"{s}/{tree.dof_names[int(k)]}").id) for k in wj.dofs[wj.pos]]
-        self.arm = {s: _arm_geoms(self.world, s, refiner.problems[s]) for s in self.sides}
+        self.arm = np.zeros(m.ngeom, dtype=bool)  # the turned hands' forearm geoms
+        for s in self.sides:
+            self.arm[_arm_geoms(self.world, s, refiner.problems[s])] = True
 
     def axes(self, T: Mapping, q: Mapping) -> dict:
         """Per side, per wrist joint: (anchor (3,), axis (3,)) in the world at the state ``T``, ``q``."""
@@ -86,11 +89,8 @@ class _Turner:
         w = self.world
         w.set_state(T, q)
         c = w.contacts()
-        arm = np.zeros(w.model.ngeom, dtype=bool)
-        for s in self.sides:
-            arm[self.arm[s]] = True
         cross = w.geom_side[c.geom[:, 0]] != w.geom_side[c.geom[:, 1]]
-        hit = arm[c.geom[:, 0]] | arm[c.geom[:, 1]]
+        hit = self.arm[c.geom[:, 0]] | self.arm[c.geom[:, 1]]
         return not (cross & (hit if arms else ~hit) & (c.dist < (CLEAR_M if arms else 0.0))).any()
 
     def apart(self, T: Mapping, q: Mapping, u: np.ndarray) -> tuple[dict, float]:
