@@ -148,6 +148,32 @@ def test_once_free_of_penetration_the_offline_solve_stays_free(streams, clap_kp,
     assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm"
 
 
+@PROPERTY_SETTINGS
+@given(p=push)
+def test_the_forearms_turn_keeps_palms_fingers_and_limits_and_the_solve_from_it_stays_free(streams, clap_kp, p):
+    """The dex-urdf Shadow offline as ``solve_bimanual`` runs it: the forearms turned out of each other's way first
+    (:mod:`.forearm`). Whatever the push, the turned start keeps both palms' poses and the fingers' joints, every joint
+    within its limits, and the solve from it keeps the guarantee."""
+    from handx_robot.retarget.interaction import forearm
+    from handx_robot.retarget.interaction.palm import wrist_poses
+
+    hands, refiner, touching, refs = _offline_inputs(streams, "shadow", _hostile(clap_kp, p))
+    T0 = {s: hr.T_world_base for s, hr in hands.items()}
+    q0 = {s: hr.result.q for s, hr in hands.items()}
+    T1, q1 = forearm.turn_forearms(refiner, T0, q0, 30.0)
+    for s, hr in hands.items():
+        prob, wj = hr.problem, refiner._wrist[s]
+        assert np.isfinite(T1[s]).all() and np.isfinite(q1[s]).all()
+        np.testing.assert_allclose(wrist_poses(prob, T1[s], q1[s]), wrist_poses(prob, T0[s], q0[s]), atol=1e-9)
+        fingers = np.setdiff1d(np.arange(q0[s].shape[1]), refiner.world.dofs[s][wj.pos])
+        np.testing.assert_array_equal(q1[s][:, fingers], q0[s][:, fingers])
+        assert (q1[s] >= prob.lower - 1e-12).all() and (q1[s] <= prob.upper + 1e-12).all()
+    _, _, info = refiner.refine_sequence(T1, q1, forearm.turned_references(refiner, refs, q0, q1), touching)
+    depth = np.maximum(info["measured"]["hand_hand"], info["measured"]["self"])
+    bad = _after_first_clean(depth)
+    assert len(bad) == 0, f"frames {bad.tolist()} penetrate up to {depth.max() * 1e3:.1f} mm"
+
+
 @pytest.mark.parametrize("robot", ["shadow_builtin", "shadow"])
 @PROPERTY_SETTINGS
 @given(p=push)
