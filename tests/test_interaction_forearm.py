@@ -55,7 +55,7 @@ def test_the_turn_keeps_the_palms_and_fingers_and_takes_the_forearms_apart(press
     monkeypatch.setattr(forearm, "CLEAR_M", 0.0)
     for T, q, clear in ((T0, q0, False), (T1, q1, True)):
         qt = {s: q[s][t] for s in q}
-        assert tr.clear(tr.apart({s: T[s][t] for s in T}, qt, u)[0], qt, arms=True) is clear
+        assert tr.clear(tr.apart({s: T[s][t] for s in T}, qt, u), qt, arms=True) is clear
 
 
 @settings(max_examples=25, deadline=None)

@@ -57,7 +57,7 @@ class _Turner:
     """Turns a hand's base about one of its wrist joints' axis and that joint back: the palm stays put."""
 
     def __init__(self, refiner) -> None:
-        self.refiner, self.world = refiner, refiner.world
+        self.world = refiner.world
         m = self.world.model
         self.sides = [s for s in self.world.sides if refiner._wrist[s] is not None]
         self.joints = {}  # side -> [(tree dof index, MuJoCo joint id)]
@@ -93,7 +93,7 @@ class _Turner:
         hit = self.arm[c.geom[:, 0]] | self.arm[c.geom[:, 1]]
         return not (cross & (hit if arms else ~hit) & (c.dist < (CLEAR_M if arms else 0.0))).any()
 
-    def apart(self, T: Mapping, q: Mapping, u: np.ndarray) -> tuple[dict, float]:
+    def apart(self, T: Mapping, q: Mapping, u: np.ndarray) -> dict:
         """The bases ``T`` moved apart along ``u`` (3,), the first side's palm toward the second's, by the least
         distance (to 1 mm, at most 10 cm) at which the palms and fingers of one hand pass into none of the other's
         (:meth:`clear`): the per-hand palms of a press overlap, by what a robot palm is thicker than a human's."""
@@ -104,11 +104,11 @@ class _Turner:
 
         lo, hi = 0.0, 0.1
         if self.clear(T, q, arms=False):
-            return dict(T), 0.0
+            return dict(T)
         while hi - lo > 1e-3:
             mid = 0.5 * (lo + hi)
             lo, hi = (lo, mid) if self.clear(moved(mid), q, arms=False) else (mid, hi)
-        return moved(hi), hi
+        return moved(hi)
 
 
 def _shifted(T: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ def turn_forearms(refiner, T0: Mapping[str, np.ndarray], q0: Mapping[str, np.nda
         t = int(run[np.argmin(gap[run])])
         q = {s: np.asarray(q0[s][t], dtype=np.float64) for s in w.sides}
         u = P[w.sides[1]][t] - P[w.sides[0]][t]
-        T, _ = tr.apart({s: T0[s][t] for s in w.sides}, q, u / max(np.linalg.norm(u), 1e-9))  # palms just touching
+        T = tr.apart({s: T0[s][t] for s in w.sides}, q, u / max(np.linalg.norm(u), 1e-9))  # palms just touching
         if tr.clear(T, q, arms=True):
             continue
         axes = tr.axes(T, q)
